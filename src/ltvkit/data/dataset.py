@@ -1,0 +1,237 @@
+"""LTVDataset: per (customer, cutoff) features, categorical codes, period sequences and labels.
+
+Shapes (n samples, F numeric features, K categorical features, T periods, C channels,
+H horizons):
+
+    customer_id [n] str, cutoff [n] datetime64[D]
+    features [n, F] float32 (NaN = unknown attribute), feature_names [F]
+    categorical [n, K] int64 (0 = unknown / unseen category), vocabularies {name: [values]}
+    sequences [n, T, C] float32, channel_names [C] (oldest period first, last ends at the cutoff)
+    labels [n, H] float64 net spend clipped at 0; label_orders [n, H]; horizons [H]
+
+Cross-domain datasets prefix feature and channel names with ``"<domain>__"``; ``labels`` are the
+target domain's and ``labels_by_domain`` holds every domain's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ltvkit.errors import DataValidationError
+
+FORMAT_VERSION = 1
+UNKNOWN = "<unknown>"
+
+
+@dataclass
+class LTVDataset:
+    customer_id: np.ndarray
+    cutoff: np.ndarray
+    features: np.ndarray
+    feature_names: list[str]
+    categorical: np.ndarray
+    categorical_names: list[str]
+    vocabularies: dict[str, list[str]]
+    sequences: np.ndarray
+    channel_names: list[str]
+    labels: np.ndarray
+    label_orders: np.ndarray
+    horizons: list[str]
+    horizon_days: list[int]
+    labels_by_domain: dict[str, np.ndarray] = field(default_factory=dict)
+    domains: list[str] = field(default_factory=list)
+    target_domain: str | None = None
+    sparse: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.customer_id)
+        for name in ("cutoff", "features", "categorical", "sequences", "labels", "label_orders"):
+            arr = getattr(self, name)
+            if len(arr) != n:
+                raise DataValidationError(f"LTVDataset.{name} has {len(arr)} rows, expected {n}")
+
+    def __len__(self) -> int:
+        return len(self.customer_id)
+
+    def __repr__(self) -> str:
+        return (f"LTVDataset(n={len(self)}, features={len(self.feature_names)}, "
+                f"categorical={len(self.categorical_names)}, sequences={self.sequences.shape[1:]}, "
+                f"horizons={self.horizons})")
+
+    @property
+    def purchased(self) -> np.ndarray:
+        """[n, H] bool: at least one purchase in the horizon."""
+        return self.label_orders > 0
+
+    @property
+    def n_customers(self) -> int:
+        return len(np.unique(self.customer_id))
+
+    def horizon_index(self, horizon: str | None) -> int:
+        if horizon is None:
+            return 0
+        if horizon not in self.horizons:
+            raise DataValidationError(f"horizon {horizon} is not in the dataset's {self.horizons}")
+        return self.horizons.index(horizon)
+
+    def feature_frame(self):
+        """Features and categorical codes as a pandas DataFrame (for tabular models / SHAP)."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.features, columns=self.feature_names)
+        for j, name in enumerate(self.categorical_names):
+            df[name] = self.categorical[:, j]
+        return df
+
+    def subset(self, index: np.ndarray) -> LTVDataset:
+        """Rows ``index`` (a boolean mask or integer positions) as a new dataset."""
+        idx = np.asarray(index)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        return LTVDataset(
+            customer_id=self.customer_id[idx], cutoff=self.cutoff[idx],
+            features=self.features[idx], feature_names=list(self.feature_names),
+            categorical=self.categorical[idx], categorical_names=list(self.categorical_names),
+            vocabularies=self.vocabularies, sequences=self.sequences[idx],
+            channel_names=list(self.channel_names), labels=self.labels[idx],
+            label_orders=self.label_orders[idx], horizons=list(self.horizons),
+            horizon_days=list(self.horizon_days),
+            labels_by_domain={k: v[idx] for k, v in self.labels_by_domain.items()},
+            domains=list(self.domains), target_domain=self.target_domain,
+            sparse=None if self.sparse is None else self.sparse[idx], meta=dict(self.meta),
+        )
+
+    def domain_view(self, domain: str) -> LTVDataset:
+        """The columns of one domain only (names without the domain prefix)."""
+        if domain not in self.domains:
+            raise DataValidationError(f"domain '{domain}' is not in the dataset's {self.domains}")
+        prefix = f"{domain}__"
+        other = tuple(f"{d}__" for d in self.domains if d != domain)
+        # Keep this domain's columns and the shared ones (attributes, calendar), not the others'.
+        fcols = [i for i, n in enumerate(self.feature_names) if not n.startswith(other)]
+        ccols = [i for i, n in enumerate(self.channel_names) if n.startswith(prefix)]
+        view = self.subset(np.arange(len(self)))
+        view.features = self.features[:, fcols]
+        view.feature_names = [self.feature_names[i].removeprefix(prefix) for i in fcols]
+        view.sequences = self.sequences[:, :, ccols]
+        view.channel_names = [self.channel_names[i].removeprefix(prefix) for i in ccols]
+        if domain in self.labels_by_domain:
+            view.labels = self.labels_by_domain[domain]
+        return view
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write ``samples.parquet`` (ids, features, codes, labels, flattened sequences) and
+        ``dataset.json`` (names, vocabularies, horizons, task, data-quality report)."""
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        cols: dict[str, pa.Array] = {
+            "customer_id": pa.array(self.customer_id.astype(str)),
+            "cutoff": pa.array(self.cutoff.astype("datetime64[D]")),
+        }
+        for j, name in enumerate(self.feature_names):
+            cols[f"f:{name}"] = pa.array(self.features[:, j])
+        for j, name in enumerate(self.categorical_names):
+            cols[f"c:{name}"] = pa.array(self.categorical[:, j])
+        for j, h in enumerate(self.horizons):
+            cols[f"y:{h}"] = pa.array(self.labels[:, j])
+            cols[f"orders:{h}"] = pa.array(self.label_orders[:, j])
+        for dom, lab in self.labels_by_domain.items():
+            for j, h in enumerate(self.horizons):
+                cols[f"yd:{dom}:{h}"] = pa.array(lab[:, j])
+        if self.sparse is not None:
+            cols["sparse"] = pa.array(self.sparse.astype(bool))
+        n, t, c = self.sequences.shape
+        flat = pa.array(self.sequences.reshape(-1).astype(np.float32))
+        cols["sequence"] = pa.FixedSizeListArray.from_arrays(flat, max(t * c, 1)) if t * c else \
+            pa.array([None] * n, type=pa.null())
+        pq.write_table(pa.table(cols), out / "samples.parquet")
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "feature_names": self.feature_names, "categorical_names": self.categorical_names,
+            "vocabularies": self.vocabularies, "channel_names": self.channel_names,
+            "sequence_shape": [t, c], "horizons": self.horizons,
+            "horizon_days": self.horizon_days, "domains": self.domains,
+            "target_domain": self.target_domain, "label_domains": list(self.labels_by_domain),
+            "meta": self.meta,
+        }
+        (out / "dataset.json").write_text(json.dumps(meta, indent=2, default=str))
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> LTVDataset:
+        src = Path(path)
+        meta_file = src / "dataset.json"
+        if not meta_file.exists():
+            raise DataValidationError(f"{src} is not an ltvkit dataset directory (no dataset.json)")
+        meta = json.loads(meta_file.read_text())
+        if meta.get("format_version", 0) > FORMAT_VERSION:
+            raise DataValidationError(
+                f"dataset format {meta['format_version']} is newer than this ltvkit reads "
+                f"({FORMAT_VERSION}); upgrade ltvkit")
+        table = pq.read_table(src / "samples.parquet")
+        n = table.num_rows
+
+        def col(name: str) -> np.ndarray:
+            return table.column(name).to_numpy()
+
+        fn, cn, hz = meta["feature_names"], meta["categorical_names"], meta["horizons"]
+        features = (np.column_stack([col(f"f:{x}") for x in fn]).astype(np.float32) if fn
+                    else np.zeros((n, 0), np.float32))
+        categorical = (np.column_stack([col(f"c:{x}") for x in cn]).astype(np.int64) if cn
+                       else np.zeros((n, 0), np.int64))
+        t, c = meta["sequence_shape"]
+        if t * c:
+            seq = table.column("sequence").combine_chunks().flatten().to_numpy()
+            sequences = seq.reshape(n, t, c).astype(np.float32)
+        else:
+            sequences = np.zeros((n, t, c), np.float32)
+        labels = np.column_stack([col(f"y:{h}") for h in hz]).astype(np.float64)
+        orders = np.column_stack([col(f"orders:{h}") for h in hz]).astype(np.float64)
+        by_domain = {d: np.column_stack([col(f"yd:{d}:{h}") for h in hz]).astype(np.float64)
+                     for d in meta.get("label_domains", [])}
+        sparse = col("sparse").astype(bool) if "sparse" in table.column_names else None
+        return cls(
+            customer_id=np.asarray(table.column("customer_id").to_pylist(), dtype=object),
+            cutoff=col("cutoff").astype("datetime64[D]"), features=features, feature_names=fn,
+            categorical=categorical, categorical_names=cn, vocabularies=meta["vocabularies"],
+            sequences=sequences, channel_names=meta["channel_names"], labels=labels,
+            label_orders=orders, horizons=hz, horizon_days=meta["horizon_days"],
+            labels_by_domain=by_domain, domains=meta.get("domains", []),
+            target_domain=meta.get("target_domain"), sparse=sparse, meta=meta.get("meta", {}),
+        )
+
+    # ------------------------------------------------------------------ splits
+    def split_customers(self, seed: int = 0, test_frac: float = 0.2,
+                        valid_frac: float = 0.1) -> tuple[LTVDataset, LTVDataset, LTVDataset]:
+        """The benchmark protocol's split: a seeded random ``1 - test_frac`` of the customers
+        train (``valid_frac`` of those validate), the rest test. All samples of one customer
+        fall on the same side, so sliding cutoffs cannot leak a customer across the split."""
+        customers = np.unique(self.customer_id.astype(str))
+        rng = np.random.default_rng(seed)
+        perm = rng.permutation(len(customers))
+        n_test = int(round(test_frac * len(customers)))
+        n_valid = int(round(valid_frac * (len(customers) - n_test)))
+        test_c = set(customers[perm[:n_test]])
+        valid_c = set(customers[perm[n_test:n_test + n_valid]])
+        ids = self.customer_id.astype(str)
+        is_test = np.fromiter((c in test_c for c in ids), bool, len(ids))
+        is_valid = np.fromiter((c in valid_c for c in ids), bool, len(ids))
+        return (self.subset(~is_test & ~is_valid), self.subset(is_valid), self.subset(is_test))
+
+    def split_by_time(self, train_until: str, valid_until: str
+                      ) -> tuple[LTVDataset, LTVDataset, LTVDataset]:
+        """Cutoffs up to ``train_until`` train, up to ``valid_until`` validate, later ones test."""
+        t1 = np.datetime64(train_until, "D")
+        t2 = np.datetime64(valid_until, "D")
+        return (self.subset(self.cutoff <= t1), self.subset((self.cutoff > t1) &
+                                                            (self.cutoff <= t2)),
+                self.subset(self.cutoff > t2))

@@ -1,0 +1,429 @@
+"""Read a raw transaction log, map its columns, validate it and clean it, counting every row.
+
+The result is a :class:`TransactionLog`: a DuckDB table with the canonical columns
+
+    customer_id VARCHAR, ts TIMESTAMP (UTC, naive), amount DOUBLE (negative = refund),
+    order_id VARCHAR, quantity DOUBLE, category VARCHAR, domain VARCHAR
+
+and a :class:`~ltvkit.data.quality.DataQualityReport` that accounts for every input row. The log
+is never copied into pandas: sources are read by DuckDB (files) or scanned in place (DataFrames,
+Arrow tables, DuckDB relations).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+
+from ltvkit.data.quality import DataQualityReport
+from ltvkit.errors import DataValidationError
+
+CANONICAL_COLUMNS = ("customer_id", "ts", "amount", "order_id", "quantity", "category", "domain")
+
+
+@dataclass
+class ColumnMapping:
+    """Which input column (or SQL expression) plays which role.
+
+    ``amount`` may be an SQL expression over the input columns, e.g. ``"Quantity*UnitPrice"``.
+    ``time_format`` is a strptime format for timestamps stored as text or integers
+    (``"%Y%m%d"`` for CDNOW's 19970101); without it text is parsed as ISO 8601.
+    """
+
+    customer: str = "customer_id"
+    time: str = "timestamp"
+    amount: str = "amount"
+    order: str | None = None
+    quantity: str | None = None
+    category: str | None = None
+    domain: str | None = None
+    time_format: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CleaningRules:
+    """Cleaning steps. Each one is counted in the data-quality report; none is silent.
+
+    drop_duplicates: drop exact duplicate rows (identical in every input column).
+    refunds: ``"keep"`` negative amounts as refunds (default) or ``"drop"`` them.
+    zero_amounts: ``"drop"`` rows whose amount is 0 (default) or ``"keep"`` them.
+    data_end: rows dated after this day are dropped (e.g. a log with a few rows in the future).
+    """
+
+    drop_duplicates: bool = True
+    refunds: Literal["keep", "drop"] = "keep"
+    zero_amounts: Literal["drop", "keep"] = "drop"
+    data_end: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TransactionLog:
+    """A validated, cleaned transaction log held as a DuckDB table.
+
+    Attributes
+    ----------
+    con : the DuckDB connection that owns the table
+    table : name of the table with the canonical columns
+    quality : the data-quality report of the cleaning
+    time_min, time_max : first and last timestamp kept
+    data_end : last day the log covers (``CleaningRules.data_end`` or the day of ``time_max``)
+    mapping : the column mapping used, kept for provenance
+    """
+
+    con: duckdb.DuckDBPyConnection
+    table: str
+    quality: DataQualityReport
+    time_min: Any
+    time_max: Any
+    data_end: Any
+    mapping: ColumnMapping = field(default_factory=ColumnMapping)
+    has_order: bool = False
+    has_quantity: bool = False
+    has_category: bool = False
+    has_domain: bool = False
+
+    def relation(self) -> duckdb.DuckDBPyRelation:
+        return self.con.table(self.table)
+
+    @property
+    def n_rows(self) -> int:
+        return self.quality.rows_kept
+
+    def domains(self) -> list[str]:
+        if not self.has_domain:
+            return []
+        rows = self.con.execute(
+            f"SELECT DISTINCT domain FROM {self.table} WHERE domain IS NOT NULL ORDER BY 1"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+
+def new_connection(memory_limit: str | None = None, threads: int | None = None,
+                   temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection set up for ltvkit: UTC session time zone, spilling to a temp dir."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    # Spilling lets logs larger than memory finish (DuckDB's out-of-core operators).
+    tmp = temp_directory or os.environ.get("LTVKIT_TMPDIR") or tempfile.gettempdir()
+    con.execute(f"SET temp_directory='{Path(tmp) / 'ltvkit_duckdb_spill'}'")
+    con.execute("SET preserve_insertion_order=false")
+    if memory_limit:
+        con.execute(f"SET memory_limit='{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads={int(threads)}")
+    return con
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _register_source(con: duckdb.DuckDBPyConnection, source: Any, view: str,
+                     read_options: dict[str, Any] | None) -> None:
+    """Expose ``source`` as the view ``view`` in ``con`` without copying it into pandas."""
+    read_options = dict(read_options or {})
+    if isinstance(source, duckdb.DuckDBPyRelation):
+        # A relation on our own connection becomes a view (no copy); one from another
+        # connection is streamed over as Arrow.
+        source.create_view(view, replace=True)
+        try:
+            con.execute(f"SELECT * FROM {view} LIMIT 0")
+        except duckdb.Error:
+            con.register(view, source.to_arrow_table())
+        return
+    if isinstance(source, (str, os.PathLike)):
+        path = str(source)
+        is_glob = any(ch in path for ch in "*?[")
+        if not is_glob and not os.path.exists(path):
+            raise DataValidationError(f"input file not found: {path}", rule="file exists")
+        lower = path.lower()
+        if os.path.isdir(path):
+            target = str(Path(path) / "**" / "*.parquet")
+            reader = "read_parquet"
+        elif lower.endswith((".parquet", ".pq")) or (is_glob and "parquet" in lower):
+            target, reader = path, "read_parquet"
+        elif lower.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")):
+            target, reader = path, "read_csv"
+            read_options.setdefault("header", True)
+        else:
+            raise DataValidationError(
+                f"cannot tell the format of {path}: use a .csv, .csv.gz, .tsv, .parquet file, "
+                "a folder of Parquet files or a glob", rule="known file format")
+        opts = "".join(f", {k}={_sql_literal(v)}" for k, v in read_options.items())
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {reader}('{target}'{opts})"
+        )
+        return
+    # pandas / polars DataFrames and Arrow tables are scanned in place by DuckDB.
+    module = type(source).__module__.split(".")[0]
+    if module in ("pandas", "polars", "pyarrow"):
+        obj = source
+        if module == "polars":
+            obj = source.to_arrow()
+        con.register(view, obj)
+        return
+    raise DataValidationError(
+        f"unsupported input of type {type(source).__name__}: pass a path (CSV/Parquet), a pandas "
+        "or polars DataFrame, an Arrow table or a DuckDB relation", rule="supported input")
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, dict):
+        inner = ", ".join(f"'{k}': {_sql_literal(v)}" for k, v in value.items())
+        return "{" + inner + "}"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
+    rows = con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
+    return {r[0]: str(r[1]).upper() for r in rows}
+
+
+def _require_column(name: str, role: str, types: dict[str, str]) -> None:
+    if name not in types:
+        raise DataValidationError(
+            f"missing column '{name}' (the {role} column); the input has: {', '.join(types)}",
+            column=name, rule="column exists")
+
+
+def _customer_expr(col: str, ctype: str) -> str:
+    q = _quote(col)
+    if ctype in ("DOUBLE", "FLOAT", "REAL") or ctype.startswith("DECIMAL"):
+        # Ids stored as floats (17850.0 in Online Retail) become "17850", not "17850.0".
+        return (f"CASE WHEN {q} IS NULL OR isnan({q}::DOUBLE) THEN NULL "
+                f"WHEN {q} = floor({q}) THEN CAST(CAST({q} AS BIGINT) AS VARCHAR) "
+                f"ELSE CAST({q} AS VARCHAR) END")
+    return f"NULLIF(trim(CAST({q} AS VARCHAR)), '')"
+
+
+def _time_expr(col: str, ctype: str, fmt: str | None) -> str:
+    q = _quote(col)
+    if "TIME ZONE" in ctype or ctype.startswith("TIMESTAMPTZ"):
+        return f"timezone('UTC', CAST({q} AS TIMESTAMPTZ))"
+    if ctype.startswith("TIMESTAMP") or ctype == "DATE":
+        return f"CAST({q} AS TIMESTAMP)"
+    text = f"CAST({q} AS VARCHAR)"
+    if fmt:
+        return f"try_strptime({text}, '{fmt}')"
+    # Text with an offset is converted to UTC; text without one is read as UTC (session zone).
+    return f"timezone('UTC', try_cast({text} AS TIMESTAMPTZ))"
+
+
+def read_transactions(source: Any, mapping: ColumnMapping | None = None,
+                      cleaning: CleaningRules | None = None, *,
+                      con: duckdb.DuckDBPyConnection | None = None,
+                      read_options: dict[str, Any] | None = None,
+                      table: str = "transactions") -> TransactionLog:
+    """Read, validate and clean a transaction log.
+
+    Parameters
+    ----------
+    source : path to CSV (also .gz) / Parquet file, folder or glob; pandas or polars DataFrame;
+        Arrow table; DuckDB relation.
+    mapping : which columns are customer, time, amount (column or SQL expression) and the
+        optional order, quantity, category and domain columns.
+    cleaning : the cleaning rules; every row a rule drops is counted in ``log.quality``.
+    con : a DuckDB connection to build the table in (a new one by default).
+    read_options : extra keyword arguments for DuckDB's ``read_csv`` / ``read_parquet``.
+
+    Raises
+    ------
+    DataValidationError
+        naming the column, the rule and the number of offending rows: a missing column,
+        unparseable or missing timestamps, non-numeric / NaN / infinite amounts, an empty input.
+    """
+    mapping = mapping or ColumnMapping()
+    cleaning = cleaning or CleaningRules()
+    con = con or new_connection()
+    raw = f"{table}_raw"
+    _register_source(con, source, raw, read_options)
+    types = _column_types(con, raw)
+
+    _require_column(mapping.customer, "customer", types)
+    _require_column(mapping.time, "time", types)
+    optional = {"order": mapping.order, "quantity": mapping.quantity,
+                "category": mapping.category, "domain": mapping.domain}
+    for role, col in optional.items():
+        if col is not None:
+            _require_column(col, role, types)
+    amount_sql = _quote(mapping.amount) if mapping.amount in types else mapping.amount
+    try:
+        con.execute(f"SELECT ({amount_sql}) FROM {raw} LIMIT 0")
+    except duckdb.Error as exc:
+        raise DataValidationError(
+            f"missing column or bad SQL expression '{mapping.amount}' for the amount: "
+            f"{str(exc).splitlines()[0]}; the input has: {', '.join(types)}",
+            column=mapping.amount, rule="column exists") from None
+
+    customer_sql = _customer_expr(mapping.customer, types[mapping.customer])
+    time_sql = _time_expr(mapping.time, types[mapping.time], mapping.time_format)
+    order_sql = f"CAST({_quote(mapping.order)} AS VARCHAR)" if mapping.order else "NULL::VARCHAR"
+    qty_sql = f"try_cast({_quote(mapping.quantity)} AS DOUBLE)" if mapping.quantity else "NULL::DOUBLE"
+    cat_sql = f"CAST({_quote(mapping.category)} AS VARCHAR)" if mapping.category else "NULL::VARCHAR"
+    dom_sql = f"CAST({_quote(mapping.domain)} AS VARCHAR)" if mapping.domain else "NULL::VARCHAR"
+
+    # One pass over the input: exact duplicates collapse into a multiplicity, so the count of
+    # dropped duplicates is exact (every input column takes part) without a second read.
+    if cleaning.drop_duplicates:
+        source_sql = f"SELECT *, count(*) AS __copies FROM {raw} GROUP BY ALL"
+    else:
+        source_sql = f"SELECT *, 1 AS __copies FROM {raw}"
+    staged = f"{table}_staged"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {staged} AS
+        SELECT {customer_sql} AS customer_id,
+               {time_sql} AS ts,
+               ({_quote(mapping.time)}) IS NULL AS ts_missing,
+               try_cast(({amount_sql}) AS DOUBLE) AS amount,
+               ({amount_sql}) IS NULL AS amount_missing,
+               {order_sql} AS order_id, {qty_sql} AS quantity,
+               {cat_sql} AS category, {dom_sql} AS domain,
+               CAST({_quote(mapping.time)} AS VARCHAR) AS ts_raw,
+               CAST(({amount_sql}) AS VARCHAR) AS amount_raw,
+               __copies
+        FROM ({source_sql})
+    """)
+    if type(source).__module__.split(".")[0] in ("pandas", "polars", "pyarrow"):
+        con.unregister(raw)
+
+    stats = con.execute(f"""
+        SELECT sum(__copies), count(*),
+               sum(__copies) FILTER (ts_missing),
+               sum(__copies) FILTER (NOT ts_missing AND ts IS NULL),
+               any_value(ts_raw) FILTER (NOT ts_missing AND ts IS NULL),
+               sum(__copies) FILTER (amount_missing),
+               sum(__copies) FILTER (NOT amount_missing AND amount IS NULL),
+               any_value(amount_raw) FILTER (NOT amount_missing AND amount IS NULL),
+               sum(__copies) FILTER (isnan(amount)),
+               sum(__copies) FILTER (isinf(amount))
+        FROM {staged}
+    """).fetchone()
+    (rows_read, n_distinct, ts_null, ts_bad, ts_example, amt_null, amt_bad, amt_example,
+     amt_nan, amt_inf) = stats
+    rows_read = int(rows_read or 0)
+    if rows_read == 0:
+        raise DataValidationError("the input has no rows", rule="non-empty input", n_rows=0)
+    time_col = mapping.time
+    if ts_null:
+        raise DataValidationError(
+            f"column '{time_col}': {ts_null} rows have no timestamp (rule: timestamp required)",
+            column=time_col, rule="timestamp required", n_rows=int(ts_null))
+    if ts_bad:
+        hint = f" with format '{mapping.time_format}'" if mapping.time_format else \
+            " (set time_format, e.g. '%Y%m%d', for non-ISO text)"
+        raise DataValidationError(
+            f"column '{time_col}': {ts_bad} rows have timestamps that cannot be parsed{hint}, "
+            f"e.g. '{ts_example}' (rule: parseable timestamp)",
+            column=time_col, rule="parseable timestamp", n_rows=int(ts_bad))
+    amount_col = mapping.amount
+    for count, what, rule in ((amt_null, "no amount", "amount required"),
+                              (amt_bad, f"non-numeric amounts, e.g. '{amt_example}'", "numeric amount"),
+                              (amt_nan, "NaN amounts", "finite amount"),
+                              (amt_inf, "infinite amounts", "finite amount")):
+        if count:
+            raise DataValidationError(
+                f"amount '{amount_col}': {count} rows have {what} (rule: {rule})",
+                column=amount_col, rule=rule, n_rows=int(count))
+
+    data_end_sql = (f"(DATE '{cleaning.data_end}' + INTERVAL 1 DAY)::TIMESTAMP"
+                    if cleaning.data_end else "NULL::TIMESTAMP")
+    drop_refunds = cleaning.refunds == "drop"
+    drop_zero = cleaning.zero_amounts == "drop"
+    # Every row lands in exactly one bucket: the first rule that drops it, else "kept".
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {table}_classified AS
+        SELECT *, CASE
+            WHEN customer_id IS NULL THEN 'missing_customer_id'
+            WHEN {data_end_sql} IS NOT NULL AND ts >= {data_end_sql} THEN 'after_data_end'
+            WHEN amount = 0 AND {drop_zero} THEN 'zero_amount'
+            WHEN amount < 0 AND {drop_refunds} THEN 'refund_dropped'
+            ELSE 'kept' END AS fate
+        FROM {staged}
+    """)
+    con.execute(f"DROP TABLE {staged}")
+    fates = dict(con.execute(
+        f"SELECT fate, sum(__copies) FROM {table}_classified GROUP BY 1").fetchall())
+    kept_stats = con.execute(f"""
+        SELECT count(*) FILTER (amount < 0), count(*) FILTER (amount = 0),
+               count(DISTINCT customer_id), min(ts), max(ts)
+        FROM {table}_classified WHERE fate = 'kept'
+    """).fetchone()
+    # Duplicates are only dropped from kept rows, so each dropped row is counted once.
+    dup_kept = con.execute(
+        f"SELECT coalesce(sum(__copies - 1), 0) FROM {table}_classified WHERE fate = 'kept'"
+    ).fetchone()[0]
+    dup_all = rows_read - n_distinct if cleaning.drop_duplicates else None
+
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {table} AS
+        SELECT customer_id, ts, amount, order_id, quantity, category, domain
+        FROM {table}_classified WHERE fate = 'kept'
+    """)
+    con.execute(f"DROP TABLE {table}_classified")
+    n_kept = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    if n_kept == 0:
+        raise DataValidationError(
+            f"no rows are left after cleaning ({rows_read} read): {fates}",
+            rule="non-empty input", n_rows=0)
+
+    dropped = {
+        "exact_duplicates": int(dup_kept),
+        "missing_customer_id": int(fates.get("missing_customer_id", 0)),
+        "after_data_end": int(fates.get("after_data_end", 0)),
+        "zero_amount": int(fates.get("zero_amount", 0)),
+        "refund_dropped": int(fates.get("refund_dropped", 0)),
+    }
+    refunds_kept, zero_kept, n_customers, tmin, tmax = kept_stats
+    tz_aware = "TIME ZONE" in types[mapping.time] or types[mapping.time].startswith("TIMESTAMPTZ")
+    quality = DataQualityReport(
+        rows_read=rows_read,
+        rows_kept=n_kept,
+        dropped=dropped,
+        kept_with_notes={"refund_rows_kept": int(refunds_kept or 0),
+                         "zero_amount_rows_kept": int(zero_kept or 0)},
+        duplicate_rows_in_input=None if dup_all is None else int(dup_all),
+        n_customers=int(n_customers or 0),
+        time_min=str(tmin), time_max=str(tmax),
+        notes=(["timezone-aware timestamps were normalised to UTC"] if tz_aware else []),
+        mapping=mapping.to_dict(), cleaning=cleaning.to_dict(),
+    )
+    quality.check_balance()
+    if cleaning.data_end:
+        data_end = duckdb_date(cleaning.data_end)
+    else:
+        data_end = tmax.date()
+    return TransactionLog(
+        con=con, table=table, quality=quality, time_min=tmin, time_max=tmax, data_end=data_end,
+        mapping=mapping, has_order=mapping.order is not None,
+        has_quantity=mapping.quantity is not None, has_category=mapping.category is not None,
+        has_domain=mapping.domain is not None,
+    )
+
+
+def duckdb_date(value: Any):
+    """Parse a date given as text, date or datetime into a ``datetime.date``."""
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise DataValidationError(f"not a date (YYYY-MM-DD): '{value}'", rule="date") from None
