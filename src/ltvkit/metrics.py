@@ -272,7 +272,7 @@ def normalized_gini(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     --------
     >>> normalized_gini([0, 1, 2, 3], [0, 1, 2, 3])
     1.0
-    >>> normalized_gini([0, 1, 2, 3], [3, 2, 1, 0])
+    >>> round(normalized_gini([0, 1, 2, 3], [3, 2, 1, 0]), 12)
     -0.25
     """
     y, p = _pair(y_true, y_pred)
@@ -368,7 +368,7 @@ def decile_stats(y_true: ArrayLike, y_pred: ArrayLike, n_bins: int = 10) -> pd.D
         raise MetricError(f"n_bins: must be a positive integer, got {n_bins!r}")
     n_bins = int(n_bins)
     if y.size < n_bins:
-        raise MetricError(f"y_pred: {y.size} samples are fewer than n_bins={n_bins}")
+        raise MetricError(f"y_pred: has {y.size} values, fewer than n_bins={n_bins}")
     b = _rank_bins(p, n_bins)
     count = np.bincount(b, minlength=n_bins)
     label_mean = np.bincount(b, weights=y, minlength=n_bins) / count
@@ -392,7 +392,7 @@ def _binned_mape(y_true: ArrayLike, y_pred: ArrayLike, n_bins: int) -> tuple[flo
     n_skipped = int(n_bins - finite.sum())
     if not finite.any():
         raise _Undefined(
-            f"binned_mape: all {n_bins} bins have label mean 0, the MAPE is undefined"
+            f"all {n_bins} bins have label mean 0, the MAPE is undefined"
         )
     return float(mape[finite].mean()), n_skipped
 
@@ -572,6 +572,8 @@ def auc_active(y_true: ArrayLike, p_active: ArrayLike) -> float:
 def _whales(y: np.ndarray, p: np.ndarray, top_frac: float) -> tuple[np.ndarray, np.ndarray, int]:
     """True and predicted whale masks (``k = ceil(top_frac * n)`` each, stable ties) and ``k``."""
     k = _n_top(_check_frac(top_frac), y.size)
+    if not (y > 0).any():
+        raise MetricError("whales: all labels are 0, the top customers are undefined")
     return _top_mask(y, k), _top_mask(p, k), k
 
 
@@ -594,6 +596,11 @@ def top_k_scores(y_true: ArrayLike, y_pred: ArrayLike, top_frac: float = 0.10) -
     dict
         ``precision``, ``recall``, ``f1`` of the predicted whale set, and ``auc``: the AUC of
         ``y_pred`` for the true-whale indicator (``nan`` when ``k == n``).
+
+    Raises
+    ------
+    MetricError
+        On bad input, ``top_frac`` outside ``(0, 1]``, or when no label is positive.
 
     Notes
     -----
@@ -622,10 +629,13 @@ def recall_at_k(y_true: ArrayLike, y_pred: ArrayLike, k: int | None = None,
     Raises
     ------
     MetricError
-        On bad input, ``top_frac`` outside ``(0, 1]`` or ``k`` outside ``1..n``.
+        On bad input, ``top_frac`` outside ``(0, 1]``, ``k`` outside ``1..n``, or when no
+        label is positive.
     """
     y, p = _pair(y_true, y_pred)
     n_true = _n_top(_check_frac(top_frac), y.size)
+    if not (y > 0).any():
+        raise MetricError("recall_at_k: all labels are 0, the top customers are undefined")
     if k is None:
         k = n_true
     if isinstance(k, bool) or int(k) != k or not 1 <= k <= y.size:
@@ -775,9 +785,10 @@ def evaluate(y_true: ArrayLike, y_pred: ArrayLike, p_active: ArrayLike | None = 
     Returns
     -------
     dict
-        The 18 keys of :data:`METRIC_KEYS` (floats), plus ``n``, ``label_mean``,
-        ``zero_label_fraction``, ``decile_mape_skipped_bins``, ``percentile_mape_skipped_bins``
-        and ``warnings`` (list of str). A metric that cannot be computed on this data (all labels
+        The 18 keys of :data:`METRIC_KEYS` (floats), plus the informational floats ``n``,
+        ``label_mean``, ``zero_label_fraction`` (share of labels ``<= 0``),
+        ``decile_mape_skipped_bins`` and ``percentile_mape_skipped_bins`` (bins with label mean 0;
+        ``nan`` when there are fewer samples than bins), and ``warnings`` (list of str). A metric that cannot be computed on this data (all labels
         0, constant predictions, fewer than 100 samples for ``percentile_mape``, ...) is ``nan``
         and ``warnings`` says why. This function never raises for such data.
 
@@ -805,28 +816,36 @@ def evaluate(y_true: ArrayLike, y_pred: ArrayLike, p_active: ArrayLike | None = 
 
     out["normalized_gini"] = safe(lambda: normalized_gini(y, p))
     out["spearman"] = safe(lambda: _spearman(y, p))
-    def binned(n_bins: int) -> tuple[float, float]:
+    def binned(key: str, n_bins: int) -> tuple[float, float]:
         try:
             value, skipped = _binned_mape(y, p, n_bins)
             return value, float(skipped)
         except _Undefined as exc:  # every bin has label mean 0
-            notes.append(str(exc))
+            notes.append(f"{key}: {exc}")
             return nan, float(n_bins)
         except MetricError as exc:  # fewer samples than bins
-            notes.append(f"{exc} (binned MAPE with {n_bins} bins)")
+            notes.append(f"{key}: {exc}")
             return nan, nan
 
-    out["decile_mape"], out["decile_mape_skipped_bins"] = binned(10)
-    out["percentile_mape"], out["percentile_mape_skipped_bins"] = binned(100)
+    out["decile_mape"], out["decile_mape_skipped_bins"] = binned("decile_mape", 10)
+    out["percentile_mape"], out["percentile_mape_skipped_bins"] = binned("percentile_mape", 100)
     out["nmae"] = safe(lambda: nmae(y, p))
     out["nrmse"] = safe(lambda: nrmse(y, p))
     out["mae"] = mae(y, p)
     out["rmse"] = rmse(y, p)
     out["smape"] = smape(y, p)
     out["auc_active"] = safe(lambda: _auc((y > 0).astype(np.float64), pa, "y_true > 0", "score"))
-    true_w, pred_w, _ = _whales(y, p, top_frac)
-    (out["top10_precision"], out["top10_recall"], out["top10_f1"]) = _set_scores(true_w, pred_w)
-    out["top10_auc"] = safe(lambda: _auc(true_w.astype(np.float64), p, "top-k whale flag"))
+    try:
+        true_w, pred_w, _ = _whales(y, p, top_frac)
+    except MetricError as exc:
+        notes.append(f"top10_*, recall_at_k: {exc}")
+        for key in ("top10_precision", "top10_recall", "top10_f1", "top10_auc", "recall_at_k"):
+            out[key] = nan
+    else:
+        (out["top10_precision"], out["top10_recall"],
+         out["top10_f1"]) = _set_scores(true_w, pred_w)
+        out["top10_auc"] = safe(lambda: _auc(true_w.astype(np.float64), p, "top-k whale flag"))
+        out["recall_at_k"] = recall_at_k(y, p, top_frac=top_frac)
     if edges is None:
         edges = safe(lambda: quantile_bucket_edges(y), None)
     out["bucket_accuracy"] = (
@@ -834,7 +853,6 @@ def evaluate(y_true: ArrayLike, y_pred: ArrayLike, p_active: ArrayLike | None = 
     )
     out["ambe"] = ambe(y, p)
     out["mutual_gini"] = safe(lambda: mutual_gini(y, p))
-    out["recall_at_k"] = recall_at_k(y, p, top_frac=top_frac)
 
     result: dict[str, Any] = {key: float(out[key]) for key in METRIC_KEYS}
     result["n"] = float(y.size)

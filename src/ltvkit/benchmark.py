@@ -1,0 +1,170 @@
+"""The benchmark runner: every model on the same split, scored by the same metrics.
+
+Writes ``leaderboard.json`` (one record per model and seed), ``leaderboard.md`` (mean +/- std
+over seeds) and ``predictions/MODEL-seedK.parquet``. A model that fails is recorded with its
+error and the others still run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltvkit.data.dataset import LTVDataset
+from ltvkit.metrics import METRIC_KEYS, evaluate, quantile_bucket_edges
+from ltvkit.models.base import Prediction
+from ltvkit.models.registry import all_models, create_model
+
+# Columns of the printed / markdown leaderboard (all metrics stay in the JSON).
+HEADLINE_METRICS = ("normalized_gini", "spearman", "decile_mape", "nmae", "nrmse", "auc_active",
+                    "top10_f1", "interval_coverage_80")
+
+Split = Callable[[LTVDataset, int], tuple[LTVDataset, LTVDataset, LTVDataset]]
+
+
+def resolve_models(spec: str | Sequence[str], dataset: LTVDataset | None = None) -> list[str]:
+    """``"all"`` or ``"a,b,c"`` -> model names (``all`` keeps the models the dataset can feed)."""
+    registry = all_models()
+    if isinstance(spec, str):
+        if spec.strip() == "all":
+            names = []
+            for name, cls in registry.items():
+                if cls.tag("cross_domain") and (dataset is None or not dataset.domains):
+                    continue
+                names.append(name)
+            return names
+        spec = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [s for s in spec if s not in registry]
+    if unknown:
+        from ltvkit.errors import ModelError
+
+        raise ModelError(f"unknown model(s) {unknown}; known: {', '.join(registry)}")
+    return list(spec)
+
+
+def interval_coverage(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
+    """Share of labels inside [lo, hi] (the 10-90 % interval should cover about 80 %)."""
+    return float(np.mean((y >= lo - 1e-9) & (y <= hi + 1e-9)))
+
+
+def score(pred: Prediction, test: LTVDataset, horizon: str, bucket_edges: np.ndarray
+          ) -> dict[str, Any]:
+    j_true = test.horizons.index(horizon)
+    j_pred = pred.horizons.index(horizon)
+    y = test.labels[:, j_true]
+    p_active = None if pred.p_active is None else pred.p_active[:, j_pred]
+    metrics = evaluate(y, pred.value[:, j_pred], p_active, bucket_edges=bucket_edges)
+    if pred.quantiles and 0.1 in pred.quantiles and 0.9 in pred.quantiles:
+        metrics["interval_coverage_80"] = interval_coverage(
+            y, pred.quantiles[0.1][:, j_pred], pred.quantiles[0.9][:, j_pred])
+    return metrics
+
+
+def _model_params(name: str, seed: int, overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    cls = all_models()[name]
+    params = dict(overrides.get(name, {}))
+    if "random_state" in cls._param_names():
+        params["random_state"] = seed
+    return params
+
+
+def run_benchmark(dataset: LTVDataset, split: Split, models: Sequence[str], seeds: Sequence[int],
+                  out: str | Path, *, horizon: str | None = None,
+                  params: dict[str, dict[str, Any]] | None = None,
+                  on_step: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Fit and score every model for every seed; write the leaderboard files into ``out``."""
+    out = Path(out)
+    (out / "predictions").mkdir(parents=True, exist_ok=True)
+    horizon = horizon or dataset.horizons[0]
+    overrides = params or {}
+    records: list[dict[str, Any]] = []
+    for seed in seeds:
+        train, valid, test = split(dataset, seed)
+        # Bucket metrics use thresholds from the training labels, never the test labels.
+        edges = quantile_bucket_edges(train.labels[:, train.horizons.index(horizon)])
+        for name in models:
+            if on_step:
+                on_step(f"{name} seed {seed}")
+            record: dict[str, Any] = {"model": name, "seed": seed, "n_train": len(train),
+                                      "n_valid": len(valid), "n_test": len(test)}
+            try:
+                model = create_model(name, **_model_params(name, seed, overrides))
+                t0 = time.perf_counter()
+                model.fit(train, valid if len(valid) else None)
+                record["fit_seconds"] = round(time.perf_counter() - t0, 3)
+                t0 = time.perf_counter()
+                pred = model.predict(test)
+                record["predict_seconds"] = round(time.perf_counter() - t0, 3)
+                record["metrics"] = score(pred, test, horizon, edges)
+                frame = pred.to_frame(horizon, y_true=test.labels[:, test.horizons.index(horizon)])
+                frame.to_parquet(out / "predictions" / f"{name}-seed{seed}.parquet", index=False)
+            except Exception as exc:  # one model's failure must not stop the others
+                record["error"] = f"{type(exc).__name__}: {exc}"
+                record["traceback"] = traceback.format_exc(limit=5)
+            records.append(record)
+            write_leaderboard(records, out, horizon=horizon)
+    return records
+
+
+def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and std over seeds per model, best normalized Gini first; failed models last."""
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_model.setdefault(r["model"], []).append(r)
+    rows = []
+    for name, recs in by_model.items():
+        ok = [r for r in recs if "metrics" in r]
+        row: dict[str, Any] = {"model": name, "n_seeds": len(ok),
+                               "errors": [r["error"] for r in recs if "error" in r]}
+        keys = list(METRIC_KEYS) + ["interval_coverage_80"]
+        for key in keys:
+            vals = [r["metrics"][key] for r in ok if key in r["metrics"]]
+            vals = [v for v in vals if v is not None and np.isfinite(v)]
+            if vals:
+                row[key] = (float(np.mean(vals)), float(np.std(vals)))
+        if ok:
+            row["fit_seconds"] = float(np.mean([r["fit_seconds"] for r in ok]))
+        rows.append(row)
+    rows.sort(key=lambda r: (-r.get("normalized_gini", (-np.inf, 0))[0], r["model"]))
+    return rows
+
+
+def _fmt(cell: Any) -> str:
+    if isinstance(cell, tuple):
+        mean, std = cell
+        return f"{mean:.4f} ± {std:.4f}"
+    return str(cell)
+
+
+def leaderboard_markdown(records: list[dict[str, Any]], horizon: str | None = None) -> str:
+    rows = summarize(records)
+    head = ["model", *HEADLINE_METRICS, "fit s", "seeds"]
+    lines = []
+    if horizon:
+        lines.append(f"Horizon {horizon}; mean ± std over seeds; test split.\n")
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if not r["n_seeds"]:
+            lines.append(f"| {r['model']} | failed: {r['errors'][0][:120]} |")
+            continue
+        cells = [r["model"]] + [_fmt(r.get(k, "—")) for k in HEADLINE_METRICS]
+        cells += [f"{r.get('fit_seconds', 0):.1f}", str(r["n_seeds"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_leaderboard(records: list[dict[str, Any]], out: Path, horizon: str | None = None
+                      ) -> None:
+    slim = [{k: v for k, v in r.items() if k != "traceback"} for r in records]
+    (out / "leaderboard.json").write_text(json.dumps(slim, indent=2, default=float))
+    (out / "leaderboard.md").write_text(leaderboard_markdown(records, horizon))
+    errors = [r for r in records if "traceback" in r]
+    if errors:
+        (out / "errors.log").write_text("\n\n".join(f"{r['model']} seed {r['seed']}:\n"
+                                                    f"{r['traceback']}" for r in errors))

@@ -1,0 +1,318 @@
+"""The model contract: the base class owns validation, persistence and bookkeeping.
+
+A model subclasses :class:`LTVModel` and implements only private hooks:
+
+- ``__init__(self, a=1, b=2, random_state=0)``: store the arguments unchanged, call
+  ``super().__init__()``; no logic (so ``get_params`` / configs / ``clone`` round-trip).
+- ``_fit(self, train, valid)``: learn from an :class:`LTVDataset` (``valid`` may be ``None``).
+- ``_predict(self, data) -> PredictionParts``: value ``[n, H]`` and optional extras.
+- ``_get_state(self) -> (json_dict, arrays)`` and ``_set_state(self, json_dict, arrays)``:
+  what ``save`` writes (JSON + safetensors; no pickle). Models with native weight files also
+  implement ``_save_files(dir)`` / ``_load_files(dir)`` (e.g. LightGBM's text booster).
+
+Class attributes: ``name`` (registry key), ``tags`` (capabilities) and ``test_params()``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ltvkit import __version__
+from ltvkit.data.dataset import LTVDataset
+from ltvkit.errors import DataValidationError, ModelError, NotFittedError
+
+SAVE_FORMAT_VERSION = 1
+DEFAULT_TAGS: dict[str, bool] = {
+    "needs_sequences": False,   # reads dataset.sequences
+    "uses_attributes": False,   # reads customer attributes (categorical codes / attr features)
+    "multi_horizon": False,     # predicts every horizon of the dataset at once
+    "cross_domain": False,      # needs a cross-domain dataset
+    "probabilistic": False,     # returns p_active and quantiles
+    "torch": False,             # needs PyTorch
+    "unsupervised": False,      # ignores the labels (BTYD)
+}
+QUANTILE_LEVELS = (0.1, 0.5, 0.9)
+
+
+@dataclass
+class PredictionParts:
+    """What a model's ``_predict`` returns; the base class wraps it into a :class:`Prediction`."""
+
+    value: np.ndarray
+    p_active: np.ndarray | None = None
+    quantiles: dict[float, np.ndarray] | None = None
+    bucket_probs: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Prediction:
+    """Predictions keyed by (customer_id, cutoff).
+
+    value [n, H] expected spend per horizon; p_active [n, H] probability of any purchase;
+    quantiles {level: [n, H]}; bucket_probs [n, K].
+    """
+
+    customer_id: np.ndarray
+    cutoff: np.ndarray
+    horizons: list[str]
+    value: np.ndarray
+    p_active: np.ndarray | None = None
+    quantiles: dict[float, np.ndarray] | None = None
+    bucket_probs: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.customer_id)
+
+    def to_frame(self, horizon: str | None = None, y_true: np.ndarray | None = None):
+        """One horizon as a DataFrame: customer_id, cutoff, [y_true], y_pred, [p_active], [q..]."""
+        import pandas as pd
+
+        j = 0 if horizon is None else self.horizons.index(horizon)
+        df = pd.DataFrame({"customer_id": self.customer_id.astype(str),
+                           "cutoff": self.cutoff.astype("datetime64[D]")})
+        if y_true is not None:
+            df["y_true"] = np.asarray(y_true, dtype=np.float64)
+        df["y_pred"] = self.value[:, j]
+        if self.p_active is not None:
+            df["p_active"] = self.p_active[:, j]
+        for q, arr in (self.quantiles or {}).items():
+            df[f"q{int(round(q * 100)):02d}"] = arr[:, j]
+        return df
+
+
+REGISTRY: dict[str, type[LTVModel]] = {}
+
+
+def register(cls: type[LTVModel]) -> type[LTVModel]:
+    """Class decorator: make the model available by its ``name``."""
+    if not getattr(cls, "name", None):
+        raise TypeError(f"{cls.__name__} needs a class attribute 'name' to be registered")
+    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
+        raise TypeError(f"model name '{cls.name}' is registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+class LTVModel:
+    """Base class of every ltvkit model (see the module docstring for the hooks)."""
+
+    name: ClassVar[str] = ""
+    tags: ClassVar[dict[str, bool]] = {}
+
+    def __init__(self) -> None:
+        self._fitted = False
+
+    # ------------------------------------------------------------------ params
+    @classmethod
+    def tag(cls, key: str) -> bool:
+        return {**DEFAULT_TAGS, **cls.tags}.get(key, False)
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"
+                and sig.parameters[p].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                   inspect.Parameter.VAR_KEYWORD)]
+
+    def get_params(self) -> dict[str, Any]:
+        return {p: getattr(self, p) for p in self._param_names()}
+
+    def set_params(self, **params: Any) -> LTVModel:
+        unknown = set(params) - set(self._param_names())
+        if unknown:
+            raise ModelError(f"{self.name}: unknown parameter(s) {sorted(unknown)}; "
+                             f"known: {self._param_names()}")
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def clone(self) -> LTVModel:
+        """An unfitted copy with the same hyper-parameters."""
+        return type(self)(**copy.deepcopy(self.get_params()))
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        """Tiny configurations that fit in about a second, for the conformance suite."""
+        return [{}]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ fit / predict
+    @property
+    def is_fitted(self) -> bool:
+        return getattr(self, "_fitted", False)
+
+    def _check_dataset(self, data: Any, role: str) -> LTVDataset:
+        if not isinstance(data, LTVDataset):
+            raise DataValidationError(
+                f"{self.name}: {role} must be an LTVDataset, got {type(data).__name__}")
+        if len(data) == 0:
+            raise DataValidationError(f"{self.name}: the {role} dataset has no samples")
+        if self.tag("cross_domain") and not data.domains:
+            raise DataValidationError(f"{self.name} needs a cross-domain dataset "
+                                      "(built from a log with a domain column)")
+        if self.tag("needs_sequences") and data.sequences.shape[1] == 0:
+            raise DataValidationError(f"{self.name} needs period sequences (n_periods >= 1)")
+        return data
+
+    def fit(self, train: LTVDataset, valid: LTVDataset | None = None) -> LTVModel:
+        """Learn from ``train`` (``valid`` is used for early stopping where a model has it)."""
+        train = self._check_dataset(train, "training")
+        if not np.all(np.isfinite(train.labels)) or np.any(train.labels < 0):
+            raise DataValidationError(f"{self.name}: training labels must be finite and >= 0")
+        if valid is not None:
+            valid = self._check_dataset(valid, "validation")
+            if valid.feature_names != train.feature_names:
+                raise DataValidationError(f"{self.name}: validation features differ from "
+                                          "training features")
+        self.horizons_ = list(train.horizons) if self.tag("multi_horizon") else [
+            train.horizons[0]]
+        self.feature_names_ = list(train.feature_names)
+        self.categorical_names_ = list(train.categorical_names)
+        self.vocab_sizes_ = [len(train.vocabularies.get(c, [])) or
+                             int(train.categorical[:, j].max()) + 1
+                             for j, c in enumerate(train.categorical_names)]
+        self.sequence_shape_ = list(train.sequences.shape[1:])
+        self._fit(train, valid)
+        self._fitted = True
+        return self
+
+    def predict(self, data: LTVDataset) -> Prediction:
+        """Predict every sample of ``data``; one row per (customer, cutoff), none dropped."""
+        if not self.is_fitted:
+            raise NotFittedError(f"{self.name}: call fit() (or load a saved model) before predict()")
+        data = self._check_dataset(data, "prediction")
+        if list(data.feature_names) != self.feature_names_:
+            missing = sorted(set(self.feature_names_) - set(data.feature_names))
+            raise DataValidationError(
+                f"{self.name}: the data's features differ from those the model was trained on"
+                + (f" (missing: {missing[:5]})" if missing else ""))
+        if list(data.categorical_names) != self.categorical_names_:
+            raise DataValidationError(f"{self.name}: categorical columns differ from training "
+                                      f"({data.categorical_names} vs {self.categorical_names_})")
+        # Categories unseen at training time map to the "<unknown>" code 0.
+        if self.categorical_names_:
+            data = data.subset(np.arange(len(data)))
+            sizes = np.asarray(self.vocab_sizes_)
+            data.categorical = np.where(data.categorical < sizes, data.categorical, 0)
+        parts = self._predict(data)
+        value = np.asarray(parts.value, dtype=np.float64)
+        if value.ndim == 1:
+            value = value[:, None]
+        if value.shape != (len(data), len(self.horizons_)):
+            raise ModelError(f"{self.name}: _predict returned shape {value.shape}, expected "
+                             f"{(len(data), len(self.horizons_))}")
+        if not np.all(np.isfinite(value)):
+            raise ModelError(f"{self.name}: {int((~np.isfinite(value)).sum())} predictions are "
+                             "not finite")
+        # Spend cannot be negative; models whose regressors can undershoot are floored at 0.
+        value = np.maximum(value, 0.0)
+
+        def as2d(a: np.ndarray | None) -> np.ndarray | None:
+            if a is None:
+                return None
+            a = np.asarray(a, dtype=np.float64)
+            return a[:, None] if a.ndim == 1 else a
+
+        return Prediction(
+            customer_id=data.customer_id, cutoff=data.cutoff, horizons=list(self.horizons_),
+            value=value, p_active=as2d(parts.p_active),
+            quantiles=None if parts.quantiles is None else {
+                float(q): np.maximum(as2d(v), 0.0) for q, v in parts.quantiles.items()},
+            bucket_probs=parts.bucket_probs, extras=parts.extras,
+        )
+
+    # ------------------------------------------------------------------ hooks
+    def _fit(self, train: LTVDataset, valid: LTVDataset | None) -> None:
+        raise NotImplementedError
+
+    def _predict(self, data: LTVDataset) -> PredictionParts:
+        raise NotImplementedError
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {}, {}
+
+    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        pass
+
+    def _save_files(self, directory: Path) -> None:
+        pass
+
+    def _load_files(self, directory: Path) -> None:
+        pass
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> Path:
+        """Write ``config.json`` (hyper-parameters, schema, state) and ``arrays.safetensors``."""
+        if not self.is_fitted:
+            raise NotFittedError(f"{self.name}: fit the model before saving it")
+        from safetensors.numpy import save_file
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        state, arrays = self._get_state()
+        config = {
+            "model": self.name, "format_version": SAVE_FORMAT_VERSION,
+            "ltvkit_version": __version__, "params": self.get_params(),
+            "horizons": self.horizons_, "feature_names": self.feature_names_,
+            "categorical_names": self.categorical_names_, "vocab_sizes": self.vocab_sizes_,
+            "sequence_shape": self.sequence_shape_, "state": state,
+        }
+        (out / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                  str(out / "arrays.safetensors"))
+        self._save_files(out)
+        return out
+
+    @classmethod
+    def load(cls, directory: str | Path) -> LTVModel:
+        """Load a model saved by :meth:`save` (any registered model when called on the base)."""
+        from safetensors.numpy import load_file
+
+        src = Path(directory)
+        cfg_file = src / "config.json"
+        if not cfg_file.exists():
+            raise ModelError(f"{src} is not a saved ltvkit model (no config.json)")
+        config = json.loads(cfg_file.read_text())
+        version = config.get("format_version", 0)
+        if version > SAVE_FORMAT_VERSION:
+            raise ModelError(f"{src} was saved in model format {version} by ltvkit "
+                             f"{config.get('ltvkit_version')}; this ltvkit reads up to "
+                             f"{SAVE_FORMAT_VERSION}: upgrade ltvkit")
+        from ltvkit.models.registry import get_model_class
+
+        model_cls = get_model_class(config["model"])
+        if cls is not LTVModel and not issubclass(model_cls, cls):
+            raise ModelError(f"{src} holds a '{config['model']}' model, not {cls.name}")
+        model = model_cls(**config["params"])
+        model.horizons_ = config["horizons"]
+        model.feature_names_ = config["feature_names"]
+        model.categorical_names_ = config["categorical_names"]
+        model.vocab_sizes_ = config["vocab_sizes"]
+        model.sequence_shape_ = config["sequence_shape"]
+        arrays = load_file(str(src / "arrays.safetensors"))
+        model._set_state(config["state"], arrays)
+        model._load_files(src)
+        model._fitted = True
+        return model
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")

@@ -1,0 +1,35 @@
+"""Historical mean: the customer's past spend rate scaled to the horizon.
+
+The simplest honest baseline: ``value_h = net spend in the visible history / days of history
+x h``, where the history of a customer starts at the first purchase (their tenure ``T_days``,
+plus the cutoff day itself so a same-day customer has one day of history).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ltvkit.data.dataset import LTVDataset
+from ltvkit.models.base import LTVModel, PredictionParts, register
+
+
+@register
+class HistoricalMean(LTVModel):
+    name = "historical_mean"
+    tags = {"multi_horizon": True}
+
+    def __init__(self, min_history_days: int = 1):
+        self.min_history_days = min_history_days
+        super().__init__()
+
+    def _fit(self, train: LTVDataset, valid: LTVDataset | None) -> None:
+        pass  # nothing to learn: the rate comes from each customer's own history
+
+    def _predict(self, data: LTVDataset) -> PredictionParts:
+        names = data.feature_names
+        prefix = f"{data.target_domain}__" if data.target_domain else ""
+        spend = data.features[:, names.index(prefix + "net_spend")].astype(np.float64)
+        tenure = data.features[:, names.index(prefix + "T_days")].astype(np.float64) + 1.0
+        rate = np.maximum(spend, 0.0) / np.maximum(tenure, self.min_history_days)
+        days = np.asarray([data.horizon_days[data.horizons.index(h)] for h in self.horizons_])
+        return PredictionParts(value=rate[:, None] * days[None, :])
