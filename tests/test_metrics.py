@@ -262,8 +262,8 @@ def test_percentile_mape():
         m.percentile_mape(y[:99], y[:99])
 
 
-@FAST
-@given(label_pred_pairs(min_size=10, max_size=250), st.sampled_from([1, 3, 10]))
+@settings(max_examples=40, deadline=None)
+@given(label_pred_pairs(min_size=10, max_size=120), st.sampled_from([1, 3, 10]))
 def test_decile_stats_match_pandas_qcut_on_rank(pair, n_bins):
     y, p = pair
     got = m.decile_stats(y, p, n_bins=n_bins)

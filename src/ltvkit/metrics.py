@@ -296,7 +296,7 @@ def _spearman(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     if np.all(p == p[0]):
         raise _Undefined("spearman: y_pred is constant, the rank correlation is undefined")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # belt and braces: constant input is caught above
         rho = stats.spearmanr(y, p)[0]
     return float(rho)
 
