@@ -133,6 +133,12 @@ def _register_source(con: duckdb.DuckDBPyConnection, source: Any, view: str,
                      read_options: dict[str, Any] | None) -> None:
     """Expose ``source`` as the view ``view`` in ``con`` without copying it into pandas."""
     read_options = dict(read_options or {})
+    # A view of that name left by an earlier read on this connection must not be read again
+    # (the probe below would find it and read the old data), nor block register().
+    try:
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+    except duckdb.Error:
+        pass
     if isinstance(source, duckdb.DuckDBPyRelation):
         # A relation on our own connection becomes a view (no copy); one from another
         # connection is streamed over as Arrow.
@@ -208,6 +214,11 @@ def _customer_expr(col: str, ctype: str) -> str:
         return (f"CASE WHEN {q} IS NULL OR isnan({q}::DOUBLE) THEN NULL "
                 f"WHEN {q} = floor({q}) THEN CAST(CAST({q} AS BIGINT) AS VARCHAR) "
                 f"ELSE CAST({q} AS VARCHAR) END")
+    if ctype in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT",
+                 "UTINYINT", "HUGEINT"):
+        # Integer ids stay integers inside DuckDB (faster joins and sorts on big logs); the
+        # dataset turns them into strings.
+        return f"CAST({q} AS BIGINT)"
     return f"NULLIF(trim(CAST({q} AS VARCHAR)), '')"
 
 
@@ -284,37 +295,56 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
     else:
         source_sql = f"SELECT *, 1 AS __copies FROM {raw}"
     staged = f"{table}_staged"
+    data_end_sql = (f"(DATE '{cleaning.data_end}' + INTERVAL 1 DAY)::TIMESTAMP"
+                    if cleaning.data_end else "NULL::TIMESTAMP")
+    drop_refunds = cleaning.refunds == "drop"
+    drop_zero = cleaning.zero_amounts == "drop"
+    # One materialisation of the input: mapped columns, validity flags and the fate of every
+    # row (the first cleaning rule that drops it, else "kept"). The log is a view over it.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {staged} AS
-        SELECT {customer_sql} AS customer_id,
-               {time_sql} AS ts,
-               ({_quote(mapping.time)}) IS NULL AS ts_missing,
-               try_cast(({amount_sql}) AS DOUBLE) AS amount,
-               ({amount_sql}) IS NULL AS amount_missing,
-               {order_sql} AS order_id, {qty_sql} AS quantity,
-               {cat_sql} AS category, {dom_sql} AS domain,
-               CAST({_quote(mapping.time)} AS VARCHAR) AS ts_raw,
-               CAST(({amount_sql}) AS VARCHAR) AS amount_raw,
-               __copies
-        FROM ({source_sql})
+        SELECT *, CASE
+                 WHEN customer_id IS NULL THEN 'missing_customer_id'
+                 WHEN {data_end_sql} IS NOT NULL AND ts >= {data_end_sql} THEN 'after_data_end'
+                 WHEN amount = 0 AND {drop_zero} THEN 'zero_amount'
+                 WHEN amount < 0 AND {drop_refunds} THEN 'refund_dropped'
+                 ELSE 'kept' END AS fate
+        FROM (
+            -- a subquery, so the CASE above sees the mapped columns, never same-named raw ones
+            SELECT {customer_sql} AS customer_id,
+                   {time_sql} AS ts,
+                   ({_quote(mapping.time)}) IS NULL AS ts_missing,
+                   try_cast(({amount_sql}) AS DOUBLE) AS amount,
+                   ({amount_sql}) IS NULL AS amount_missing,
+                   {order_sql} AS order_id, {qty_sql} AS quantity,
+                   {cat_sql} AS category, {dom_sql} AS domain, __copies
+            FROM ({source_sql})
+        )
     """)
-    if type(source).__module__.split(".")[0] in ("pandas", "polars", "pyarrow"):
-        con.unregister(raw)
 
     stats = con.execute(f"""
         SELECT sum(__copies), count(*),
                sum(__copies) FILTER (ts_missing),
                sum(__copies) FILTER (NOT ts_missing AND ts IS NULL),
-               any_value(ts_raw) FILTER (NOT ts_missing AND ts IS NULL),
                sum(__copies) FILTER (amount_missing),
                sum(__copies) FILTER (NOT amount_missing AND amount IS NULL),
-               any_value(amount_raw) FILTER (NOT amount_missing AND amount IS NULL),
                sum(__copies) FILTER (isnan(amount)),
-               sum(__copies) FILTER (isinf(amount))
+               sum(__copies) FILTER (isinf(amount)),
+               sum(__copies) FILTER (fate = 'missing_customer_id'),
+               sum(__copies) FILTER (fate = 'after_data_end'),
+               sum(__copies) FILTER (fate = 'zero_amount'),
+               sum(__copies) FILTER (fate = 'refund_dropped'),
+               count(*) FILTER (fate = 'kept'),
+               coalesce(sum(__copies - 1) FILTER (fate = 'kept'), 0),
+               count(*) FILTER (fate = 'kept' AND amount < 0),
+               count(*) FILTER (fate = 'kept' AND amount = 0),
+               count(DISTINCT customer_id) FILTER (fate = 'kept'),
+               min(ts) FILTER (fate = 'kept'), max(ts) FILTER (fate = 'kept')
         FROM {staged}
-    """).fetchone()
-    (rows_read, n_distinct, ts_null, ts_bad, ts_example, amt_null, amt_bad, amt_example,
-     amt_nan, amt_inf) = stats
+    """).fetchall()[0]
+    (rows_read, n_distinct, ts_null, ts_bad, amt_null, amt_bad, amt_nan, amt_inf,
+     n_missing_id, n_after_end, n_zero, n_refund_dropped, n_kept, dup_kept, refunds_kept,
+     zero_kept, n_customers, tmin, tmax) = stats
     rows_read = int(rows_read or 0)
     if rows_read == 0:
         raise DataValidationError("the input has no rows", rule="non-empty input", n_rows=0)
@@ -323,72 +353,55 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
         raise DataValidationError(
             f"column '{time_col}': {ts_null} rows have no timestamp (rule: timestamp required)",
             column=time_col, rule="timestamp required", n_rows=int(ts_null))
+
+    def example(expr: str, converted: str) -> str:
+        # Only on the error path: one offending raw value to quote in the message.
+        row = con.execute(f"SELECT CAST(({expr}) AS VARCHAR) FROM {staged}_src "
+                          f"WHERE ({expr}) IS NOT NULL AND ({converted}) IS NULL LIMIT 1"
+                          ).fetchall()
+        return row[0][0] if row else "?"
+
+    if ts_bad or amt_bad:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {staged}_src AS {source_sql}")
     if ts_bad:
         hint = f" with format '{mapping.time_format}'" if mapping.time_format else \
             " (set time_format, e.g. '%Y%m%d', for non-ISO text)"
         raise DataValidationError(
             f"column '{time_col}': {ts_bad} rows have timestamps that cannot be parsed{hint}, "
-            f"e.g. '{ts_example}' (rule: parseable timestamp)",
+            f"e.g. '{example(_quote(time_col), time_sql)}' (rule: parseable timestamp)",
             column=time_col, rule="parseable timestamp", n_rows=int(ts_bad))
     amount_col = mapping.amount
-    for count, what, rule in ((amt_null, "no amount", "amount required"),
-                              (amt_bad, f"non-numeric amounts, e.g. '{amt_example}'", "numeric amount"),
-                              (amt_nan, "NaN amounts", "finite amount"),
-                              (amt_inf, "infinite amounts", "finite amount")):
+    for count, what, rule in (
+            (amt_null, "no amount", "amount required"),
+            (amt_bad, "non-numeric amounts", "numeric amount"),
+            (amt_nan, "NaN amounts", "finite amount"),
+            (amt_inf, "infinite amounts", "finite amount")):
         if count:
+            if rule == "numeric amount":
+                what += f", e.g. '{example(amount_sql, f'try_cast(({amount_sql}) AS DOUBLE)')}'"
             raise DataValidationError(
                 f"amount '{amount_col}': {count} rows have {what} (rule: {rule})",
                 column=amount_col, rule=rule, n_rows=int(count))
 
-    data_end_sql = (f"(DATE '{cleaning.data_end}' + INTERVAL 1 DAY)::TIMESTAMP"
-                    if cleaning.data_end else "NULL::TIMESTAMP")
-    drop_refunds = cleaning.refunds == "drop"
-    drop_zero = cleaning.zero_amounts == "drop"
-    # Every row lands in exactly one bucket: the first rule that drops it, else "kept".
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {table}_classified AS
-        SELECT *, CASE
-            WHEN customer_id IS NULL THEN 'missing_customer_id'
-            WHEN {data_end_sql} IS NOT NULL AND ts >= {data_end_sql} THEN 'after_data_end'
-            WHEN amount = 0 AND {drop_zero} THEN 'zero_amount'
-            WHEN amount < 0 AND {drop_refunds} THEN 'refund_dropped'
-            ELSE 'kept' END AS fate
-        FROM {staged}
-    """)
-    con.execute(f"DROP TABLE {staged}")
-    fates = dict(con.execute(
-        f"SELECT fate, sum(__copies) FROM {table}_classified GROUP BY 1").fetchall())
-    kept_stats = con.execute(f"""
-        SELECT count(*) FILTER (amount < 0), count(*) FILTER (amount = 0),
-               count(DISTINCT customer_id), min(ts), max(ts)
-        FROM {table}_classified WHERE fate = 'kept'
-    """).fetchone()
-    # Duplicates are only dropped from kept rows, so each dropped row is counted once.
-    dup_kept = con.execute(
-        f"SELECT coalesce(sum(__copies - 1), 0) FROM {table}_classified WHERE fate = 'kept'"
-    ).fetchone()[0]
     dup_all = rows_read - n_distinct if cleaning.drop_duplicates else None
-
     con.execute(f"""
-        CREATE OR REPLACE TABLE {table} AS
+        CREATE OR REPLACE TEMP VIEW {table} AS
         SELECT customer_id, ts, amount, order_id, quantity, category, domain
-        FROM {table}_classified WHERE fate = 'kept'
+        FROM {staged} WHERE fate = 'kept'
     """)
-    con.execute(f"DROP TABLE {table}_classified")
-    n_kept = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    if type(source).__module__.split(".")[0] in ("pandas", "polars", "pyarrow"):
+        con.unregister(raw)  # the staged table holds everything now
+    n_kept = int(n_kept or 0)
+    fates = {"missing_customer_id": n_missing_id, "after_data_end": n_after_end,
+             "zero_amount": n_zero, "refund_dropped": n_refund_dropped}
     if n_kept == 0:
         raise DataValidationError(
-            f"no rows are left after cleaning ({rows_read} read): {fates}",
+            f"no rows are left after cleaning ({rows_read} read): "
+            f"{ {k: int(v or 0) for k, v in fates.items()} }",
             rule="non-empty input", n_rows=0)
 
-    dropped = {
-        "exact_duplicates": int(dup_kept),
-        "missing_customer_id": int(fates.get("missing_customer_id", 0)),
-        "after_data_end": int(fates.get("after_data_end", 0)),
-        "zero_amount": int(fates.get("zero_amount", 0)),
-        "refund_dropped": int(fates.get("refund_dropped", 0)),
-    }
-    refunds_kept, zero_kept, n_customers, tmin, tmax = kept_stats
+    dropped = {"exact_duplicates": int(dup_kept)}
+    dropped.update({k: int(v or 0) for k, v in fates.items()})
     tz_aware = "TIME ZONE" in types[mapping.time] or types[mapping.time].startswith("TIMESTAMPTZ")
     quality = DataQualityReport(
         rows_read=rows_read,

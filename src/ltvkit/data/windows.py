@@ -316,7 +316,9 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
     say("selecting the cohort")
     n = _make_samples(con, log.table, task, cutoffs)
     meta_ids = con.execute("SELECT customer_id, cutoff FROM _samples ORDER BY rid").fetchnumpy()
-    customer_id = np.asarray(meta_ids["customer_id"], dtype=object)
+    # Ids are strings in every dataset, whatever their type in the log (integer ids stay
+    # integers inside DuckDB for speed).
+    customer_id = np.asarray(meta_ids["customer_id"]).astype(str).astype(object)
     cutoff = np.asarray(meta_ids["cutoff"]).astype("datetime64[D]")
 
     if log.has_domain:
