@@ -534,9 +534,9 @@ def test_integer_and_text_customer_ids_keep_their_text():
                        "amount": [1.0, 2.0, 3.0]})
     ids = sorted(canonical(read_transactions(df))["customer_id"])
     assert ids == ["007", "42", "x"]
-    df2 = pd.DataFrame({"cid": np.array([5, 6], dtype=np.int64),
-                        "timestamp": ["2020-01-01", "2020-01-03"],
-                        "amount": [1.0, 2.0]})
+    df2 = pd.DataFrame({"cid": np.array([5, 6, 5], dtype=np.int64),
+                        "timestamp": ["2020-01-01", "2020-01-01", "2020-01-03"],
+                        "amount": [1.0, 2.0, 3.0]})
     # Integer ids stay integers inside DuckDB (fast joins); datasets turn them into text.
     log2 = read_transactions(df2, ColumnMapping(customer="cid"))
     assert sorted(canonical(log2)["customer_id"]) == [5, 6]
