@@ -539,7 +539,7 @@ def test_integer_and_text_customer_ids_keep_their_text():
                         "amount": [1.0, 2.0, 3.0]})
     # Integer ids stay integers inside DuckDB (fast joins); datasets turn them into text.
     log2 = read_transactions(df2, ColumnMapping(customer="cid"))
-    assert sorted(canonical(log2)["customer_id"]) == [5, 6]
+    assert sorted(set(canonical(log2)["customer_id"])) == [5, 6]
     ds2 = build_dataset(log2, LTVTask(cutoff="2020-01-01", horizons=("1D",),
                                       allow_partial_horizon=True))
     assert sorted(ds2.customer_id) == ["5", "6"]
