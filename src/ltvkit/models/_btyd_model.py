@@ -1,0 +1,90 @@
+"""Shared work of the BTYD models: RFM from the dataset, the Gamma-Gamma spend model, CLV.
+
+The purchase model (BG/NBD or Pareto/NBD) is fitted on the training customers' calibration
+summary (``frequency``, ``recency_days``, ``T_days`` of the dataset, in weeks), the Gamma-Gamma
+model on those with repeat purchases and a positive mean repeat spend. The labels are not used:
+these models are unsupervised, exactly as in Fader, Hardie & Lee (2005).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ltvkit.btyd import GammaGammaParams, clv, gamma_gamma, p_alive
+from ltvkit.data.dataset import LTVDataset
+from ltvkit.errors import ModelError
+from ltvkit.models.base import LTVModel, PredictionParts
+
+DAYS_PER_WEEK = 7.0
+
+
+def rfm(data: LTVDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, t_x, T, zbar) per sample, in weeks, from the (target-domain) static features."""
+    prefix = f"{data.target_domain}__" if data.target_domain else ""
+    names = data.feature_names
+
+    def col(name: str) -> np.ndarray:
+        return data.features[:, names.index(prefix + name)].astype(np.float64)
+
+    x = col("frequency")
+    t_x = col("recency_days") / DAYS_PER_WEEK
+    T = col("T_days") / DAYS_PER_WEEK
+    zbar = col("repeat_monetary_mean")
+    return x, t_x, T, zbar
+
+
+class BTYDModel(LTVModel):
+    """Base of ``bgnbd`` and ``pareto_nbd``: subclasses name the purchase-model module."""
+
+    purchase_module: ClassVar[Any]
+    params_class: ClassVar[type]
+    tags = {"multi_horizon": True, "unsupervised": True}
+
+    def __init__(self, penalizer: float = 0.0, discount_rate: float = 0.0,
+                 discount_period_days: float = 30.0, min_repeat_customers: int = 10):
+        self.penalizer = penalizer
+        self.discount_rate = discount_rate
+        self.discount_period_days = discount_period_days
+        self.min_repeat_customers = min_repeat_customers
+        super().__init__()
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{}, {"discount_rate": 0.01}]
+
+    def _fit(self, train: LTVDataset, valid: LTVDataset | None) -> None:
+        x, t_x, T, zbar = rfm(train)
+        self.purchase_params_, self.purchase_info_ = self.purchase_module.fit(
+            x, t_x, T, penalizer=self.penalizer)
+        repeat = (x > 0) & (zbar > 0)
+        if repeat.sum() < self.min_repeat_customers:
+            raise ModelError(
+                f"{self.name}: the Gamma-Gamma spend model needs at least "
+                f"{self.min_repeat_customers} training customers with repeat purchases and "
+                f"positive spend; found {int(repeat.sum())}")
+        self.spend_params_, self.spend_info_ = gamma_gamma.fit(x[repeat], zbar[repeat],
+                                                               penalizer=self.penalizer)
+
+    def _predict(self, data: LTVDataset) -> PredictionParts:
+        x, t_x, T, zbar = rfm(data)
+        values = []
+        for h in self.horizons_:
+            days = data.horizon_days[data.horizons.index(h)] if h in data.horizons else \
+                float(h.rstrip("Dd"))
+            values.append(clv(self.purchase_params_, self.spend_params_, x, t_x, T,
+                              np.where(x > 0, zbar, 0.0), days / DAYS_PER_WEEK,
+                              period_length=self.discount_period_days / DAYS_PER_WEEK,
+                              discount_rate=self.discount_rate))
+        alive = p_alive(self.purchase_params_, x, t_x, T)
+        return PredictionParts(value=np.column_stack(values), extras={"p_alive": alive})
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"purchase_params": asdict(self.purchase_params_),
+                "spend_params": asdict(self.spend_params_)}, {}
+
+    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.purchase_params_ = self.params_class(**state["purchase_params"])
+        self.spend_params_ = GammaGammaParams(**state["spend_params"])
