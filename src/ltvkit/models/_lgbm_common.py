@@ -16,6 +16,7 @@ predicts identically.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,16 +65,45 @@ def first_horizon_labels(data: LTVDataset) -> np.ndarray:
     return np.asarray(data.labels[:, 0], dtype=np.float64)
 
 
+@dataclass
+class TrainingData:
+    """Design matrices and first-horizon labels of a training (and validation) dataset."""
+
+    x: np.ndarray
+    y: np.ndarray
+    names: list[str]
+    categorical: list[int]
+    x_valid: np.ndarray | None = None
+    y_valid: np.ndarray | None = None
+
+    @classmethod
+    def build(cls, train: LTVDataset, valid: LTVDataset | None) -> TrainingData:
+        n_feat = len(train.feature_names)
+        out = cls(x=design_matrix(train), y=first_horizon_labels(train),
+                  names=column_names(train.feature_names, train.categorical_names),
+                  categorical=list(range(n_feat, n_feat + len(train.categorical_names))))
+        if valid is not None:
+            out.x_valid, out.y_valid = design_matrix(valid), first_horizon_labels(valid)
+        return out
+
+
 # ---------------------------------------------------------------------- parameters
 class LGBMParamsMixin:
-    """Turns the tree hyper-parameters a LightGBM model stores into LightGBM parameters.
+    """Turns the hyper-parameters a LightGBM model stores into LightGBM parameters.
 
-    The model's ``__init__`` stores ``learning_rate``, ``num_leaves``, ``max_depth``,
-    ``min_child_samples``, ``subsample``, ``colsample_bytree``, ``reg_lambda``, ``num_threads``
-    and ``random_state`` (names as in ``lightgbm.LGBMRegressor``).
+    The model's ``__init__`` stores ``n_estimators``, ``learning_rate``, ``num_leaves``,
+    ``max_depth``, ``min_child_samples``, ``subsample``, ``colsample_bytree``, ``reg_lambda``,
+    ``num_threads``, ``random_state`` (names as in ``lightgbm.LGBMRegressor``) and the regression
+    objective's ``tweedie_variance_power``, ``alpha``, ``huber_delta`` and ``smearing``.
     """
 
     name: str
+
+    def _regression_target(self, objective: str) -> RegressionTarget:
+        return RegressionTarget(self.name, objective,
+                                tweedie_variance_power=self.tweedie_variance_power,
+                                alpha=self.alpha, huber_delta=self.huber_delta,
+                                smearing=self.smearing)
 
     def _tree_params(self) -> dict[str, Any]:
         subsample = float(self.subsample)
