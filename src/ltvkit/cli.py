@@ -21,7 +21,8 @@ from ltvkit.errors import LTVError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ltvkit: customer lifetime value from raw transaction logs.")
 console = Console(stderr=True)
-out_console = Console()
+# Piped output (CI logs, files) gets a wide fixed width so leaderboards are not truncated.
+out_console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def cli_errors(func):
