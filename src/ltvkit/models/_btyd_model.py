@@ -43,9 +43,12 @@ class BTYDModel(LTVModel):
     params_class: ClassVar[type]
     tags = {"multi_horizon": True, "unsupervised": True}
 
-    def __init__(self, penalizer: float = 0.0, discount_rate: float = 0.0,
+    def __init__(self, penalizer: float = 0.0, log_penalizer: float = 0.0,
+                 boundary_log_penalizer: float = 0.001, discount_rate: float = 0.0,
                  discount_period_days: float = 30.0, min_repeat_customers: int = 10):
         self.penalizer = penalizer
+        self.log_penalizer = log_penalizer
+        self.boundary_log_penalizer = boundary_log_penalizer
         self.discount_rate = discount_rate
         self.discount_period_days = discount_period_days
         self.min_repeat_customers = min_repeat_customers
@@ -57,8 +60,20 @@ class BTYDModel(LTVModel):
 
     def _fit(self, train: LTVDataset, valid: LTVDataset | None) -> None:
         x, t_x, T, zbar = rfm(train)
-        self.purchase_params_, self.purchase_info_ = self.purchase_module.fit(
-            x, t_x, T, penalizer=self.penalizer)
+        self.fit_note_ = ""
+        try:
+            self.purchase_params_, self.purchase_info_ = self.purchase_module.fit(
+                x, t_x, T, penalizer=self.penalizer, log_penalizer=self.log_penalizer)
+        except ModelError as exc:
+            # No interior maximum (e.g. Online Retail shows no dropout in its calibration
+            # window): refit with a weak prior on the log-parameters and say so.
+            if "boundary" not in str(exc) or not self.boundary_log_penalizer:
+                raise
+            self.purchase_params_, self.purchase_info_ = self.purchase_module.fit(
+                x, t_x, T, penalizer=self.penalizer,
+                log_penalizer=max(self.log_penalizer, self.boundary_log_penalizer))
+            self.fit_note_ = (f"maximum likelihood ran off to a boundary; refitted with "
+                              f"log_penalizer={self.boundary_log_penalizer}")
         repeat = (x > 0) & (zbar > 0)
         if repeat.sum() < self.min_repeat_customers:
             raise ModelError(
@@ -66,16 +81,22 @@ class BTYDModel(LTVModel):
                 f"{self.min_repeat_customers} training customers with repeat purchases and "
                 f"positive spend; found {int(repeat.sum())}")
         self.spend_params_, self.spend_info_ = gamma_gamma.fit(x[repeat], zbar[repeat],
-                                                               penalizer=self.penalizer)
+                                                               penalizer=self.penalizer,
+                                                               log_penalizer=self.log_penalizer)
 
     def _predict(self, data: LTVDataset) -> PredictionParts:
         x, t_x, T, zbar = rfm(data)
+        # Gamma-Gamma is defined for repeat customers with a positive mean spend; the others
+        # (no repeats, or refunds that cancel their repeat spend) get the population mean.
+        has_spend = (x > 0) & (zbar > 0)
+        spend = gamma_gamma.conditional_expected_spend(
+            self.spend_params_, np.where(has_spend, x, 0.0), np.where(has_spend, zbar, 1.0))
         values = []
         for h in self.horizons_:
             days = data.horizon_days[data.horizons.index(h)] if h in data.horizons else \
                 float(h.rstrip("Dd"))
-            values.append(clv(self.purchase_params_, self.spend_params_, x, t_x, T,
-                              np.where(x > 0, zbar, 0.0), days / DAYS_PER_WEEK,
+            values.append(clv(self.purchase_params_, None, x, t_x, T, spend,
+                              days / DAYS_PER_WEEK,
                               period_length=self.discount_period_days / DAYS_PER_WEEK,
                               discount_rate=self.discount_rate))
         alive = p_alive(self.purchase_params_, x, t_x, T)
@@ -83,8 +104,9 @@ class BTYDModel(LTVModel):
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {"purchase_params": asdict(self.purchase_params_),
-                "spend_params": asdict(self.spend_params_)}, {}
+                "spend_params": asdict(self.spend_params_), "fit_note": self.fit_note_}, {}
 
     def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.purchase_params_ = self.params_class(**state["purchase_params"])
         self.spend_params_ = GammaGammaParams(**state["spend_params"])
+        self.fit_note_ = state.get("fit_note", "")

@@ -1,0 +1,39 @@
+"""Buy-'Til-You-Die models as pure NumPy/SciPy functions.
+
+* :mod:`ltvkit.btyd.bgnbd` - BG/NBD (Fader, Hardie & Lee 2005a)
+* :mod:`ltvkit.btyd.pareto_nbd` - Pareto/NBD (Schmittlein, Morrison & Colombo 1987)
+* :mod:`ltvkit.btyd.gamma_gamma` - Gamma-Gamma spend model (Fader, Hardie & Lee 2005b)
+* :func:`clv` - discounted CLV from a purchase model and the spend model
+
+Each model module has a frozen parameter dataclass, ``fit(...) -> (params, FitInfo)`` by maximum
+likelihood, ``log_likelihood`` per customer, and prediction functions taking arrays of frequency
+``x``, recency ``t_x`` and age ``T`` (and ``zbar``, the mean spend, for Gamma-Gamma).
+
+Examples
+--------
+>>> from ltvkit.btyd import bgnbd
+>>> params, info = bgnbd.fit(x, t_x, T)                        # doctest: +SKIP
+>>> bgnbd.expected_purchases(params, 39.0, x, t_x, T)          # doctest: +SKIP
+"""
+
+from ltvkit.btyd import bgnbd, gamma_gamma, pareto_nbd
+from ltvkit.btyd._fit import FitInfo, compress_rows
+from ltvkit.btyd.bgnbd import BGNBDParams
+from ltvkit.btyd.clv import PurchaseParams, clv, expected_purchases, p_alive
+from ltvkit.btyd.gamma_gamma import GammaGammaParams
+from ltvkit.btyd.pareto_nbd import ParetoNBDParams
+
+__all__ = [
+    "BGNBDParams",
+    "FitInfo",
+    "GammaGammaParams",
+    "ParetoNBDParams",
+    "PurchaseParams",
+    "bgnbd",
+    "clv",
+    "compress_rows",
+    "expected_purchases",
+    "gamma_gamma",
+    "p_alive",
+    "pareto_nbd",
+]
