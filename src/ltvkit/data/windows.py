@@ -112,10 +112,10 @@ def _build_days(con: duckdb.DuckDBPyConnection, log: TransactionLog, domain: str
                date_diff('day', CAST(t.ts AS DATE), CAST(s.c_end AS DATE)) AS dbe,
                coalesce(sum(t.amount) FILTER (t.amount > 0), 0) AS spend,
                coalesce(-sum(t.amount) FILTER (t.amount < 0), 0) AS refunds,
-               count(*) FILTER (t.amount < 0) AS refund_rows,
-               count(*) FILTER (t.amount >= 0) AS purchases,
-               {orders} AS orders, {items} AS items,
-               max(t.amount) AS max_amount, count(*) AS n_rows
+               count(*) FILTER (t.amount < 0)::DOUBLE AS refund_rows,
+               count(*) FILTER (t.amount >= 0)::DOUBLE AS purchases,
+               ({orders})::DOUBLE AS orders, ({items})::DOUBLE AS items,
+               max(t.amount) AS max_amount, count(*)::DOUBLE AS n_rows
         FROM _samples s JOIN {tx} t
           ON t.customer_id = s.customer_id AND t.ts < s.c_end AND t.ts >= s.c_start
           {_domain_filter(domain)}
@@ -136,13 +136,13 @@ def _static_features(con: duckdb.DuckDBPyConnection, log: TransactionLog, domain
             FROM p WHERE gap IS NOT NULL GROUP BY rid
         ), d AS (
             SELECT rid,
-                   count(*) FILTER (purchases > 0) AS purchase_days,
+                   count(*) FILTER (purchases > 0)::DOUBLE AS purchase_days,
                    sum(orders) AS n_orders, sum(n_rows) AS n_transactions,
                    sum(spend) AS monetary_total, max(max_amount) AS monetary_max,
                    sum(refunds) AS refund_total, sum(refund_rows) AS refund_count,
                    sum(items) AS items_total,
-                   max(dbe) FILTER (purchases > 0) AS first_dbe,
-                   min(dbe) FILTER (purchases > 0) AS last_dbe,
+                   max(dbe) FILTER (purchases > 0)::DOUBLE AS first_dbe,
+                   min(dbe) FILTER (purchases > 0)::DOUBLE AS last_dbe,
                    arg_max(spend, dbe) FILTER (purchases > 0) AS first_purchase_value
             FROM _days GROUP BY rid
         )
@@ -206,17 +206,19 @@ def _sequences(con: duckdb.DuckDBPyConnection, task: LTVTask, n: int) -> np.ndar
     else:
         idx = ("(year(s.cutoff) * 12 + month(s.cutoff)) - (year(d.day) * 12 + month(d.day))")
     res = con.execute(f"""
-        SELECT d.rid, {T - 1} - ({idx}) AS pos, sum(d.spend) AS spend, sum(d.orders) AS orders,
-               sum(d.items) AS items, sum(d.refunds) AS refunds
+        SELECT d.rid, {T - 1} - ({idx}) AS pos, sum(d.spend)::FLOAT AS spend,
+               sum(d.orders)::FLOAT AS orders, sum(d.items)::FLOAT AS items,
+               sum(d.refunds)::FLOAT AS refunds
         FROM _days d JOIN _samples s USING (rid)
         WHERE ({idx}) < {T}
         GROUP BY ALL
     """).fetchnumpy()
-    seq = np.zeros((n, T, len(SEQUENCE_CHANNELS)), dtype=np.float32)
-    rid, pos = res["rid"].astype(np.int64), res["pos"].astype(np.int64)
-    for j, ch in enumerate(SEQUENCE_CHANNELS):
-        seq[rid, pos, j] = np.asarray(res[ch], dtype=np.float32)
-    return seq
+    seq = np.zeros((n * T, len(SEQUENCE_CHANNELS)), dtype=np.float32)
+    # One scatter of all channels through a flat (sample, period) index.
+    flat = res["rid"].astype(np.int64) * T + res["pos"].astype(np.int64)
+    seq[flat] = np.column_stack([np.asarray(res[ch], dtype=np.float32)
+                                 for ch in SEQUENCE_CHANNELS])
+    return seq.reshape(n, T, len(SEQUENCE_CHANNELS))
 
 
 def _labels(con: duckdb.DuckDBPyConnection, log: TransactionLog, task: LTVTask,
@@ -228,7 +230,8 @@ def _labels(con: duckdb.DuckDBPyConnection, log: TransactionLog, task: LTVTask,
         win = f"t.ts < s.c_end + INTERVAL {h} DAY"
         orders = (f"count(DISTINCT t.order_id) FILTER (t.amount >= 0 AND {win})" if log.has_order
                   else f"count(*) FILTER (t.amount >= 0 AND {win})")
-        parts.append(f"coalesce(sum(t.amount) FILTER ({win}), 0) AS net_{j}, {orders} AS orders_{j}")
+        parts.append(f"coalesce(sum(t.amount) FILTER ({win}), 0) AS net_{j}, {orders} AS orders_{j}, "
+                     f"coalesce(sum(abs(t.amount)) FILTER ({win}), 0) AS gross_{j}")
     res = con.execute(f"""
         SELECT s.rid, {', '.join(parts)}
         FROM _samples s JOIN {log.table} t
@@ -242,7 +245,12 @@ def _labels(con: duckdb.DuckDBPyConnection, log: TransactionLog, task: LTVTask,
     orders = np.zeros((n, len(hdays)))
     for j in range(len(hdays)):
         # Net spend (refunds included) clipped at 0: a customer cannot be worth less than nothing.
-        labels[rid, j] = np.maximum(np.asarray(res[f"net_{j}"], dtype=np.float64), 0.0)
+        net = np.asarray(res[f"net_{j}"], dtype=np.float64)
+        # A purchase refunded in full nets to rounding noise (7e-15 in Online Retail), not to a
+        # positive value: snap it to 0, else it counts as a spender (label > 0).
+        gross = np.asarray(res[f"gross_{j}"], dtype=np.float64)
+        net = np.where(np.abs(net) <= 1e-9 * gross, 0.0, net)
+        labels[rid, j] = np.maximum(net, 0.0)
         orders[rid, j] = res[f"orders_{j}"]
     return labels, orders
 
@@ -392,6 +400,7 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
         sequences=np.concatenate(seq_blocks, axis=2), channel_names=channel_names,
         labels=labels, label_orders=label_orders, horizons=list(task.horizons),
         horizon_days=task.horizon_days, labels_by_domain=labels_by_domain if domains else {},
+        label_orders_by_domain=orders_by_domain if domains else {},
         domains=domains, target_domain=target,
         meta={"task": task.to_dict(), "quality": log.quality.to_dict(),
               "data_end": str(log.data_end)},
