@@ -10,7 +10,7 @@ H horizons):
     labels [n, H] float64 net spend clipped at 0; label_orders [n, H]; horizons [H]
 
 Cross-domain datasets prefix feature and channel names with ``"<domain>__"``; ``labels`` are the
-target domain's and ``labels_by_domain`` holds every domain's.
+target domain's and ``labels_by_domain`` / ``label_orders_by_domain`` hold every domain's.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ class LTVDataset:
     target_domain: str | None = None
     sparse: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # Every domain's label_orders, beside labels_by_domain (so a domain's view is consistent).
+    label_orders_by_domain: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.customer_id)
@@ -107,6 +109,7 @@ class LTVDataset:
             labels_by_domain={k: v[idx] for k, v in self.labels_by_domain.items()},
             domains=list(self.domains), target_domain=self.target_domain,
             sparse=None if self.sparse is None else self.sparse[idx], meta=dict(self.meta),
+            label_orders_by_domain={k: v[idx] for k, v in self.label_orders_by_domain.items()},
         )
 
     def domain_view(self, domain: str) -> LTVDataset:
@@ -125,6 +128,9 @@ class LTVDataset:
         view.channel_names = [self.channel_names[i].removeprefix(prefix) for i in ccols]
         if domain in self.labels_by_domain:
             view.labels = self.labels_by_domain[domain]
+        if domain in self.label_orders_by_domain:
+            # else `purchased` of the view would be the target domain's, not this domain's
+            view.label_orders = self.label_orders_by_domain[domain]
         return view
 
     # ------------------------------------------------------------------ persistence
@@ -147,6 +153,9 @@ class LTVDataset:
         for dom, lab in self.labels_by_domain.items():
             for j, h in enumerate(self.horizons):
                 cols[f"yd:{dom}:{h}"] = pa.array(lab[:, j])
+        for dom, orders in self.label_orders_by_domain.items():
+            for j, h in enumerate(self.horizons):
+                cols[f"od:{dom}:{h}"] = pa.array(orders[:, j])
         if self.sparse is not None:
             cols["sparse"] = pa.array(self.sparse.astype(bool))
         n, t, c = self.sequences.shape
@@ -161,6 +170,7 @@ class LTVDataset:
             "sequence_shape": [t, c], "horizons": self.horizons,
             "horizon_days": self.horizon_days, "domains": self.domains,
             "target_domain": self.target_domain, "label_domains": list(self.labels_by_domain),
+            "label_order_domains": list(self.label_orders_by_domain),
             "meta": self.meta,
         }
         (out / "dataset.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -198,6 +208,9 @@ class LTVDataset:
         orders = np.column_stack([col(f"orders:{h}") for h in hz]).astype(np.float64)
         by_domain = {d: np.column_stack([col(f"yd:{d}:{h}") for h in hz]).astype(np.float64)
                      for d in meta.get("label_domains", [])}
+        orders_by_domain = {
+            d: np.column_stack([col(f"od:{d}:{h}") for h in hz]).astype(np.float64)
+            for d in meta.get("label_order_domains", [])}
         sparse = col("sparse").astype(bool) if "sparse" in table.column_names else None
         return cls(
             customer_id=np.asarray(table.column("customer_id").to_pylist(), dtype=object),
@@ -207,6 +220,7 @@ class LTVDataset:
             label_orders=orders, horizons=hz, horizon_days=meta["horizon_days"],
             labels_by_domain=by_domain, domains=meta.get("domains", []),
             target_domain=meta.get("target_domain"), sparse=sparse, meta=meta.get("meta", {}),
+            label_orders_by_domain=orders_by_domain,
         )
 
     # ------------------------------------------------------------------ splits

@@ -70,7 +70,9 @@ class LTVTask:
         [``new_from``, ``new_until``], as in the ZILN paper's new-customer setting).
     allow_partial_horizon : allow label windows that run past the end of the data.
     domains : for cross-domain logs, the domains to build features for (all when ``None``).
-    target_domain : the domain whose spend is the label (cross-domain); ``None`` = all rows.
+    target_domain : the domain whose spend is the label (cross-domain). ``None``: all rows for a
+        log without a domain column; for a log with one, the last of ``domains`` (of the log's
+        domains in alphabetical order when ``domains`` is ``None``).
     """
 
     cutoff: str | None = None

@@ -18,7 +18,7 @@ import numpy as np
 
 from ltvkit.data.dataset import UNKNOWN, LTVDataset
 from ltvkit.data.schema import TransactionLog, _customer_expr, _register_source
-from ltvkit.data.task import LTVTask, parse_days, parse_date, parse_period
+from ltvkit.data.task import LTVTask, parse_date, parse_days, parse_period
 from ltvkit.errors import DataValidationError, TaskError
 
 SEQUENCE_CHANNELS = ("spend", "orders", "items", "refunds")
@@ -264,6 +264,14 @@ def _spend_trend(seq: np.ndarray) -> np.ndarray:
     return (seq[:, :, 0].astype(np.float64) @ t) / float(t @ t)
 
 
+_NUMERIC_TYPES = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                  "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "REAL", "DOUBLE")
+
+
+def _is_numeric_type(sql_type: str) -> bool:
+    return sql_type in _NUMERIC_TYPES or sql_type.startswith("DECIMAL")
+
+
 def _attributes(con: duckdb.DuckDBPyConnection, attributes: Any, customer_col: str,
                 customer_ids: np.ndarray, vocabularies: dict[str, list[str]] | None
                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, list[str]]]:
@@ -279,7 +287,8 @@ def _attributes(con: duckdb.DuckDBPyConnection, attributes: Any, customer_col: s
         raise DataValidationError(
             f"customer attributes: {dup} rows repeat a customer id in '{customer_col}' "
             "(rule: one row per customer)", column=customer_col, rule="unique customer", n_rows=dup)
-    df = con.execute(f"SELECT {cid} AS __cid, * FROM _attr_raw").df()
+    # As text, like the dataset's customer ids (integer ids stay BIGINT inside DuckDB).
+    df = con.execute(f"SELECT CAST({cid} AS VARCHAR) AS __cid, * FROM _attr_raw").df()
     try:
         con.unregister("_attr_raw")
     except duckdb.Error:
@@ -289,7 +298,10 @@ def _attributes(con: duckdb.DuckDBPyConnection, attributes: Any, customer_col: s
     numeric, codes, vocabs = {}, {}, dict(vocabularies or {})
     for col in aligned.columns:
         s = aligned[col]
-        if s.dtype.kind in "biuf" and col not in vocabs:
+        # Numeric or categorical by the column's SQL type, not by the aligned pandas dtype: a
+        # bool column turns object when a customer has no attributes, and the feature layout
+        # of training and scoring data must not depend on that.
+        if _is_numeric_type(types.get(col, "")) and col not in vocabs:
             numeric[col] = s.to_numpy(dtype=np.float64, na_value=np.nan)
             continue
         values = s.astype("string")
