@@ -70,6 +70,10 @@ class LTVTask:
         [``new_from``, ``new_until``], as in the ZILN paper's new-customer setting).
     allow_partial_horizon : allow label windows that run past the end of the data.
     domains : for cross-domain logs, the domains to build features for (all when ``None``).
+    sparsity : the sparsity protocol of paper 000 (CDLtvS, section 5.1): for this share of the
+        customers (chosen with ``sparsity_seed``), the target domain's history before the cutoff
+        is removed, so their target features and sequences are those of a customer with no
+        target history; the dataset's ``sparse`` flag marks them (C_na). Labels are unchanged.
     target_domain : the domain whose spend is the label (cross-domain). ``None``: all rows for a
         log without a domain column; for a log with one, the last of ``domains`` (of the log's
         domains in alphabetical order when ``domains`` is ``None``).
@@ -89,6 +93,8 @@ class LTVTask:
     allow_partial_horizon: bool = False
     domains: tuple[str, ...] | None = None
     target_domain: str | None = None
+    sparsity: float = 0.0
+    sparsity_seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -114,6 +120,8 @@ class LTVTask:
         parse_period(self.period)
         if self.n_periods < 1:
             raise TaskError(f"n_periods must be >= 1, got {self.n_periods}")
+        if not 0.0 <= self.sparsity < 1.0:
+            raise TaskError(f"sparsity must be in [0, 1), got {self.sparsity}")
         if self.cohort not in ("known", "active", "new"):
             raise TaskError(f"cohort must be known, active or new, got '{self.cohort}'")
         if self.cohort == "new" and (self.new_from is None or self.new_until is None):

@@ -99,7 +99,16 @@ def _domain_filter(domain: str | None) -> str:
     return "AND t.domain = '" + domain.replace("'", "''") + "'"
 
 
-def _build_days(con: duckdb.DuckDBPyConnection, log: TransactionLog, domain: str | None) -> None:
+def _history_filter(domain: str | None, hide_sparse: bool) -> str:
+    """The domain filter, and for the sparse customers' target domain: no history at all."""
+    sql = _domain_filter(domain)
+    if hide_sparse:
+        sql += " AND CAST(s.customer_id AS VARCHAR) NOT IN (SELECT customer_id FROM _sparse)"
+    return sql
+
+
+def _build_days(con: duckdb.DuckDBPyConnection, log: TransactionLog, domain: str | None,
+                hide_sparse: bool = False) -> None:
     """Per (sample, day) sums of the visible history: the one scan of the log for features."""
     tx = log.table
     orders = ("count(DISTINCT t.order_id) FILTER (t.amount >= 0)" if log.has_order
@@ -118,13 +127,13 @@ def _build_days(con: duckdb.DuckDBPyConnection, log: TransactionLog, domain: str
                max(t.amount) AS max_amount, count(*)::DOUBLE AS n_rows
         FROM _samples s JOIN {tx} t
           ON t.customer_id = s.customer_id AND t.ts < s.c_end AND t.ts >= s.c_start
-          {_domain_filter(domain)}
+          {_history_filter(domain, hide_sparse)}
         GROUP BY ALL
     """)
 
 
 def _static_features(con: duckdb.DuckDBPyConnection, log: TransactionLog, domain: str | None,
-                     n: int) -> dict[str, np.ndarray]:
+                     n: int, hide_sparse: bool = False) -> dict[str, np.ndarray]:
     # dbe = days from the purchase day to c_end (>= 1); lifetimes' T = dbe(first) - 1 etc.
     q = """
         WITH p AS (
@@ -188,7 +197,7 @@ def _static_features(con: duckdb.DuckDBPyConnection, log: TransactionLog, domain
         cat = con.execute(f"""
             SELECT s.rid, count(DISTINCT t.category) AS k FROM _samples s JOIN {log.table} t
               ON t.customer_id = s.customer_id AND t.ts < s.c_end AND t.ts >= s.c_start
-              {_domain_filter(domain)}
+              {_history_filter(domain, hide_sparse)}
             GROUP BY s.rid""").fetchnumpy()
         k = np.zeros(n)
         k[cat["rid"].astype(np.int64)] = cat["k"]
@@ -314,6 +323,29 @@ def _attributes(con: duckdb.DuckDBPyConnection, attributes: Any, customer_col: s
     return numeric, codes, vocabs
 
 
+def _choose_sparse(con: duckdb.DuckDBPyConnection, task: LTVTask, customer_id: np.ndarray,
+                   cross_domain: bool) -> np.ndarray | None:
+    """The sparsity protocol: a seeded share of the customers loses its target history."""
+    if task.sparsity <= 0:
+        con.execute("DROP TABLE IF EXISTS _sparse")
+        return None
+    if not cross_domain:
+        raise TaskError("sparsity removes target-domain history: the log needs a domain column")
+    customers = np.unique(customer_id.astype(str))
+    rng = np.random.default_rng(task.sparsity_seed)
+    chosen = customers[rng.permutation(len(customers))[:int(round(task.sparsity *
+                                                                   len(customers)))]]
+    # Ids are compared as text, whatever their type in the log.
+    con.execute("CREATE OR REPLACE TEMP TABLE _sparse(customer_id VARCHAR)")
+    if len(chosen):
+        import pyarrow as pa
+
+        con.register("_sparse_ids", pa.table({"customer_id": pa.array(chosen.tolist())}))
+        con.execute("INSERT INTO _sparse SELECT customer_id FROM _sparse_ids")
+        con.unregister("_sparse_ids")
+    return np.isin(customer_id.astype(str), chosen)
+
+
 def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
                   attribute_customer_col: str = "customer_id",
                   vocabularies: dict[str, list[str]] | None = None,
@@ -359,11 +391,14 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
     seq_blocks, channel_names = [], []
     labels_by_domain: dict[str, np.ndarray] = {}
     orders_by_domain: dict[str, np.ndarray] = {}
+    sparse = _choose_sparse(con, task, customer_id, bool(domains))
+    target_pass = (task.target_domain or domains[-1]) if domains else None
     for dom in passes:
         prefix = f"{dom}__" if dom is not None else ""
+        hide = sparse is not None and dom == target_pass
         say(f"features{' of ' + dom if dom else ''}")
-        _build_days(con, log, dom)
-        feats = _static_features(con, log, dom, n)
+        _build_days(con, log, dom, hide)
+        feats = _static_features(con, log, dom, n, hide)
         say(f"sequences{' of ' + dom if dom else ''}")
         seq = _sequences(con, task, n)
         feats["spend_trend"] = _spend_trend(seq)
@@ -413,7 +448,7 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
         labels=labels, label_orders=label_orders, horizons=list(task.horizons),
         horizon_days=task.horizon_days, labels_by_domain=labels_by_domain if domains else {},
         label_orders_by_domain=orders_by_domain if domains else {},
-        domains=domains, target_domain=target,
+        domains=domains, target_domain=target, sparse=sparse,
         meta={"task": task.to_dict(), "quality": log.quality.to_dict(),
               "data_end": str(log.data_end)},
     )

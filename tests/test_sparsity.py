@@ -1,0 +1,79 @@
+"""The sparsity protocol of paper 000 on a cross-domain log: sparse customers lose their
+target-domain history (features and sequences), nothing else changes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltvkit.data import LTVTask, build_dataset, read_transactions
+from ltvkit.data.schema import ColumnMapping
+from ltvkit.errors import TaskError
+
+
+@pytest.fixture(scope="module")
+def two_domain_log():
+    rng = np.random.default_rng(11)
+    n = 4000
+    frame = pd.DataFrame({
+        "customer_id": rng.integers(0, 200, n).astype(str),
+        "timestamp": pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 300, n), "D"),
+        "amount": np.round(rng.gamma(2.0, 20.0, n), 2),
+        "domain": rng.choice(["market", "logistics"], n),
+    })
+    return read_transactions(frame, ColumnMapping(domain="domain"))
+
+
+def _task(sparsity: float, seed: int = 0) -> LTVTask:
+    return LTVTask(cutoff_start="2022-06-01", cutoff_end="2022-08-30", cutoff_step="30D",
+                   lookback="120D", horizons=("30D",), period="30D", n_periods=4,
+                   cohort="active", domains=("market", "logistics"),
+                   target_domain="logistics", sparsity=sparsity, sparsity_seed=seed)
+
+
+def test_sparse_customers_lose_only_their_target_history(two_domain_log):
+    dense = build_dataset(two_domain_log, _task(0.0))
+    sparse = build_dataset(two_domain_log, _task(0.5))
+    assert dense.sparse is None
+    assert np.array_equal(dense.customer_id, sparse.customer_id)
+    customers = np.unique(sparse.customer_id)
+    share = len(np.unique(sparse.customer_id[sparse.sparse])) / len(customers)
+    assert share == pytest.approx(0.5, abs=0.01)
+    # a customer is sparse at every cutoff or at none
+    for c in customers[:50]:
+        flags = sparse.sparse[sparse.customer_id == c]
+        assert flags.all() or not flags.any()
+    tgt = [i for i, f in enumerate(sparse.feature_names) if f.startswith("logistics__")]
+    src = [i for i, f in enumerate(sparse.feature_names) if f.startswith("market__")]
+    tgt_ch = [i for i, c in enumerate(sparse.channel_names) if c.startswith("logistics__")]
+    src_ch = [i for i, c in enumerate(sparse.channel_names) if c.startswith("market__")]
+    s = sparse.sparse
+    assert np.all(sparse.sequences[s][:, :, tgt_ch] == 0)
+    monetary = sparse.feature_names.index("logistics__monetary_total")
+    assert np.all(sparse.features[s, monetary] == 0)
+    assert np.any(dense.features[s, monetary] > 0)  # they did have target history
+    # non-sparse customers and the source domain are untouched; labels never change
+    np.testing.assert_array_equal(sparse.features[~s][:, tgt], dense.features[~s][:, tgt])
+    np.testing.assert_array_equal(sparse.features[:, src], dense.features[:, src])
+    np.testing.assert_array_equal(sparse.sequences[:, :, src_ch], dense.sequences[:, :, src_ch])
+    np.testing.assert_array_equal(sparse.labels, dense.labels)
+
+
+def test_sparsity_is_seeded(two_domain_log):
+    a = build_dataset(two_domain_log, _task(0.2, seed=1)).sparse
+    b = build_dataset(two_domain_log, _task(0.2, seed=1)).sparse
+    c = build_dataset(two_domain_log, _task(0.2, seed=2)).sparse
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_sparsity_needs_a_domain_column_and_a_valid_share(two_domain_log):
+    with pytest.raises(TaskError, match="sparsity"):
+        dataclasses.replace(_task(0.0), sparsity=1.0)
+    single = read_transactions(pd.DataFrame({"customer_id": ["a", "b"],
+                                             "timestamp": ["2022-01-01", "2022-03-01"],
+                                             "amount": [1.0, 2.0]}))
+    with pytest.raises(TaskError, match="domain"):
+        build_dataset(single, LTVTask(cutoff="2022-01-15", horizons=("30D",), sparsity=0.5))
