@@ -1,0 +1,73 @@
+"""MTL-ZILN: one shared-bottom network with a ZILN head per horizon (30 / 90 / 180 / 365 days).
+
+The multi-task ZILN baseline of MEAN (paper 001) and ODMN (Li et al. 2022, arXiv 2208.13358):
+a shared MLP over the customer features feeds one tower per horizon, each ending in the ZILN
+output ``(z_p, z_mu, z_s)`` of Wang et al. (2019, arXiv 1912.07753; ``shared/MODELS.md`` section 1).
+The loss is the ZILN NLL averaged over samples and horizons.
+
+With ``monotone=True`` the heads are tied so that ``p`` and ``E[Y]`` are non-decreasing over the
+(nested) horizons: ``1 - p_h = prod_{j<=h}(1 - sigmoid(z_p_j))`` and
+``log E_h = z_m_1 + sum_{1<j<=h} softplus(z_m_j)``, with ``mu_h`` derived from
+``E_h = p_h exp(mu_h + s_h^2 / 2)`` (see :class:`~ltvkit.nn.losses.ZILNHead`); a 365-day
+prediction can then never fall below the 90-day one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor, nn
+
+from ltvkit.models.base import PredictionParts, register
+from ltvkit.nn.blocks import MLP, TabularInput
+from ltvkit.nn.losses import ZILNParams, ziln_loss
+from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel, head_prediction, make_head
+
+
+class SharedBottomZILN(nn.Module):
+    """``inputs -> shared MLP -> per-horizon tower -> ZILN`` (fields [b, H])."""
+
+    def __init__(self, spec: ModuleSpec, hidden: Sequence[int], tower_hidden: Sequence[int],
+                 monotone: bool, dropout: float):
+        super().__init__()
+        self.tabular = TabularInput(spec.n_features, spec.vocab_sizes)
+        self.shared = MLP(self.tabular.out_dim, hidden, dropout=dropout)
+        self.head = make_head("ziln", self.shared.out_dim, spec, tower_hidden, monotone)
+
+    def forward(self, batch: dict[str, Tensor]) -> ZILNParams:
+        return self.head(self.shared(self.tabular(batch["features"], batch["categorical"])))
+
+
+@register
+class MTLZILN(TorchLTVModel):
+    """Shared-bottom multi-horizon ZILN (optionally monotone over horizons)."""
+
+    name = "mtl_ziln"
+    tags = {"torch": True, "probabilistic": True, "multi_horizon": True,
+            "uses_attributes": True}
+
+    def __init__(self, hidden: Sequence[int] = (64, 32), tower_hidden: Sequence[int] = (16,),
+                 monotone: bool = False, dropout: float = 0.0, max_epochs: int = 400,
+                 batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0,
+                 patience: int = 10, grad_clip: float | None = None,
+                 validation_fraction: float = 0.1, random_state: int = 0, device: str = "auto",
+                 progress: bool = False, n_threads: int | None = None):
+        self._store_params(locals())
+        super().__init__()
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        base = {"hidden": (16, 8), "tower_hidden": (8,), "max_epochs": 3, "batch_size": 128,
+                "lr": 1e-2, "n_threads": 1}
+        return [base, {**base, "monotone": True}]
+
+    def _build_module(self, spec: ModuleSpec) -> nn.Module:
+        return SharedBottomZILN(spec, self.hidden, self.tower_hidden, self.monotone,
+                                self.dropout)
+
+    def _loss(self, outputs: ZILNParams, y: Tensor, epoch: int) -> Tensor:
+        return ziln_loss(outputs, y)
+
+    def _predict_parts(self, outputs: ZILNParams) -> PredictionParts:
+        return head_prediction("ziln", outputs)

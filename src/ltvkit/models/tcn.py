@@ -1,0 +1,46 @@
+"""TCN: dilated causal convolutions over the period sequence, with static features.
+
+The series encoder of LtvS / CDLtvS (paper 000, ``shared/MODELS.md`` section 7.1) and one of its
+baselines: a temporal convolutional network (Bai, Kolter, Koltun 2018, "An Empirical Evaluation
+of Generic Convolutional and Recurrent Networks for Sequence Modeling") of residual blocks, each
+two causal Conv1d layers with dilation ``2**i``; the output at the last period (the one ending at
+the cutoff) is concatenated with an MLP of the static features. The default ``loss="ziln"``
+gives the ZILN distribution (Wang et al. 2019): ``E[Y] = p exp(mu + s^2/2)``, ``p_active`` and
+quantiles; ``loss="mse"`` etc. give a point prediction only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from ltvkit.models.base import register
+from ltvkit.nn.blocks import TCN
+from ltvkit.nn.torch_model import ModuleSpec, SequenceTorchModel
+
+
+@register
+class TCNModel(SequenceTorchModel):
+    """TCN sequence encoder + static features -> ZILN (or point-loss) head."""
+
+    name = "tcn"
+
+    def __init__(self, channels: Sequence[int] = (32, 32), kernel_size: int = 3,
+                 static_hidden: Sequence[int] = (32,), hidden: Sequence[int] = (32,),
+                 dropout: float = 0.0, loss: str = "ziln", max_epochs: int = 200,
+                 batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0,
+                 patience: int = 10, grad_clip: float | None = 1.0,
+                 validation_fraction: float = 0.1, random_state: int = 0, device: str = "auto",
+                 progress: bool = False, n_threads: int | None = None):
+        self._store_params(locals())
+        super().__init__()
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"channels": (8, 8), "static_hidden": (8,), "hidden": (8,), "max_epochs": 3,
+                 "batch_size": 128, "lr": 1e-2, "n_threads": 1}]
+
+    def _build_encoder(self, spec: ModuleSpec) -> nn.Module:
+        return TCN(spec.n_channels, self.channels, self.kernel_size, self.dropout)

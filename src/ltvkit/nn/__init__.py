@@ -1,0 +1,58 @@
+"""The PyTorch core of ltvkit's deep models (needs the ``torch`` extra).
+
+- :mod:`ltvkit.nn.trainer`: the one training loop (tensor batching, Adam, early stopping,
+  ReduceLROnPlateau, clipping, seeding, device choice, progress bar, loss-weight schedules);
+- :mod:`ltvkit.nn.preprocess`: fitted, saveable feature / sequence / label scalers;
+- :mod:`ltvkit.nn.blocks`: embeddings, MLP, DeepFM, LSTM/GRU, TCN, Transformer, 1-D CNN;
+- :mod:`ltvkit.nn.losses`: MSE / MAE / Huber / log1p-MSE, ZILN (loss, mean, quantiles), heads;
+- :mod:`ltvkit.nn.torch_model`: ``TorchLTVModel``, the base class that fits, predicts, saves
+  and loads once, so a model file holds only its module, its loss and its prediction rule.
+"""
+
+from ltvkit.nn.blocks import (
+    MLP,
+    TCN,
+    CategoricalEmbeddings,
+    CNNEncoder,
+    DeepFM,
+    RNNEncoder,
+    TabularInput,
+    TransformerSequenceEncoder,
+    embedding_width,
+)
+from ltvkit.nn.losses import (
+    RegressionHead,
+    ZILNHead,
+    ZILNParams,
+    huber_loss,
+    log1p_mse_loss,
+    mae_loss,
+    mse_loss,
+    ziln_loss,
+    ziln_mean,
+    ziln_nll,
+    ziln_p_active,
+    ziln_params,
+    ziln_quantile,
+)
+from ltvkit.nn.preprocess import FeatureScaler, LabelScaler, SequenceScaler
+from ltvkit.nn.torch_model import (
+    ModuleSpec,
+    SequenceTorchModel,
+    TorchLTVModel,
+    TrainingStage,
+    head_loss,
+    head_prediction,
+    make_head,
+)
+from ltvkit.nn.trainer import StepSchedule, TensorData, Trainer, TrainingHistory, training_context
+
+__all__ = [
+    "CNNEncoder", "CategoricalEmbeddings", "DeepFM", "FeatureScaler", "LabelScaler", "MLP",
+    "ModuleSpec", "RNNEncoder", "RegressionHead", "SequenceScaler", "SequenceTorchModel",
+    "StepSchedule", "TCN", "TabularInput", "TensorData", "TorchLTVModel", "Trainer",
+    "TrainingHistory", "TrainingStage", "TransformerSequenceEncoder", "ZILNHead", "ZILNParams",
+    "embedding_width", "head_loss", "head_prediction", "huber_loss", "log1p_mse_loss",
+    "mae_loss", "make_head", "mse_loss", "training_context", "ziln_loss", "ziln_mean",
+    "ziln_nll", "ziln_p_active", "ziln_params", "ziln_quantile",
+]
