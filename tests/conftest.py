@@ -65,3 +65,25 @@ def cdnow_slices(cdnow_dataset):
     idx = rng.permutation(len(cdnow_dataset))
     return (cdnow_dataset.subset(idx[:1500]), cdnow_dataset.subset(idx[1500:1800]),
             cdnow_dataset.subset(idx[1800:2600]))
+
+
+@pytest.fixture(scope="session")
+def olist_cross_domain(shared_data):
+    """Olist with its cross-domain protocol (sales -> logistics) and 20 % sparse sellers."""
+    import dataclasses
+
+    os.environ.setdefault("LTVKIT_DATA_HOME", str(shared_data))
+    public = get_dataset("olist")
+    log = public.load_log(shared_data)
+    task = dataclasses.replace(public.task, sparsity=0.2, sparsity_seed=0)
+    return build_dataset(log, task, public.load_attributes(log, shared_data))
+
+
+@pytest.fixture(scope="session")
+def olist_slices(olist_cross_domain):
+    """Small train / valid / test slices of Olist split by time as its protocol says."""
+    train, valid, test = get_dataset("olist").split.split(olist_cross_domain, 0)
+    rng = np.random.default_rng(7)
+    return (train.subset(rng.permutation(len(train))[:1500]),
+            valid.subset(rng.permutation(len(valid))[:400]),
+            test.subset(rng.permutation(len(test))[:800]))

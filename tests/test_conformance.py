@@ -14,20 +14,29 @@ CASES = [pytest.param(cls, params, id=f"{name}-{i}")
          for i, params in enumerate(cls.test_params())]
 
 
-def _data_for(cls, slices, multi):
-    if cls.tag("cross_domain"):
-        pytest.skip("cross-domain models run in the cross-domain suite")
-    if cls.tag("multi_horizon"):
-        rng = np.random.default_rng(7)
-        idx = rng.permutation(len(multi))
-        return multi.subset(idx[:1500]), multi.subset(idx[1500:1800]), multi.subset(idx[1800:2600])
-    return slices
+@pytest.fixture
+def data_for(request, cdnow_slices, cdnow_multi_horizon):
+    """(train, valid, test) slices a model can use: CDNOW (multi-horizon when the model
+    predicts several horizons), or Olist (sales -> logistics, 20 % sparse sellers) for
+    cross-domain models."""
+
+    def pick(cls):
+        if cls.tag("cross_domain"):
+            return request.getfixturevalue("olist_slices")
+        if cls.tag("multi_horizon"):
+            rng = np.random.default_rng(7)
+            idx = rng.permutation(len(cdnow_multi_horizon))
+            return (cdnow_multi_horizon.subset(idx[:1500]),
+                    cdnow_multi_horizon.subset(idx[1500:1800]),
+                    cdnow_multi_horizon.subset(idx[1800:2600]))
+        return cdnow_slices
+
+    return pick
 
 
 @pytest.mark.parametrize("cls,params", CASES)
-def test_fit_returns_self_and_predicts_every_sample(cls, params, cdnow_slices,
-                                                    cdnow_multi_horizon):
-    train, valid, test = _data_for(cls, cdnow_slices, cdnow_multi_horizon)
+def test_fit_returns_self_and_predicts_every_sample(cls, params, data_for):
+    train, valid, test = data_for(cls)
     model = cls(**params)
     assert model.fit(train, valid) is model
     pred = model.predict(test)
@@ -44,8 +53,8 @@ def test_fit_returns_self_and_predicts_every_sample(cls, params, cdnow_slices,
 
 
 @pytest.mark.parametrize("cls,params", CASES)
-def test_predict_before_fit_raises_clear_error(cls, params, cdnow_slices, cdnow_multi_horizon):
-    _, _, test = _data_for(cls, cdnow_slices, cdnow_multi_horizon)
+def test_predict_before_fit_raises_clear_error(cls, params, data_for):
+    _, _, test = data_for(cls)
     with pytest.raises(NotFittedError, match="fit"):
         cls(**params).predict(test)
 
@@ -59,9 +68,8 @@ def test_params_round_trip_through_clone(cls, params):
 
 
 @pytest.mark.parametrize("cls,params", CASES)
-def test_save_load_gives_identical_predictions(cls, params, cdnow_slices, cdnow_multi_horizon,
-                                               tmp_path):
-    train, valid, test = _data_for(cls, cdnow_slices, cdnow_multi_horizon)
+def test_save_load_gives_identical_predictions(cls, params, data_for, tmp_path):
+    train, valid, test = data_for(cls)
     model = cls(**params).fit(train, valid)
     model.save(tmp_path / "m")
     assert not list((tmp_path / "m").glob("*.pkl")), "models are saved without pickle"
@@ -71,16 +79,16 @@ def test_save_load_gives_identical_predictions(cls, params, cdnow_slices, cdnow_
 
 
 @pytest.mark.parametrize("cls,params", CASES)
-def test_same_seed_gives_same_predictions(cls, params, cdnow_slices, cdnow_multi_horizon):
-    train, valid, test = _data_for(cls, cdnow_slices, cdnow_multi_horizon)
+def test_same_seed_gives_same_predictions(cls, params, data_for):
+    train, valid, test = data_for(cls)
     a = cls(**params).fit(train, valid).predict(test).value
     b = cls(**params).fit(train, valid).predict(test).value
     np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("cls,params", CASES)
-def test_unseen_categories_at_predict_time(cls, params, cdnow_slices, cdnow_multi_horizon):
-    train, valid, test = _data_for(cls, cdnow_slices, cdnow_multi_horizon)
+def test_unseen_categories_at_predict_time(cls, params, data_for):
+    train, valid, test = data_for(cls)
     model = cls(**params).fit(train, valid)
     shifted = test.subset(np.arange(len(test)))
     shifted.categorical = shifted.categorical + 1000  # codes no vocabulary has
@@ -89,9 +97,8 @@ def test_unseen_categories_at_predict_time(cls, params, cdnow_slices, cdnow_mult
 
 
 @pytest.mark.parametrize("cls,params", CASES)
-def test_one_customer_gives_clear_error_or_prediction(cls, params, cdnow_slices,
-                                                      cdnow_multi_horizon):
-    train, valid, test = _data_for(cls, cdnow_slices, cdnow_multi_horizon)
+def test_one_customer_gives_clear_error_or_prediction(cls, params, data_for):
+    train, valid, test = data_for(cls)
     buyer = int(np.flatnonzero(train.labels[:, 0] > 0)[0])
     one = train.subset([buyer])
     try:
@@ -104,9 +111,8 @@ def test_one_customer_gives_clear_error_or_prediction(cls, params, cdnow_slices,
 
 
 @pytest.mark.parametrize("cls,params", CASES)
-def test_all_zero_labels_give_clear_error_or_prediction(cls, params, cdnow_slices,
-                                                        cdnow_multi_horizon):
-    train, valid, test = _data_for(cls, cdnow_slices, cdnow_multi_horizon)
+def test_all_zero_labels_give_clear_error_or_prediction(cls, params, data_for):
+    train, valid, test = data_for(cls)
     zero = train.subset(np.arange(len(train)))
     zero.labels = np.zeros_like(zero.labels)
     zero.label_orders = np.zeros_like(zero.label_orders)
@@ -120,9 +126,9 @@ def test_all_zero_labels_give_clear_error_or_prediction(cls, params, cdnow_slice
 
 
 @pytest.mark.parametrize("cls,params", CASES)
-def test_small_real_data_fit_ranks_customers(cls, params, cdnow_slices, cdnow_multi_horizon):
-    """On a CDNOW slice every model must rank future spenders better than chance."""
-    train, valid, test = _data_for(cls, cdnow_slices, cdnow_multi_horizon)
+def test_small_real_data_fit_ranks_customers(cls, params, data_for):
+    """On a real-data slice every model must rank future spenders better than chance."""
+    train, valid, test = data_for(cls)
     model = cls(**params).fit(train, valid)
     j = test.horizons.index(model.horizons_[-1])
     gini = normalized_gini(test.labels[:, j], model.predict(test).value[:, -1])
