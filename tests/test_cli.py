@@ -145,3 +145,34 @@ def test_unknown_model_is_a_clear_error(prepared, tmp_path):
               str(tmp_path / "m"))
     assert res.returncode == 2
     assert "unknown model 'no_such_model'" in res.stderr
+
+
+def test_cross_domain_end_to_end_on_a_generated_two_domain_log(tmp_path):
+    """prepare (two domains, 50 % sparse) -> benchmark with a target-only baseline."""
+    rng = np.random.default_rng(5)
+    n = 4000
+    frame = pd.DataFrame({
+        "seller": rng.integers(0, 150, n).astype(str),
+        "ts": pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 300, n), "D"),
+        "value": np.round(rng.gamma(2.0, 20.0, n), 2),
+        "business": rng.choice(["market", "logistics"], n),
+    })
+    log = tmp_path / "two.parquet"
+    frame.to_parquet(log)
+    ds_dir = tmp_path / "ds"
+    res = ltv("prepare", str(log), "--customer-col", "seller", "--time-col", "ts", "--amount",
+              "value", "--domain-col", "business", "--source", "market", "--target",
+              "logistics", "--cutoff-start", "2022-06-01", "--cutoff-end", "2022-08-30",
+              "--lookback", "120D", "--horizons", "30D", "--period", "30D", "--n-periods", "4",
+              "--cohort", "active", "--sparsity", "0.5", "--out", str(ds_dir))
+    assert res.returncode == 0, res.stderr
+    ds = LTVDataset.load(ds_dir)
+    assert ds.domains == ["market", "logistics"] and ds.target_domain == "logistics"
+    assert ds.sparse is not None and 0.3 < ds.sparse.mean() < 0.7
+    out = tmp_path / "bench"
+    res = ltv("benchmark", "--data", str(ds_dir), "--models", "lgbm,historical_mean@target",
+              "--seeds", "0", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert {r["model"] for r in board} == {"lgbm", "historical_mean@target"}
+    assert all("metrics_sparse" in r and "metrics_non_sparse" in r for r in board), board

@@ -77,3 +77,9 @@ def test_sparsity_needs_a_domain_column_and_a_valid_share(two_domain_log):
                                              "amount": [1.0, 2.0]}))
     with pytest.raises(TaskError, match="domain"):
         build_dataset(single, LTVTask(cutoff="2022-01-15", horizons=("30D",), sparsity=0.5))
+
+
+def test_sparse_draw_is_independent_of_the_customer_split(two_domain_log):
+    ds = build_dataset(two_domain_log, _task(0.5, seed=0))
+    _, _, test = ds.split_customers(seed=0)
+    assert 0.2 < test.sparse.mean() < 0.8

@@ -40,7 +40,7 @@ def resolve_models(spec: str | Sequence[str], dataset: LTVDataset | None = None)
                 names.append(name)
             return names
         spec = [s.strip() for s in spec.split(",") if s.strip()]
-    unknown = [s for s in spec if s not in registry]
+    unknown = [s for s in spec if s.partition("@")[0] not in registry]
     if unknown:
         from ltvkit.errors import ModelError
 
@@ -74,62 +74,136 @@ def _model_params(name: str, seed: int, overrides: dict[str, dict[str, Any]]) ->
     return params
 
 
+def _view(data: LTVDataset, on_target: bool) -> LTVDataset:
+    return data.domain_view(data.target_domain) if on_target else data
+
+
+def fit_and_score(name: str, train: LTVDataset, valid: LTVDataset, test: LTVDataset, seed: int,
+                  horizon: str, edges: np.ndarray, params: dict[str, dict[str, Any]],
+                  predictions_dir: Path | None = None, label: str | None = None
+                  ) -> dict[str, Any]:
+    """Fit one model and score it on ``test``; never raises (errors go into the record).
+
+    ``name@target`` fits the model on the target domain of a cross-domain dataset only (the
+    single-domain baselines of paper 000). Test sets with sparse customers (the sparsity
+    protocol) are also scored on the sparse and the non-sparse customers alone.
+    """
+    base, _, where = name.partition("@")
+    label = label or name
+    record: dict[str, Any] = {"model": label, "seed": seed, "n_train": len(train),
+                              "n_valid": len(valid), "n_test": len(test)}
+    try:
+        if where and where != "target":
+            raise ValueError(f"'{name}': only '@target' is understood after a model name")
+        if where and not train.domains:
+            raise ValueError(f"'{name}' needs a cross-domain dataset")
+        on_target = bool(where)
+        model = create_model(base, **_model_params(base, seed, params))
+        t0 = time.perf_counter()
+        model.fit(_view(train, on_target), _view(valid, on_target) if len(valid) else None)
+        record["fit_seconds"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        pred = model.predict(_view(test, on_target))
+        record["predict_seconds"] = round(time.perf_counter() - t0, 3)
+        record["metrics"] = score(pred, test, horizon, edges)
+        if test.sparse is not None:
+            for key, mask in (("metrics_sparse", test.sparse), ("metrics_non_sparse",
+                                                                ~test.sparse)):
+                if mask.any():
+                    record[key] = score(_subset_prediction(pred, mask), test.subset(mask),
+                                        horizon, edges)
+        if predictions_dir is not None:
+            frame = pred.to_frame(horizon, y_true=test.labels[:, test.horizons.index(horizon)])
+            if test.sparse is not None:
+                frame["sparse"] = test.sparse
+            frame.to_parquet(predictions_dir / f"{label}-seed{seed}.parquet", index=False)
+    except Exception as exc:  # one model's failure must not stop the others
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc(limit=5)
+    return record
+
+
+def _subset_prediction(pred: Prediction, mask: np.ndarray) -> Prediction:
+    import dataclasses
+
+    return dataclasses.replace(
+        pred, customer_id=pred.customer_id[mask], cutoff=pred.cutoff[mask],
+        value=pred.value[mask],
+        p_active=None if pred.p_active is None else pred.p_active[mask],
+        quantiles=None if pred.quantiles is None else {
+            q: v[mask] for q, v in pred.quantiles.items()},
+        bucket_probs=None if pred.bucket_probs is None else pred.bucket_probs[mask],
+        extras={})
+
+
 def run_benchmark(dataset: LTVDataset, split: Split, models: Sequence[str], seeds: Sequence[int],
                   out: str | Path, *, horizon: str | None = None,
                   params: dict[str, dict[str, Any]] | None = None,
-                  on_step: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Fit and score every model for every seed; write the leaderboard files into ``out``."""
+                  on_step: Callable[[str], None] | None = None,
+                  records: list[dict[str, Any]] | None = None,
+                  extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Fit and score every model for every seed; write the leaderboard files into ``out``.
+
+    ``records`` lets several runs (e.g. one per sparsity level) share one leaderboard; ``extra``
+    is merged into each of this run's records (e.g. ``{"sparsity": 50}``).
+    """
     out = Path(out)
     (out / "predictions").mkdir(parents=True, exist_ok=True)
     horizon = horizon or dataset.horizons[0]
-    overrides = params or {}
-    records: list[dict[str, Any]] = []
+    records = [] if records is None else records
+    suffix = "".join(f"-{k}{v}" for k, v in (extra or {}).items())
     for seed in seeds:
         train, valid, test = split(dataset, seed)
         # Bucket metrics use thresholds from the training labels, never the test labels.
         edges = quantile_bucket_edges(train.labels[:, train.horizons.index(horizon)])
         for name in models:
             if on_step:
-                on_step(f"{name} seed {seed}")
-            record: dict[str, Any] = {"model": name, "seed": seed, "n_train": len(train),
-                                      "n_valid": len(valid), "n_test": len(test)}
-            try:
-                model = create_model(name, **_model_params(name, seed, overrides))
-                t0 = time.perf_counter()
-                model.fit(train, valid if len(valid) else None)
-                record["fit_seconds"] = round(time.perf_counter() - t0, 3)
-                t0 = time.perf_counter()
-                pred = model.predict(test)
-                record["predict_seconds"] = round(time.perf_counter() - t0, 3)
-                record["metrics"] = score(pred, test, horizon, edges)
-                frame = pred.to_frame(horizon, y_true=test.labels[:, test.horizons.index(horizon)])
-                frame.to_parquet(out / "predictions" / f"{name}-seed{seed}.parquet", index=False)
-            except Exception as exc:  # one model's failure must not stop the others
-                record["error"] = f"{type(exc).__name__}: {exc}"
-                record["traceback"] = traceback.format_exc(limit=5)
+                on_step(f"{name} seed {seed}{suffix}")
+            record = fit_and_score(name, train, valid, test, seed, horizon, edges, params or {},
+                                   out / "predictions", label=name)
+            if suffix:
+                # keep one predictions file per run
+                src = out / "predictions" / f"{name}-seed{seed}.parquet"
+                if src.exists():
+                    src.replace(out / "predictions" / f"{name}{suffix}-seed{seed}.parquet")
+            record.update(extra or {})
             records.append(record)
             write_leaderboard(records, out, horizon=horizon)
     return records
 
 
-def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and std over seeds per model, best normalized Gini first; failed models last."""
+GROUP_KEYS = ("sparsity",)
+
+
+def group_label(record: dict[str, Any]) -> str:
+    """The model name, plus the run's grouping keys (e.g. ``ziln [sparsity=50]``)."""
+    return record["model"] + "".join(f" [{k}={record[k]}]" for k in GROUP_KEYS if k in record)
+
+
+def summarize(records: list[dict[str, Any]], metrics_key: str = "metrics"
+              ) -> list[dict[str, Any]]:
+    """Mean and std over seeds per model (and sparsity level), best normalized Gini first;
+    failed models last. ``metrics_key`` picks the overall metrics or a breakdown
+    (``metrics_sparse`` / ``metrics_non_sparse``)."""
     by_model: dict[str, list[dict[str, Any]]] = {}
     for r in records:
-        by_model.setdefault(r["model"], []).append(r)
+        by_model.setdefault(group_label(r), []).append(r)
     rows = []
     for name, recs in by_model.items():
-        ok = [r for r in recs if "metrics" in r]
+        ok = [r for r in recs if metrics_key in r]
         row: dict[str, Any] = {"model": name, "n_seeds": len(ok),
                                "errors": [r["error"] for r in recs if "error" in r]}
         keys = list(METRIC_KEYS) + ["interval_coverage_80"]
         for key in keys:
-            vals = [r["metrics"][key] for r in ok if key in r["metrics"]]
+            vals = [r[metrics_key][key] for r in ok if key in r[metrics_key]]
             vals = [v for v in vals if v is not None and np.isfinite(v)]
             if vals:
                 row[key] = (float(np.mean(vals)), float(np.std(vals)))
         if ok:
             row["fit_seconds"] = float(np.mean([r["fit_seconds"] for r in ok]))
+        for k in GROUP_KEYS:
+            if recs and k in recs[0]:
+                row[k] = recs[0][k]
         rows.append(row)
     rows.sort(key=lambda r: (-r.get("normalized_gini", (-np.inf, 0))[0], r["model"]))
     return rows
@@ -142,20 +216,34 @@ def _fmt(cell: Any) -> str:
     return str(cell)
 
 
+SPARSITY_METRICS = ("nmae", "nrmse", "normalized_gini")
+
+
+def _table(rows: list[dict[str, Any]], metrics: Sequence[str]) -> list[str]:
+    head = ["model", *metrics, "fit s", "seeds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in sorted(rows, key=lambda r: r.get("sparsity", 0)):
+        if not r["n_seeds"]:
+            reason = r["errors"][0][:120] if r["errors"] else "no samples"
+            lines.append(f"| {r['model']} | failed: {reason} |")
+            continue
+        cells = [r["model"]] + [_fmt(r.get(k, "—")) for k in metrics]
+        cells += [f"{r.get('fit_seconds', 0):.1f}", str(r["n_seeds"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def leaderboard_markdown(records: list[dict[str, Any]], horizon: str | None = None) -> str:
-    rows = summarize(records)
-    head = ["model", *HEADLINE_METRICS, "fit s", "seeds"]
     lines = []
     if horizon:
         lines.append(f"Horizon {horizon}; mean ± std over seeds; test split.\n")
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        if not r["n_seeds"]:
-            lines.append(f"| {r['model']} | failed: {r['errors'][0][:120]} |")
-            continue
-        cells = [r["model"]] + [_fmt(r.get(k, "—")) for k in HEADLINE_METRICS]
-        cells += [f"{r.get('fit_seconds', 0):.1f}", str(r["n_seeds"])]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += _table(summarize(records), HEADLINE_METRICS)
+    if any("metrics_sparse" in r for r in records):
+        for key, title in (("metrics_sparse", "sparse customers (C_na: no target history)"),
+                           ("metrics_non_sparse", "non-sparse customers (C_a)")):
+            lines += ["", f"**{title}**", ""]
+            lines += _table([r for r in summarize(records, key) if r["n_seeds"]],
+                            SPARSITY_METRICS)
     return "\n".join(lines) + "\n"
 
 

@@ -90,6 +90,9 @@ def prepare(
     keep_zero_amounts: bool = typer.Option(False, help="Keep rows whose amount is 0."),
     data_end: str | None = typer.Option(None, help="Drop (and count) rows after this day."),
     allow_partial_horizon: bool = typer.Option(False, help="Allow label windows past the data."),
+    sparsity: float = typer.Option(0.0, help="Share of customers (0-1) whose target-domain "
+                                             "history is removed (paper 000's protocol)."),
+    sparsity_seed: int = typer.Option(0, help="Seed that draws the sparse customers."),
     json_out: bool = typer.Option(False, "--json", help="Print the data-quality report as JSON."),
 ) -> None:
     """Build a leak-free LTV dataset (features, sequences, labels) from a transaction log."""
@@ -126,7 +129,8 @@ def prepare(
                            horizons=tuple(_split_list(horizons)), period=period,
                            n_periods=n_periods, cohort=cohort, new_from=new_from,
                            new_until=new_until, allow_partial_horizon=allow_partial_horizon,
-                           domains=domains, target_domain=target)
+                           domains=domains, target_domain=target, sparsity=sparsity,
+                           sparsity_seed=sparsity_seed)
             attrs, attr_col = attributes, attributes_customer_col
         _print_quality(tlog.quality)
         ds = build_dataset(tlog, task, attrs, attribute_customer_col=attr_col,
@@ -295,7 +299,10 @@ def predict(
 
 # ------------------------------------------------------------------------------- benchmark
 def _run_benchmark(dataset_name: str | None, data: Path | None, models_spec: str,
-                   seeds: list[int], out: Path, params: dict[str, dict[str, Any]]) -> None:
+                   seeds: list[int], out: Path, params: dict[str, dict[str, Any]],
+                   sparsities: list[int] | None = None) -> None:
+    import dataclasses
+
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ltvkit.benchmark import resolve_models, run_benchmark
@@ -307,10 +314,19 @@ def _run_benchmark(dataset_name: str | None, data: Path | None, models_spec: str
         public = get_dataset(dataset_name)
         with console.status(f"preparing {dataset_name} with its protocol"):
             log = public.load_log()
-            ds = build_dataset(log, public.task, public.load_attributes(log),
-                               attribute_customer_col=public.attribute_customer_col)
+            attrs = public.load_attributes(log)
+
+            def make(sparsity: float = 0.0, seed: int = 0) -> LTVDataset:
+                task = dataclasses.replace(public.task, sparsity=sparsity, sparsity_seed=seed)
+                return build_dataset(log, task, attrs,
+                                     attribute_customer_col=public.attribute_customer_col)
+
+            ds = make()
         split = public.split.split
     elif data is not None:
+        if sparsities and any(sparsities):
+            raise LTVError("--sparsity rebuilds the dataset from its log: use --dataset NAME "
+                           "(or `ltv prepare` with the task's sparsity)")
         ds = LTVDataset.load(data)
 
         def split(d, seed):
@@ -318,7 +334,11 @@ def _run_benchmark(dataset_name: str | None, data: Path | None, models_spec: str
     else:
         raise LTVError("give --dataset NAME or --data DIR")
     names = resolve_models(models_spec, ds)
-    total = len(names) * len(seeds)
+    levels = sparsities or [None]
+    if any(p is not None and p > 0 for p in levels) and not ds.domains:
+        raise LTVError("--sparsity needs a cross-domain dataset (e.g. --dataset olist)")
+    total = len(names) * len(seeds) * len(levels)
+    records: list[dict[str, Any]] = []
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                   "{task.total}"), TimeElapsedColumn(), console=console) as progress:
         bar = progress.add_task("benchmark", total=total)
@@ -330,7 +350,16 @@ def _run_benchmark(dataset_name: str | None, data: Path | None, models_spec: str
             state["started"] = True
             progress.update(bar, description=f"fitting {msg}")
 
-        records = run_benchmark(ds, split, names, seeds, out, params=params, on_step=on_step)
+        for level in levels:
+            if level is None:
+                run_benchmark(ds, split, names, seeds, out, params=params, on_step=on_step,
+                              records=records)
+                continue
+            for seed in seeds:
+                # The sparse sellers are drawn with the run's seed (paper 000: "seeded").
+                level_ds = ds if level == 0 else make(level / 100.0, seed)
+                run_benchmark(level_ds, split, names, [seed], out, params=params,
+                              on_step=on_step, records=records, extra={"sparsity": level})
         progress.advance(bar)
     out_console.print(_leaderboard_table(records, ds.horizons[0]))
     failed = [r for r in records if "error" in r]
@@ -373,10 +402,17 @@ def benchmark(
     seeds: str = typer.Option("0,1,2", help="Comma-separated seeds."),
     out: Path = typer.Option(Path("runs/benchmark"), help="Output directory."),
     params: str | None = typer.Option(None, help="JSON {model: {param: value}} overrides."),
+    sparsity: str | None = typer.Option(None, help="Cross-domain sparsity levels in percent, "
+                                                   "e.g. 0,20,50,80 (paper 000's protocol)."),
 ) -> None:
-    """Fit every model on the same split, score the test split, print the leaderboard."""
+    """Fit every model on the same split, score the test split, print the leaderboard.
+
+    A model name followed by @target (e.g. ltvs@target) is fitted on the target domain of a
+    cross-domain dataset only."""
     seed_list = [int(s) for s in _split_list(seeds)]
-    _run_benchmark(dataset, data, models, seed_list, out, json.loads(params) if params else {})
+    levels = [int(p) for p in _split_list(sparsity)] if sparsity else None
+    _run_benchmark(dataset, data, models, seed_list, out, json.loads(params) if params else {},
+                   levels)
 
 
 DEMO_MODELS = "historical_mean,bgnbd,pareto_nbd,lgbm,lgbm_two_stage,ziln,mtl_ziln,lstm"

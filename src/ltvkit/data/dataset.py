@@ -131,6 +131,9 @@ class LTVDataset:
         if domain in self.label_orders_by_domain:
             # else `purchased` of the view would be the target domain's, not this domain's
             view.label_orders = self.label_orders_by_domain[domain]
+        # The view is a single-domain dataset: models read its names unprefixed.
+        view.domains, view.target_domain = [], None
+        view.labels_by_domain, view.label_orders_by_domain = {}, {}
         return view
 
     # ------------------------------------------------------------------ persistence

@@ -332,7 +332,9 @@ def _choose_sparse(con: duckdb.DuckDBPyConnection, task: LTVTask, customer_id: n
     if not cross_domain:
         raise TaskError("sparsity removes target-domain history: the log needs a domain column")
     customers = np.unique(customer_id.astype(str))
-    rng = np.random.default_rng(task.sparsity_seed)
+    # Its own random stream: with a plain default_rng(seed) the sparse draw would repeat the
+    # customer split's permutation for the same seed, and every test customer would be sparse.
+    rng = np.random.default_rng([task.sparsity_seed, 0x5BA25])
     chosen = customers[rng.permutation(len(customers))[:int(round(task.sparsity *
                                                                    len(customers)))]]
     # Ids are compared as text, whatever their type in the log.

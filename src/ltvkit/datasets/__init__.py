@@ -212,6 +212,19 @@ def _olist_loader(ds: PublicDataset, folder: Path | None) -> TransactionLog:
     return read_transactions(rel, mapping, cleaning, con=con)
 
 
+def _olist_target_loader(ds: PublicDataset, folder: Path | None) -> TransactionLog:
+    """Olist's target domain alone (logistics spend = freight), as a single-domain log."""
+    con = new_connection()
+    rel = con.sql(f"""
+        SELECT seller_id, shipping_limit_date AS ts, freight_value AS amount, order_id,
+               1 AS quantity, product_id FROM read_parquet('{folder / "order_items.parquet"}')
+    """)
+    mapping = ColumnMapping(customer="seller_id", time="ts", amount="amount", order="order_id",
+                            quantity="quantity", category="product_id")
+    cleaning = CleaningRules(drop_duplicates=False, zero_amounts="keep", data_end="2018-09-30")
+    return read_transactions(rel, mapping, cleaning, con=con)
+
+
 def _olist_attributes(ds: PublicDataset, folder: Path | None, log: TransactionLog):
     """Seller portrait: location, marketing-funnel deal data where present, and the weight and
     size statistics of the products the seller lists."""
@@ -302,6 +315,16 @@ DATASETS: dict[str, PublicDataset] = {
                  "days; sellers active in the lookback; cutoffs <= 2018-02-28 train, "
                  "..2018-04-30 validate, later test"),
 }
+DATASETS["olist_target"] = PublicDataset(
+    name="olist", description="Olist sellers' logistics (freight) spend alone: the target "
+                              "domain of `olist` as a single-domain dataset",
+    rows=112_650, customers=3_095, licence="CC BY-NC-SA 4.0", files=_OLIST_FILES,
+    loader=_olist_target_loader, attributes=_olist_attributes,
+    task=LTVTask(cutoff_start="2017-07-01", cutoff_end="2018-07-31", cutoff_step="30D",
+                 lookback="180D", horizons=("30D",), period="30D", n_periods=6, cohort="active"),
+    split=DATASETS["olist"].split,
+    protocol="as olist, with the freight rows only (no source domain): single-domain models "
+             "on the target domain")
 
 
 def get_dataset(name: str) -> PublicDataset:
