@@ -28,8 +28,51 @@ HEADLINE_METRICS = ("normalized_gini", "spearman", "decile_mape", "nmae", "nrmse
 Split = Callable[[LTVDataset, int], tuple[LTVDataset, LTVDataset, LTVDataset]]
 
 
+def split_model_list(text: str) -> list[str]:
+    """Split ``"a,b[x=1,y=2],c@target"`` on the commas outside brackets."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    parts.append(current.strip())
+    return [p for p in parts if p]
+
+
+def parse_model_spec(spec: str) -> tuple[str, dict[str, Any], bool]:
+    """``"mean[use_kl=false,tau=2]@target"`` -> ("mean", {"use_kl": False, "tau": 2}, True).
+
+    Brackets set hyper-parameters (values read as JSON, else as text), so ablations run side by
+    side in one leaderboard; ``@target`` fits on the target domain of a cross-domain dataset.
+    """
+    from ltvkit.errors import ModelError
+
+    body, _, where = spec.partition("@")
+    if where not in ("", "target"):
+        raise ModelError(f"'{spec}': only '@target' is understood after a model name")
+    name, params = body, {}
+    if "[" in body:
+        if not body.endswith("]"):
+            raise ModelError(f"'{spec}': hyper-parameters go in brackets at the end, "
+                             "e.g. mean[use_kl=false]")
+        name, inner = body[:-1].split("[", 1)
+        for item in split_model_list(inner):
+            key, eq, raw = item.partition("=")
+            if not eq:
+                raise ModelError(f"'{spec}': '{item}' is not key=value")
+            try:
+                params[key.strip()] = json.loads(raw)
+            except json.JSONDecodeError:
+                params[key.strip()] = raw.strip()
+    return name.strip(), params, bool(where)
+
+
 def resolve_models(spec: str | Sequence[str], dataset: LTVDataset | None = None) -> list[str]:
-    """``"all"`` or ``"a,b,c"`` -> model names (``all`` keeps the models the dataset can feed)."""
+    """``"all"`` or ``"a,b[k=v],c@target"`` -> model specs (``all`` keeps the models the
+    dataset can feed)."""
     registry = all_models()
     if isinstance(spec, str):
         if spec.strip() == "all":
@@ -39,8 +82,8 @@ def resolve_models(spec: str | Sequence[str], dataset: LTVDataset | None = None)
                     continue
                 names.append(name)
             return names
-        spec = [s.strip() for s in spec.split(",") if s.strip()]
-    unknown = [s for s in spec if s.partition("@")[0] not in registry]
+        spec = split_model_list(spec)
+    unknown = [s for s in spec if parse_model_spec(s)[0] not in registry]
     if unknown:
         from ltvkit.errors import ModelError
 
@@ -85,20 +128,17 @@ def fit_and_score(name: str, train: LTVDataset, valid: LTVDataset, test: LTVData
     """Fit one model and score it on ``test``; never raises (errors go into the record).
 
     ``name@target`` fits the model on the target domain of a cross-domain dataset only (the
-    single-domain baselines of paper 000). Test sets with sparse customers (the sparsity
+    single-domain baselines of paper 000); ``name[key=value,...]`` sets hyper-parameters. Test sets with sparse customers (the sparsity
     protocol) are also scored on the sparse and the non-sparse customers alone.
     """
-    base, _, where = name.partition("@")
     label = label or name
     record: dict[str, Any] = {"model": label, "seed": seed, "n_train": len(train),
                               "n_valid": len(valid), "n_test": len(test)}
     try:
-        if where and where != "target":
-            raise ValueError(f"'{name}': only '@target' is understood after a model name")
-        if where and not train.domains:
+        base, spec_params, on_target = parse_model_spec(name)
+        if on_target and not train.domains:
             raise ValueError(f"'{name}' needs a cross-domain dataset")
-        on_target = bool(where)
-        model = create_model(base, **_model_params(base, seed, params))
+        model = create_model(base, **{**_model_params(base, seed, params), **spec_params})
         t0 = time.perf_counter()
         model.fit(_view(train, on_target), _view(valid, on_target) if len(valid) else None)
         record["fit_seconds"] = round(time.perf_counter() - t0, 3)
