@@ -83,3 +83,28 @@ def test_sparse_draw_is_independent_of_the_customer_split(two_domain_log):
     ds = build_dataset(two_domain_log, _task(0.5, seed=0))
     _, _, test = ds.split_customers(seed=0)
     assert 0.2 < test.sparse.mean() < 0.8
+
+
+def test_two_logs_make_the_same_cross_domain_dataset_as_one_log_with_a_domain_column(tmp_path):
+    from ltvkit.data import read_domains
+
+    rng = np.random.default_rng(2)
+    n = 1500
+    frame = pd.DataFrame({
+        "customer_id": rng.integers(0, 80, n).astype(str),
+        "timestamp": pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 300, n), "D"),
+        "amount": np.round(rng.gamma(2.0, 20.0, n), 2),
+        "domain": rng.choice(["market", "logistics"], n),
+    })
+    one = read_transactions(frame, ColumnMapping(domain="domain"))
+    market = frame[frame.domain == "market"].drop(columns="domain")
+    market_path = tmp_path / "market.parquet"
+    market.to_parquet(market_path)
+    two = read_domains({"market": market_path,
+                        "logistics": frame[frame.domain == "logistics"].drop(columns="domain")})
+    assert two.quality.rows_read == one.quality.rows_read
+    a = build_dataset(one, _task(0.0))
+    b = build_dataset(two, _task(0.0))
+    assert a.feature_names == b.feature_names
+    np.testing.assert_array_equal(a.features, b.features)
+    np.testing.assert_array_equal(a.labels, b.labels)

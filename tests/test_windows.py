@@ -905,3 +905,17 @@ def test_without_a_target_domain_the_last_domain_is_the_label():
                                         domains=("web", "shop")))
     assert listed.target_domain == "shop"
     np.testing.assert_array_equal(listed.labels, ds.labels_by_domain["shop"])
+
+
+def test_building_twice_gives_bit_identical_datasets(shared_data, monkeypatch):
+    """Money is summed exactly, so DuckDB's thread scheduling cannot change the last bit."""
+    from ltvkit.datasets import get_dataset
+
+    monkeypatch.setenv("LTVKIT_DATA_HOME", str(shared_data))
+    public = get_dataset("online_retail")
+    first = build_dataset(public.load_log(), public.task)
+    for _ in range(2):
+        again = build_dataset(public.load_log(), public.task)
+        np.testing.assert_array_equal(again.features, first.features)
+        np.testing.assert_array_equal(again.labels, first.labels)
+        np.testing.assert_array_equal(again.sequences, first.sequences)

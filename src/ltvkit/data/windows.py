@@ -30,6 +30,9 @@ STATIC_FEATURES = (
     "cutoff_month", "cutoff_dayofweek",
 )
 _FAR_PAST = "1800-01-01"
+# Money is summed as DECIMAL: exact, so the result does not depend on the order in which
+# DuckDB's threads add rows up (float sums differed in the last bit between runs).
+_EXACT = "CAST({} AS DECIMAL(38, 12))"  # amounts are exact to 1e-12
 
 Progress = Callable[[str], None]
 
@@ -113,14 +116,15 @@ def _build_days(con: duckdb.DuckDBPyConnection, log: TransactionLog, domain: str
     tx = log.table
     orders = ("count(DISTINCT t.order_id) FILTER (t.amount >= 0)" if log.has_order
               else "count(*) FILTER (t.amount >= 0)")
-    items = ("coalesce(sum(t.quantity) FILTER (t.amount >= 0), 0)" if log.has_quantity
+    items = (f"coalesce(sum({_EXACT.format('t.quantity')}) FILTER (t.amount >= 0), 0)"
+             if log.has_quantity
              else "count(*) FILTER (t.amount >= 0)")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _days AS
         SELECT s.rid, CAST(t.ts AS DATE) AS day,
                date_diff('day', CAST(t.ts AS DATE), CAST(s.c_end AS DATE)) AS dbe,
-               coalesce(sum(t.amount) FILTER (t.amount > 0), 0) AS spend,
-               coalesce(-sum(t.amount) FILTER (t.amount < 0), 0) AS refunds,
+               coalesce(sum({_EXACT.format('t.amount')}) FILTER (t.amount > 0), 0) AS spend,
+               coalesce(-sum({_EXACT.format('t.amount')}) FILTER (t.amount < 0), 0) AS refunds,
                count(*) FILTER (t.amount < 0)::DOUBLE AS refund_rows,
                count(*) FILTER (t.amount >= 0)::DOUBLE AS purchases,
                ({orders})::DOUBLE AS orders, ({items})::DOUBLE AS items,
@@ -141,18 +145,21 @@ def _static_features(con: duckdb.DuckDBPyConnection, log: TransactionLog, domain
                    lag(dbe) OVER (PARTITION BY rid ORDER BY dbe DESC) - dbe AS gap
             FROM _days WHERE purchases > 0
         ), g AS (
-            SELECT rid, avg(gap) AS gap_mean, stddev_pop(gap) AS gap_std
+            -- from exact integer sums (stddev_pop's running update depends on row order)
+            SELECT rid, sum(gap) / count(*) AS gap_mean,
+                   sqrt(greatest(sum(gap * gap) / count(*) - (sum(gap) / count(*)) ** 2, 0))
+                       AS gap_std
             FROM p WHERE gap IS NOT NULL GROUP BY rid
         ), d AS (
             SELECT rid,
                    count(*) FILTER (purchases > 0)::DOUBLE AS purchase_days,
                    sum(orders) AS n_orders, sum(n_rows) AS n_transactions,
-                   sum(spend) AS monetary_total, max(max_amount) AS monetary_max,
-                   sum(refunds) AS refund_total, sum(refund_rows) AS refund_count,
-                   sum(items) AS items_total,
+                   sum(spend)::DOUBLE AS monetary_total, max(max_amount) AS monetary_max,
+                   sum(refunds)::DOUBLE AS refund_total, sum(refund_rows) AS refund_count,
+                   sum(items)::DOUBLE AS items_total,
                    max(dbe) FILTER (purchases > 0)::DOUBLE AS first_dbe,
                    min(dbe) FILTER (purchases > 0)::DOUBLE AS last_dbe,
-                   arg_max(spend, dbe) FILTER (purchases > 0) AS first_purchase_value
+                   arg_max(spend, dbe) FILTER (purchases > 0)::DOUBLE AS first_purchase_value
             FROM _days GROUP BY rid
         )
         SELECT d.*, g.gap_mean, g.gap_std FROM d LEFT JOIN g USING (rid)
@@ -239,8 +246,10 @@ def _labels(con: duckdb.DuckDBPyConnection, log: TransactionLog, task: LTVTask,
         win = f"t.ts < s.c_end + INTERVAL {h} DAY"
         orders = (f"count(DISTINCT t.order_id) FILTER (t.amount >= 0 AND {win})" if log.has_order
                   else f"count(*) FILTER (t.amount >= 0 AND {win})")
-        parts.append(f"coalesce(sum(t.amount) FILTER ({win}), 0) AS net_{j}, {orders} AS orders_{j}, "
-                     f"coalesce(sum(abs(t.amount)) FILTER ({win}), 0) AS gross_{j}")
+        amount, gross = _EXACT.format("t.amount"), _EXACT.format("abs(t.amount)")
+        parts.append(f"coalesce(sum({amount}) FILTER ({win}), 0)::DOUBLE AS net_{j}, "
+                     f"{orders} AS orders_{j}, "
+                     f"coalesce(sum({gross}) FILTER ({win}), 0)::DOUBLE AS gross_{j}")
     res = con.execute(f"""
         SELECT s.rid, {', '.join(parts)}
         FROM _samples s JOIN {log.table} t
