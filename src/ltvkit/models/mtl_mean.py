@@ -1,0 +1,35 @@
+"""MTL-MEAN: every horizon at once, one MEAN tower per horizon on a shared bottom.
+
+The multi-task variant MEAN's authors report beside MEAN (paper 001, section 4.2: "outputting
+multiple periods simultaneously and summing the losses for joint optimization"; horizons
+30 / 90 / 180 / 365 days there, whatever the dataset has here). The input embeddings and the
+shared layer (paper: [512, 256]) are shared; each horizon has its own MVFE (experts, gates,
+attention, FC) and DAM, with its own value-range cut points (quartiles of that horizon's
+positive training labels). The loss is MEAN's ``L_cltv + L_kl + L_dis`` of every horizon,
+summed. The network is :class:`~ltvkit.models.mean.MEANNet` (it builds one tower per horizon);
+see :mod:`ltvkit.models.mean` for the equations, label scaling and options.
+
+``bucket_probs`` of a prediction is ``[n_samples, H, n]`` (one value-range distribution per
+horizon); :meth:`~ltvkit.models.mean.MEAN.attention` takes a ``horizon``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ltvkit.models.base import register
+from ltvkit.models.mean import MEAN
+
+
+@register
+class MTLMEAN(MEAN):
+    """MEAN with one tower per horizon and the horizons' losses summed (paper 001, MTL-MEAN)."""
+
+    name = "mtl_mean"
+    tags = {"torch": True, "uses_attributes": True, "multi_horizon": True}
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"shared_hidden": (16,), "expert_dim": 8, "attention_dim": 4,
+                 "dam_hidden": (8,), "max_epochs": 3, "batch_size": 128, "lr": 1e-2,
+                 "n_threads": 1}]
