@@ -1,10 +1,11 @@
 """Shared plumbing of the Buy-'Til-You-Die models: input checks, row compression and the
-maximum-likelihood driver.
+maximum-likelihood drivers.
 
 Every model in :mod:`ltvkit.btyd` is fitted the same way: the data are checked, identical rows are
 merged into weights, times are rescaled so that the oldest customer has age 1, and the mean
 negative log-likelihood is minimised over the logarithms of the parameters with BFGS and an
-analytic gradient.
+analytic gradient. The purchase models (BG/NBD, Pareto/NBD) share the whole driver,
+:func:`fit_purchase_model`.
 """
 
 from __future__ import annotations
@@ -67,6 +68,18 @@ class FitInfo:
     n_evaluations: int = 0
     n_customers: float = 0.0
     n_unique_rows: int = 0
+
+
+def set_positive_params(params: object, names: Sequence[str], model: str) -> None:
+    """Store each field ``names`` of the frozen parameter dataclass ``params`` as a float,
+    raising :class:`ltvkit.errors.ModelError` if one is not positive and finite (for
+    ``__post_init__``)."""
+    for name in names:
+        value = float(getattr(params, name))
+        if not (np.isfinite(value) and value > 0):
+            raise ModelError(f"{model} parameter {name} must be positive and finite, "
+                             f"got {value!r}")
+        object.__setattr__(params, name, value)
 
 
 def _fail(message: str, column: str, rule: str, n_rows: int) -> DataValidationError:
@@ -149,6 +162,18 @@ def check_rfm(
         raise _fail("x == 0 implies t_x == 0", "t_x", "x_zero_implies_t_x_zero",
                     int(bad.sum()))
     return xa, ta, Ta
+
+
+def check_t(t: ArrayLike) -> FloatArray:
+    """Validate the length(s) ``t`` of a prediction window: finite and >= 0."""
+    ta = as_float_array(t, "t")
+    check_finite(ta, "t")
+    bad = ta < 0
+    if bad.any():
+        raise DataValidationError(f"t must be >= 0 (rule t_nonnegative): {int(bad.sum())} "
+                                  "values break it", column="t", rule="t_nonnegative",
+                                  n_rows=int(bad.sum()))
+    return ta
 
 
 def check_weights(weights: ArrayLike | None, n: int) -> FloatArray:
@@ -357,3 +382,75 @@ def maximize_likelihood(
         n_unique_rows=int(n_unique_rows),
     )
     return theta, info
+
+
+def fit_purchase_model(
+    make_objective: Callable[[FloatArray, FloatArray, FloatArray, FloatArray], Objective],
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+    *,
+    weights: ArrayLike | None,
+    initial: Sequence[float] | None,
+    names: Sequence[str],
+    rate_params: Sequence[int],
+    model: str,
+    scale_note: str,
+    penalizer: float,
+    log_penalizer: float,
+    maxiter: int,
+) -> tuple[FloatArray, FitInfo]:
+    """Maximum-likelihood fit of a purchase model (BG/NBD, Pareto/NBD) on ``(x, t_x, T)``.
+
+    Checks the data (:func:`check_rfm`, :func:`check_weights`), merges identical rows
+    (:func:`compress_rows`), rescales time so that the oldest customer has age 1
+    (:func:`time_scale`) and runs :func:`maximize_likelihood` on
+    ``make_objective(x, t_x, T, weights)`` of the distinct, rescaled rows.
+
+    Parameters
+    ----------
+    make_objective : callable
+        ``make_objective(x, t_x, T, w) -> objective`` (see :func:`maximize_likelihood`).
+    initial : sequence of float, optional
+        Starting parameters in the time unit of the data (default: all 1 in rescaled units,
+        i.e. the rate parameters equal to the largest age).
+    names : sequence of str
+        Parameter names, in order.
+    rate_params : sequence of int
+        Positions of the parameters measured in the time unit of the data (gamma rates such as
+        ``alpha``), which the rescaling of time multiplies.
+    model, scale_note, penalizer, log_penalizer, maxiter
+        As in :func:`maximize_likelihood`.
+
+    Returns
+    -------
+    theta : array
+        Parameter estimates in the time unit of the data.
+    info : FitInfo
+
+    Raises
+    ------
+    DataValidationError
+        If the data break the rules of :func:`check_rfm` or :func:`check_weights`.
+    ModelError
+        If no customer made a repeat purchase, or the optimiser does not converge.
+    """
+    xa, ta, Ta = (np.ravel(v) for v in check_rfm(x, t_x, T))
+    w = check_weights(weights, xa.size)
+    (xu, tu, Tu), wu = compress_rows([xa, ta, Ta], w)
+    if not np.any(xu > 0):
+        raise ModelError(f"{model} fit: no customer has a repeat purchase (x > 0), so the "
+                         "likelihood increases without bound as r -> 0; there is nothing to fit")
+    scale = time_scale(Tu)
+    objective = make_objective(xu, tu * scale, Tu * scale, wu)
+    if initial is None:
+        start = np.ones(len(names))
+    else:
+        start = np.array([v * scale if i in rate_params else v for i, v in enumerate(initial)])
+    theta, info = maximize_likelihood(objective, start, names=names, total_weight=float(wu.sum()),
+                                      n_unique_rows=xu.size, penalizer=penalizer,
+                                      log_penalizer=log_penalizer,
+                                      maxiter=maxiter, model=model,
+                                      nll_offset=-float(wu @ xu) * np.log(scale),
+                                      scale_note=scale_note)
+    return np.array([v / scale if i in rate_params else v for i, v in enumerate(theta)]), info

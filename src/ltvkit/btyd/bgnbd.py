@@ -22,15 +22,11 @@ from ltvkit.btyd._fit import (
     DEFAULT_MAXITER,
     FitInfo,
     FloatArray,
-    as_float_array,
-    check_finite,
     check_rfm,
-    check_weights,
-    compress_rows,
-    maximize_likelihood,
-    time_scale,
+    check_t,
+    fit_purchase_model,
+    set_positive_params,
 )
-from ltvkit.errors import DataValidationError, ModelError
 
 __all__ = [
     "BGNBDParams",
@@ -63,12 +59,7 @@ class BGNBDParams:
     b: float
 
     def __post_init__(self) -> None:
-        for name in _NAMES:
-            value = float(getattr(self, name))
-            if not (np.isfinite(value) and value > 0):
-                raise ModelError(f"BG/NBD parameter {name} must be positive and finite, "
-                                 f"got {value!r}")
-            object.__setattr__(self, name, value)
+        set_positive_params(self, _NAMES, "BG/NBD")
 
 
 def _row_loglik(r: float, alpha: float, a: float, b: float, x: FloatArray, t_x: FloatArray,
@@ -198,37 +189,13 @@ def fit(
         If no customer made a repeat purchase (the likelihood then has no maximum), or the
         optimiser does not converge.
     """
-    xa, ta, Ta = (np.ravel(v) for v in check_rfm(x, t_x, T))
-    w = check_weights(weights, xa.size)
-    (xu, tu, Tu), wu = compress_rows([xa, ta, Ta], w)
-    if not np.any(xu > 0):
-        raise ModelError("BG/NBD fit: no customer has a repeat purchase (x > 0), so the "
-                         "likelihood increases without bound as r -> 0; there is nothing to fit")
-    scale = time_scale(Tu)
-    objective = _make_objective(xu, tu * scale, Tu * scale, wu)
-    if initial is None:
-        start = np.ones(4)
-    else:
-        start = np.array([initial.r, initial.alpha * scale, initial.a, initial.b])
-    theta, info = maximize_likelihood(objective, start, names=_NAMES, total_weight=float(wu.sum()),
-                                      n_unique_rows=xu.size, penalizer=penalizer,
-                                      log_penalizer=log_penalizer,
-                                      maxiter=maxiter, model="BG/NBD",
-                                      nll_offset=-float(wu @ xu) * np.log(scale),
-                                      scale_note="alpha in units of the largest age")
+    theta, info = fit_purchase_model(
+        _make_objective, x, t_x, T, weights=weights,
+        initial=None if initial is None else [getattr(initial, n) for n in _NAMES], names=_NAMES,
+        rate_params=(1,), model="BG/NBD", scale_note="alpha in units of the largest age",
+        penalizer=penalizer, log_penalizer=log_penalizer, maxiter=maxiter)
     r, alpha, a, b = theta
-    return BGNBDParams(r=r, alpha=alpha / scale, a=a, b=b), info
-
-
-def _check_t(t: ArrayLike) -> FloatArray:
-    ta = as_float_array(t, "t")
-    check_finite(ta, "t")
-    bad = ta < 0
-    if bad.any():
-        raise DataValidationError(f"t must be >= 0 (rule t_nonnegative): {int(bad.sum())} "
-                                  "values break it", column="t", rule="t_nonnegative",
-                                  n_rows=int(bad.sum()))
-    return ta
+    return BGNBDParams(r=r, alpha=alpha, a=a, b=b), info
 
 
 def _log_odds_dead(params: BGNBDParams, x: FloatArray, t_x: FloatArray,
@@ -285,7 +252,7 @@ def expected_purchases(params: BGNBDParams, t: ArrayLike, x: ArrayLike, t_x: Arr
     -------
     ndarray
     """
-    ta_ = _check_t(t)
+    ta_ = check_t(t)
     xa, ta, Ta = check_rfm(x, t_x, T)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     tt, xa, ta, Ta = np.broadcast_arrays(ta_, xa, ta, Ta)
@@ -303,6 +270,6 @@ def expected_purchases_new(params: BGNBDParams, t: ArrayLike) -> FloatArray:
     ``E[X(t)] = (a + b - 1) / (a - 1) * [1 - (alpha / (alpha + t))^r 2F1(r, b; a + b - 1;
     t / (alpha + t))]``, which is eq. (10) at ``x = t_x = T = 0``.
     """
-    ta = _check_t(t)
+    ta = check_t(t)
     zeros = np.zeros_like(ta)
     return expected_purchases(params, ta, zeros, zeros, zeros)

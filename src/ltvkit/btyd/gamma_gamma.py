@@ -28,8 +28,9 @@ from ltvkit.btyd._fit import (
     check_weights,
     compress_rows,
     maximize_likelihood,
+    set_positive_params,
 )
-from ltvkit.errors import DataValidationError, ModelError
+from ltvkit.errors import DataValidationError
 
 __all__ = [
     "GammaGammaParams",
@@ -60,12 +61,7 @@ class GammaGammaParams:
     gamma: float
 
     def __post_init__(self) -> None:
-        for name in _NAMES:
-            value = float(getattr(self, name))
-            if not (np.isfinite(value) and value > 0):
-                raise ModelError(f"Gamma-Gamma parameter {name} must be positive and finite, "
-                                 f"got {value!r}")
-            object.__setattr__(self, name, value)
+        set_positive_params(self, _NAMES, "Gamma-Gamma")
 
 
 def _fail(message: str, column: str, rule: str, n_rows: int) -> DataValidationError:

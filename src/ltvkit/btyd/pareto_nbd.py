@@ -44,16 +44,12 @@ from ltvkit.btyd._fit import (
     DEFAULT_MAXITER,
     FitInfo,
     FloatArray,
-    as_float_array,
-    check_finite,
     check_rfm,
-    check_weights,
-    compress_rows,
-    maximize_likelihood,
-    time_scale,
+    check_t,
+    fit_purchase_model,
+    set_positive_params,
     unique_rows,
 )
-from ltvkit.errors import DataValidationError, ModelError
 
 __all__ = [
     "ParetoNBDParams",
@@ -92,12 +88,7 @@ class ParetoNBDParams:
     beta: float
 
     def __post_init__(self) -> None:
-        for name in _NAMES:
-            value = float(getattr(self, name))
-            if not (np.isfinite(value) and value > 0):
-                raise ModelError(f"Pareto/NBD parameter {name} must be positive and finite, "
-                                 f"got {value!r}")
-            object.__setattr__(self, name, value)
+        set_positive_params(self, _NAMES, "Pareto/NBD")
 
 
 def _hyp1_series(b: FloatArray, c: FloatArray, z: FloatArray,
@@ -342,37 +333,14 @@ def fit(
     ModelError
         If no customer made a repeat purchase, or the optimiser does not converge.
     """
-    xa, ta, Ta = (np.ravel(v) for v in check_rfm(x, t_x, T))
-    w = check_weights(weights, xa.size)
-    (xu, tu, Tu), wu = compress_rows([xa, ta, Ta], w)
-    if not np.any(xu > 0):
-        raise ModelError("Pareto/NBD fit: no customer has a repeat purchase (x > 0), so the "
-                         "likelihood increases without bound as r -> 0; there is nothing to fit")
-    scale = time_scale(Tu)
-    objective = _make_objective(xu, tu * scale, Tu * scale, wu)
-    if initial is None:
-        start = np.ones(4)
-    else:
-        start = np.array([initial.r, initial.alpha * scale, initial.s, initial.beta * scale])
-    theta, info = maximize_likelihood(objective, start, names=_NAMES, total_weight=float(wu.sum()),
-                                      n_unique_rows=xu.size, penalizer=penalizer,
-                                      log_penalizer=log_penalizer,
-                                      maxiter=maxiter, model="Pareto/NBD",
-                                      nll_offset=-float(wu @ xu) * np.log(scale),
-                                      scale_note="alpha and beta in units of the largest age")
+    theta, info = fit_purchase_model(
+        _make_objective, x, t_x, T, weights=weights,
+        initial=None if initial is None else [getattr(initial, n) for n in _NAMES], names=_NAMES,
+        rate_params=(1, 3), model="Pareto/NBD",
+        scale_note="alpha and beta in units of the largest age", penalizer=penalizer,
+        log_penalizer=log_penalizer, maxiter=maxiter)
     r, alpha, s, beta = theta
-    return ParetoNBDParams(r=r, alpha=alpha / scale, s=s, beta=beta / scale), info
-
-
-def _check_t(t: ArrayLike) -> FloatArray:
-    ta = as_float_array(t, "t")
-    check_finite(ta, "t")
-    bad = ta < 0
-    if bad.any():
-        raise DataValidationError(f"t must be >= 0 (rule t_nonnegative): {int(bad.sum())} "
-                                  "values break it", column="t", rule="t_nonnegative",
-                                  n_rows=int(bad.sum()))
-    return ta
+    return ParetoNBDParams(r=r, alpha=alpha, s=s, beta=beta), info
 
 
 def _p_alive(theta: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
@@ -426,7 +394,7 @@ def expected_purchases(params: ParetoNBDParams, t: ArrayLike, x: ArrayLike, t_x:
     -------
     ndarray
     """
-    tt = _check_t(t)
+    tt = check_t(t)
     xa, ta, Ta = check_rfm(x, t_x, T)
     r, alpha, s, beta = params.r, params.alpha, params.s, params.beta
     alive = p_alive(params, xa, ta, Ta)
@@ -442,6 +410,6 @@ def expected_purchases_new(params: ParetoNBDParams, t: ArrayLike) -> FloatArray:
 
     ``E[X(t)] = r beta / (alpha (s - 1)) * [1 - (beta / (beta + t))^(s - 1)]``.
     """
-    ta = _check_t(t)
+    ta = check_t(t)
     zeros = np.zeros_like(ta)
     return expected_purchases(params, ta, zeros, zeros, zeros)

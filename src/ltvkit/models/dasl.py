@@ -10,7 +10,7 @@ a baseline "using the same encoding methods of sequence features and portrait fe
 model" and a regression head; the paper gives no more detail, so the mapping below is ours
 [interp]:
 
-- *encoders*: per domain ``d`` a :class:`~ltvkit.models.emcdr.DomainEncoder` (DeepFM over the
+- *encoders*: per domain ``d`` a :class:`~ltvkit.nn.cross_domain.DomainEncoder` (DeepFM over the
   domain's static features + shared attributes, TCN over its periods):
   ``e_d [b, h]`` and period states ``H_d [b, T, c]``.
 - *dual embedding*: an orthogonal ``X [h, h]`` (penalty ``||X^T X - I||_F^2``) maps source to
@@ -40,8 +40,13 @@ from torch import Tensor, nn
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
 from ltvkit.models.base import register
-from ltvkit.models.emcdr import CrossDomainTorchModel, DomainEncoder, pointwise_loss
 from ltvkit.nn.blocks import MLP
+from ltvkit.nn.cross_domain import (
+    CrossDomainTorchModel,
+    DomainEncoder,
+    pointwise_loss,
+    with_source_labels,
+)
 from ltvkit.nn.torch_model import ModuleSpec, make_head
 
 
@@ -99,13 +104,11 @@ class DASLNet(nn.Module):
         a_s, w_s = self.attend_source(u_t, states_s)
         a_t, w_t = self.attend_target(u_s, states_t)
         z = self.fusion(torch.cat([u_s, u_t, a_s, a_t], dim=1))
-        out = {"value": self.head(z), "source_value": self.source_head(z),
-               # per sample, so batched outputs concatenate like every other output
-               "orthogonality": ((x.T @ x - self.eye) ** 2).sum().expand(e_s.shape[0]),
-               "attention_source": w_s, "attention_target": w_t}
-        if "source_labels" in batch:
-            out["source_labels"] = batch["source_labels"]
-        return out
+        return with_source_labels(
+            {"value": self.head(z), "source_value": self.source_head(z),
+             # per sample, so batched outputs concatenate like every other output
+             "orthogonality": ((x.T @ x - self.eye) ** 2).sum().expand(e_s.shape[0]),
+             "attention_source": w_s, "attention_target": w_t}, batch)
 
 
 @register
@@ -149,14 +152,14 @@ class DASL(CrossDomainTorchModel):
                        self.fusion_hidden, self.dropout)
 
     def _loss(self, outputs: dict[str, Tensor], y: Tensor, epoch: int) -> Tensor:
-        loss = pointwise_loss(self.loss, outputs["value"], y).mean()
+        loss = self._prediction_loss(outputs, y, epoch)
         if self.source_weight:
             loss = loss + self.source_weight * pointwise_loss(
                 self.loss, outputs["source_value"], outputs["source_labels"]).mean()
         return loss + self.orthogonality_weight * outputs["orthogonality"].mean()
 
     def _valid_loss(self, outputs: dict[str, Tensor], y: Tensor, epoch: int) -> Tensor:
-        return pointwise_loss(self.loss, outputs["value"], y).mean()
+        return self._prediction_loss(outputs, y, epoch)
 
     def dual_attention(self, data: LTVDataset) -> tuple[np.ndarray, np.ndarray]:
         """Attention weights ``(over source periods, over target periods)``, each [n, T]."""

@@ -27,250 +27,42 @@ per-domain encoder and a value head):
 "Cold" is the dataset's ``sparse`` flag (the sparsity protocol's C_na) when it has one, else
 "no target-domain history at all in the window" (every target feature and target period is 0).
 
-This module also holds the plumbing the other cross-domain baselines (``ptupcdr``, ``dasl``)
-share: :class:`DomainLayout` (which columns belong to which domain), :class:`DomainEncoder` and
-:class:`CrossDomainTorchModel` (adds the cold flag and, during training only, the source
-domain's labels to the network inputs).
+The plumbing the cross-domain baselines share (:class:`DomainLayout`, :func:`cold_customers`,
+:class:`DomainEncoder`, :class:`CrossDomainTorchModel`, the two-tower base) lives in
+:mod:`ltvkit.nn.cross_domain`; its public names are re-exported here for older imports.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ltvkit.data.dataset import LTVDataset
-from ltvkit.errors import DataValidationError, ModelError, NotFittedError
-from ltvkit.models.base import PredictionParts, register
-from ltvkit.nn.blocks import MLP, TCN, DeepFM
-from ltvkit.nn.preprocess import LabelScaler, label_statistics
-from ltvkit.nn.torch_model import (
-    ModuleSpec,
-    TorchLTVModel,
-    TrainingStage,
-    head_prediction,
-    make_head,
+from ltvkit.models.base import register
+from ltvkit.nn.blocks import MLP
+from ltvkit.nn.cross_domain import (
+    POINT_LOSSES,
+    CrossDomainTorchModel,
+    DomainEncoder,
+    DomainLayout,
+    TowerNet,
+    TowerTransferModel,
+    cold_customers,
+    masked_mean,
+    pointwise_loss,
+    with_source_labels,
 )
+from ltvkit.nn.torch_model import ModuleSpec, TrainingStage
 
-POINT_LOSSES = ("mae", "mse", "huber", "log1p_mse")
-
-
-# --------------------------------------------------------------------------------- layout
-@dataclass
-class DomainLayout:
-    """Column positions of each domain in a cross-domain dataset (saved with the model).
-
-    ``*_features`` index ``features`` [n, F]; ``shared_features`` are the unprefixed columns
-    (attributes, calendar) every domain encoder reads; ``*_channels`` index the last axis of
-    ``sequences`` [n, T, C].
-    """
-
-    source: str
-    target: str
-    source_features: list[int]
-    target_features: list[int]
-    shared_features: list[int]
-    source_channels: list[int]
-    target_channels: list[int]
-
-    @classmethod
-    def of(cls, data: LTVDataset) -> DomainLayout:
-        target = data.target_domain
-        if target is None or target not in data.domains or len(data.domains) != 2:
-            raise DataValidationError(
-                f"a cross-domain model needs exactly two domains and a target domain, got "
-                f"domains={data.domains} target={target}")
-        source = next(d for d in data.domains if d != target)
-        prefixes = tuple(f"{d}__" for d in data.domains)
-
-        def cols(names: Sequence[str], domain: str) -> list[int]:
-            return [i for i, n in enumerate(names) if n.startswith(f"{domain}__")]
-
-        layout = cls(
-            source=source, target=target,
-            source_features=cols(data.feature_names, source),
-            target_features=cols(data.feature_names, target),
-            shared_features=[i for i, n in enumerate(data.feature_names)
-                             if not n.startswith(prefixes)],
-            source_channels=cols(data.channel_names, source),
-            target_channels=cols(data.channel_names, target))
-        for domain, channels in ((source, layout.source_channels),
-                                 (target, layout.target_channels)):
-            if not channels:
-                raise DataValidationError(f"the dataset has no period sequence of the "
-                                          f"'{domain}' domain (channels {data.channel_names})")
-        return layout
-
-    def features(self, domain: str) -> list[int]:
-        """The feature columns one domain's encoder reads: its own + the shared ones."""
-        own = self.source_features if domain == self.source else self.target_features
-        return sorted(own + self.shared_features)
-
-    def channels(self, domain: str) -> list[int]:
-        return self.source_channels if domain == self.source else self.target_channels
-
-
-def cold_customers(data: LTVDataset, layout: DomainLayout) -> np.ndarray:
-    """[n] bool: the customers without target-domain history.
-
-    The dataset's ``sparse`` flag (C_na of paper 000's protocol) when it has one; otherwise the
-    samples whose target features and target periods are all zero (NaN counts as zero).
-    """
-    if data.sparse is not None:
-        return np.asarray(data.sparse, dtype=bool)
-    feats = np.nan_to_num(data.features[:, layout.target_features])
-    seqs = data.sequences[:, :, layout.target_channels]
-    return ~(feats != 0).any(axis=1) & ~(seqs != 0).any(axis=(1, 2))
-
-
-# --------------------------------------------------------------------------------- blocks
-class DomainEncoder(nn.Module):
-    """One domain's customer encoder: LtvS's encoder without the expert mask (paper 000, eq. 1).
-
-    ``e^p = DeepFM(features[:, feature_idx], categorical)`` (the portrait),
-    ``H = TCN(sequences[:, :, channel_idx])`` (states of every period [b, T, c]),
-    ``e = ReLU(FFN_f([e^p, H_T]))`` [b, hidden]. ``forward`` returns ``(e, H)``: the TCN states
-    are the "items" PTUPCDR attends over and the sequence embeddings DASL's attention reads.
-    """
-
-    def __init__(self, feature_idx: Sequence[int], channel_idx: Sequence[int],
-                 vocab_sizes: Sequence[int], hidden: int, fm_dim: int,
-                 fm_hidden: Sequence[int], tcn_channels: Sequence[int], kernel_size: int,
-                 dropout: float):
-        super().__init__()
-        self.register_buffer("feature_idx", torch.tensor(list(feature_idx), dtype=torch.long),
-                             persistent=False)
-        self.register_buffer("channel_idx", torch.tensor(list(channel_idx), dtype=torch.long),
-                             persistent=False)
-        self.portrait = DeepFM(len(feature_idx), vocab_sizes, fm_dim, fm_hidden, dropout)
-        self.series = TCN(len(channel_idx), tcn_channels, kernel_size, dropout)
-        self.fuse = nn.Sequential(nn.Linear(self.portrait.out_dim + self.series.out_dim,
-                                            int(hidden)), nn.ReLU())
-        self.out_dim = int(hidden)
-        self.state_dim = self.series.out_dim
-
-    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        x = batch["features"].index_select(1, self.feature_idx)
-        seq = batch["sequences"].index_select(2, self.channel_idx)
-        states = self.series.net(seq.transpose(1, 2)).transpose(1, 2)        # [b, T, c]
-        e = self.fuse(torch.cat([self.portrait(x, batch["categorical"]), states[:, -1]], dim=1))
-        return e, states
-
-
-def pointwise_loss(kind: str, pred: Tensor, y: Tensor) -> Tensor:
-    """Per-element loss ``[b, H]`` of a point head ``kind`` (see ``torch_model.head_loss``)."""
-    if kind == "mae":
-        return (pred - y).abs()
-    if kind == "mse":
-        return (pred - y) ** 2
-    if kind == "huber":
-        return F.huber_loss(pred, y, reduction="none", delta=1.0)
-    if kind == "log1p_mse":
-        return (pred - torch.log1p(y)) ** 2
-    raise ValueError(f"unknown loss '{kind}'; choose one of {', '.join(POINT_LOSSES)}")
-
-
-def masked_mean(values: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Mean of ``values`` [b, ...] over the rows where ``mask`` [b] is true (0 if none is)."""
-    if mask is None:
-        return values.mean()
-    m = mask.to(values.dtype).reshape(-1, *([1] * (values.dim() - 1)))
-    per_row = values[0].numel() if values.dim() > 1 else 1
-    return (values * m).sum() / (m.sum() * per_row).clamp_min(1.0)
-
-
-# --------------------------------------------------------------------------------- base
-class CrossDomainTorchModel(TorchLTVModel):
-    """Base of the cross-domain baselines (not registered).
-
-    Adds to the inputs of :class:`TorchLTVModel` ``"cold"`` [b] bool (:func:`cold_customers`)
-    and, while fitting only, ``"source_labels"`` [b, H] (the source domain's labels of the
-    model's horizons, divided by the mean positive source label): the target of the source-side
-    pre-training, never read at prediction time. Saves :class:`DomainLayout` with the weights.
-    Subclasses expose ``hidden``, ``fm_dim``, ``fm_hidden``, ``tcn_channels``, ``kernel_size``,
-    ``dropout`` and ``loss`` (a point loss: ``"mae"`` as in paper 000, ``"mse"``, ``"huber"``,
-    ``"log1p_mse"``).
-    """
-
-    tags: ClassVar[dict[str, bool]] = {"torch": True, "cross_domain": True,
-                                       "needs_sequences": True, "uses_attributes": True}
-    inputs: ClassVar[tuple[str, ...]] = ("features", "categorical", "sequences")
-
-    _with_source_labels: bool = False
-
-    def _fit(self, train: LTVDataset, valid: LTVDataset | None) -> None:
-        if self.loss not in POINT_LOSSES:
-            raise ModelError(f"{self.name}: unknown loss '{self.loss}'; choose one of "
-                             f"{', '.join(POINT_LOSSES)}")
-        self.layout_ = DomainLayout.of(train)
-        source = self._source_labels(train)
-        self._source_scaler = LabelScaler().fit(source)
-        self._source_stats = label_statistics(self._source_scaler.transform(source))
-        self._with_source_labels = True
-        try:
-            super()._fit(train, valid)
-        finally:
-            self._with_source_labels = False
-
-    def _source_labels(self, data: LTVDataset) -> np.ndarray:
-        labels = data.labels_by_domain.get(self.layout_.source)
-        if labels is None:
-            raise DataValidationError(f"{self.name}: the dataset has no labels of the source "
-                                      f"domain '{self.layout_.source}' (labels_by_domain)")
-        return labels[:, [data.horizons.index(h) for h in self.horizons_]]
-
-    def _inputs(self, data: LTVDataset) -> dict[str, Tensor]:
-        out = super()._inputs(data)
-        out["cold"] = torch.from_numpy(cold_customers(data, self.layout_))
-        if self._with_source_labels:
-            out["source_labels"] = torch.from_numpy(
-                self._source_scaler.transform(self._source_labels(data)))
-        return out
-
-    def _encoder(self, domain: str, spec: ModuleSpec) -> DomainEncoder:
-        return DomainEncoder(self.layout_.features(domain), self.layout_.channels(domain),
-                             spec.vocab_sizes, self.hidden, self.fm_dim, self.fm_hidden,
-                             self.tcn_channels, self.kernel_size, self.dropout)
-
-    def _source_head(self, in_dim: int, spec: ModuleSpec) -> nn.Module:
-        """A head like the target's, its bias started at the source labels' statistics."""
-        head = make_head(self.loss, in_dim, spec)
-        stats = getattr(self, "_source_stats", None)
-        if stats is not None:  # fitting (a loaded model gets its weights from the file)
-            head.init_bias(stats["log1p_mean"] if self.loss == "log1p_mse" else stats["mean"])
-        return head
-
-    def _predict_parts(self, outputs: dict[str, Tensor]) -> PredictionParts:
-        return head_prediction(self.loss, outputs["value"])
-
-    def network_outputs(self, data: LTVDataset) -> dict[str, np.ndarray]:
-        """Every output of the network for ``data`` (attention weights, bridges, ...) as arrays."""
-        if not self.is_fitted:
-            raise NotFittedError(f"{self.name}: call fit() (or load a saved model) first")
-        data = self._check_dataset(data, "prediction").subset(np.arange(len(data)))
-        if self.categorical_names_:  # unseen categories -> "<unknown>", as predict() does
-            sizes = np.asarray(self.vocab_sizes_)
-            data.categorical = np.where(data.categorical < sizes, data.categorical, 0)
-        return {k: v.detach().cpu().numpy() for k, v in self._forward(data).items()}
-
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        state, arrays = super()._get_state()
-        state["layout"] = dataclasses.asdict(self.layout_)
-        return state, arrays
-
-    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.layout_ = DomainLayout(**state["layout"])
-        super()._set_state(state, arrays)
+# Re-exported: these lived here before moving to ltvkit.nn.cross_domain.
+__all__ = ["EMCDR", "EMCDRNet", "POINT_LOSSES", "CrossDomainTorchModel", "DomainEncoder",
+           "DomainLayout", "cold_customers", "masked_mean", "pointwise_loss"]
 
 
 # --------------------------------------------------------------------------------- EMCDR
-class EMCDRNet(nn.Module):
+class EMCDRNet(TowerNet):
     """Source and target encoders with latent vectors and value heads, plus the mapping ``f``.
 
     ``forward`` returns ``{"value" [b, H]`` (the prediction rule of step 3), ``"source_value"``,
@@ -280,22 +72,8 @@ class EMCDRNet(nn.Module):
 
     def __init__(self, source: DomainEncoder, target: DomainEncoder, source_head: nn.Module,
                  target_head: nn.Module, emb_dim: int, mapping_hidden: int):
-        super().__init__()
-        self.source = source
-        self.target = target
-        self.source_latent = nn.Linear(source.out_dim, emb_dim)
-        self.target_latent = nn.Linear(target.out_dim, emb_dim)
-        self.source_head = source_head
-        self.target_head = target_head
+        super().__init__(source, target, source_head, target_head, emb_dim)
         self.mapping = MLP(emb_dim, (mapping_hidden,), out_dim=emb_dim, activation="tanh")
-
-    def source_parameters(self) -> list[nn.Parameter]:
-        return [*self.source.parameters(), *self.source_latent.parameters(),
-                *self.source_head.parameters()]
-
-    def target_parameters(self) -> list[nn.Parameter]:
-        return [*self.target.parameters(), *self.target_latent.parameters(),
-                *self.target_head.parameters()]
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         u_s = self.source_latent(self.source(batch)[0])
@@ -303,16 +81,14 @@ class EMCDRNet(nn.Module):
         mapped = self.mapping(u_s.detach())  # the mapping never moves the source encoder
         cold = batch["cold"]
         u = torch.where(cold.unsqueeze(1), mapped, u_t)
-        out = {"value": self.target_head(u), "source_value": self.source_head(u_s),
-               "target_value": self.target_head(u_t), "mapped": mapped,
-               "target_latent": u_t.detach(), "cold": cold}
-        if "source_labels" in batch:
-            out["source_labels"] = batch["source_labels"]
-        return out
+        return with_source_labels(
+            {"value": self.target_head(u), "source_value": self.source_head(u_s),
+             "target_value": self.target_head(u_t), "mapped": mapped,
+             "target_latent": u_t.detach(), "cold": cold}, batch)
 
 
 @register
-class EMCDR(CrossDomainTorchModel):
+class EMCDR(TowerTransferModel):
     """EMCDR (Man et al. 2017) adapted to LTV; see the module docstring.
 
     Three training stages, each with its own early stopping on the validation set: ``source``
@@ -344,26 +120,12 @@ class EMCDR(CrossDomainTorchModel):
                  "n_threads": 1}]
 
     def _build_module(self, spec: ModuleSpec) -> nn.Module:
-        return EMCDRNet(self._encoder(self.layout_.source, spec),
-                        self._encoder(self.layout_.target, spec),
-                        self._source_head(self.emb_dim, spec),
-                        make_head(self.loss, self.emb_dim, spec), self.emb_dim,
+        return EMCDRNet(*self._towers(spec), self.emb_dim,
                         self.mapping_hidden or 2 * self.emb_dim)
-
-    def _source_loss(self, outputs: dict[str, Tensor], y: Tensor, epoch: int) -> Tensor:
-        return pointwise_loss(self.loss, outputs["source_value"], outputs["source_labels"]).mean()
-
-    def _target_loss(self, outputs: dict[str, Tensor], y: Tensor, epoch: int) -> Tensor:
-        return masked_mean(pointwise_loss(self.loss, outputs["target_value"], y),
-                           self.mapping_mask(outputs["cold"]))
 
     def _mapping_loss(self, outputs: dict[str, Tensor], y: Tensor, epoch: int) -> Tensor:
         err = ((outputs["mapped"] - outputs["target_latent"]) ** 2).sum(dim=1)
         return masked_mean(err, self.mapping_mask(outputs["cold"]))
-
-    def _loss(self, outputs: dict[str, Tensor], y: Tensor, epoch: int) -> Tensor:
-        """The loss of the final prediction rule (for reporting; training uses the stages)."""
-        return pointwise_loss(self.loss, outputs["value"], y).mean()
 
     @staticmethod
     def mapping_mask(cold: Tensor) -> Tensor:
@@ -371,11 +133,6 @@ class EMCDR(CrossDomainTorchModel):
         return ~cold
 
     def _training_stages(self) -> list[TrainingStage]:
-        return [
-            TrainingStage("source", self._source_loss,
-                          parameters=lambda m: m.source_parameters()),
-            TrainingStage("target", self._target_loss,
-                          parameters=lambda m: m.target_parameters()),
-            TrainingStage("mapping", self._mapping_loss,
-                          parameters=lambda m: m.mapping.parameters()),
-        ]
+        return [*self._tower_stages(),
+                TrainingStage("mapping", self._mapping_loss,
+                              parameters=lambda m: m.mapping.parameters())]

@@ -14,7 +14,7 @@ MAE; it does not print the details, so the mapping below is ours):
 
 - *users*: ``u_s [b, emb_dim]`` is a linear layer on the source-domain encoder (DeepFM over the
   source static features + shared attributes, TCN over the source periods; see
-  :class:`~ltvkit.models.emcdr.DomainEncoder`), pre-trained like the source MF of ``train_src``:
+  :class:`~ltvkit.nn.cross_domain.DomainEncoder`), pre-trained like the source MF of ``train_src``:
   ``v_s . u_s + b_s`` regresses the source domain's future value (MAE), every customer.
 - *items*: the customer's source periods. ``e_j`` is the pre-trained source TCN's state at period
   ``j`` (frozen, as the official meta stage reads the frozen source item embeddings); periods
@@ -45,13 +45,14 @@ from torch import Tensor, nn
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
 from ltvkit.models.base import register
-from ltvkit.models.emcdr import (
-    CrossDomainTorchModel,
+from ltvkit.nn.cross_domain import (
     DomainEncoder,
-    masked_mean,
+    TowerNet,
+    TowerTransferModel,
     pointwise_loss,
+    with_source_labels,
 )
-from ltvkit.nn.torch_model import ModuleSpec, TrainingStage, make_head
+from ltvkit.nn.torch_model import ModuleSpec, TrainingStage
 
 # The official MetaNet subtracts 1e8 from the scores of padding items.
 _PADDING_PENALTY = 1e8
@@ -81,7 +82,7 @@ class MetaNet(nn.Module):
         return bridge, attention
 
 
-class PTUPCDRNet(nn.Module):
+class PTUPCDRNet(TowerNet):
     """Source / target encoders with latent vectors and heads, plus the meta network.
 
     ``forward`` returns ``{"value" [b, H]`` (the prediction rule), ``"source_value"``,
@@ -93,25 +94,11 @@ class PTUPCDRNet(nn.Module):
     def __init__(self, source: DomainEncoder, target: DomainEncoder, source_head: nn.Module,
                  target_head: nn.Module, emb_dim: int, meta_dim: int, bridge_all: bool,
                  source_activity: Tensor):
-        super().__init__()
-        self.source = source
-        self.target = target
-        self.source_latent = nn.Linear(source.out_dim, emb_dim)
-        self.target_latent = nn.Linear(target.out_dim, emb_dim)
-        self.source_head = source_head
-        self.target_head = target_head
+        super().__init__(source, target, source_head, target_head, emb_dim)
         self.meta = MetaNet(source.state_dim, emb_dim, meta_dim)
         self.bridge_all = bool(bridge_all)
         # Source channels that make a period "active" (raw sequences, before the encoder).
         self.register_buffer("source_channels", source_activity, persistent=False)
-
-    def source_parameters(self) -> list[nn.Parameter]:
-        return [*self.source.parameters(), *self.source_latent.parameters(),
-                *self.source_head.parameters()]
-
-    def target_parameters(self) -> list[nn.Parameter]:
-        return [*self.target.parameters(), *self.target_latent.parameters(),
-                *self.target_head.parameters()]
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         e_s, items = self.source(batch)
@@ -127,16 +114,14 @@ class PTUPCDRNet(nn.Module):
         cold = batch["cold"]
         value = bridged_value if self.bridge_all else torch.where(
             cold.unsqueeze(1), bridged_value, target_value)
-        out = {"value": value, "source_value": self.source_head(u_s),
-               "target_value": target_value, "bridged_value": bridged_value, "bridge": bridge,
-               "attention": attention, "cold": cold}
-        if "source_labels" in batch:
-            out["source_labels"] = batch["source_labels"]
-        return out
+        return with_source_labels(
+            {"value": value, "source_value": self.source_head(u_s),
+             "target_value": target_value, "bridged_value": bridged_value, "bridge": bridge,
+             "attention": attention, "cold": cold}, batch)
 
 
 @register
-class PTUPCDR(CrossDomainTorchModel):
+class PTUPCDR(TowerTransferModel):
     """PTUPCDR (Zhu et al. 2022) adapted to LTV; see the module docstring.
 
     Stages (each with early stopping on the validation set): ``source``, ``target``, ``meta``.
@@ -169,35 +154,16 @@ class PTUPCDR(CrossDomainTorchModel):
         if self.bridge_for not in ("cold", "all"):
             raise ModelError(f"ptupcdr: bridge_for must be 'cold' or 'all', got "
                              f"{self.bridge_for!r}")
-        source = self._encoder(self.layout_.source, spec)
-        return PTUPCDRNet(source, self._encoder(self.layout_.target, spec),
-                          self._source_head(self.emb_dim, spec),
-                          make_head(self.loss, self.emb_dim, spec), self.emb_dim, self.meta_dim,
+        return PTUPCDRNet(*self._towers(spec), self.emb_dim, self.meta_dim,
                           self.bridge_for == "all",
                           torch.tensor(self.layout_.source_channels, dtype=torch.long))
-
-    def _source_loss(self, outputs: dict[str, Tensor], y: Tensor, epoch: int) -> Tensor:
-        return pointwise_loss(self.loss, outputs["source_value"], outputs["source_labels"]).mean()
-
-    def _target_loss(self, outputs: dict[str, Tensor], y: Tensor, epoch: int) -> Tensor:
-        return masked_mean(pointwise_loss(self.loss, outputs["target_value"], y),
-                           ~outputs["cold"])
 
     def _meta_loss(self, outputs: dict[str, Tensor], y: Tensor, epoch: int) -> Tensor:
         return pointwise_loss(self.loss, outputs["bridged_value"], y).mean()
 
-    def _loss(self, outputs: dict[str, Tensor], y: Tensor, epoch: int) -> Tensor:
-        """The loss of the final prediction rule (for reporting; training uses the stages)."""
-        return pointwise_loss(self.loss, outputs["value"], y).mean()
-
     def _training_stages(self) -> list[TrainingStage]:
-        return [
-            TrainingStage("source", self._source_loss,
-                          parameters=lambda m: m.source_parameters()),
-            TrainingStage("target", self._target_loss,
-                          parameters=lambda m: m.target_parameters()),
-            TrainingStage("meta", self._meta_loss, parameters=lambda m: m.meta.parameters()),
-        ]
+        return [*self._tower_stages(),
+                TrainingStage("meta", self._meta_loss, parameters=lambda m: m.meta.parameters())]
 
     def personal_bridges(self, data: LTVDataset) -> np.ndarray:
         """Each sample's bridge ``W_u`` [n, emb_dim, emb_dim] (``u_t = u_s W_u``)."""

@@ -6,7 +6,9 @@
 - :mod:`ltvkit.nn.blocks`: embeddings, MLP, DeepFM, LSTM/GRU, TCN, Transformer, 1-D CNN;
 - :mod:`ltvkit.nn.losses`: MSE / MAE / Huber / log1p-MSE, ZILN (loss, mean, quantiles), heads;
 - :mod:`ltvkit.nn.torch_model`: ``TorchLTVModel``, the base class that fits, predicts, saves
-  and loads once, so a model file holds only its module, its loss and its prediction rule.
+  and loads once, so a model file holds only its module, its loss and its prediction rule;
+- :mod:`ltvkit.nn.cross_domain`: the plumbing of the cross-domain baselines (domain layout,
+  domain encoder, ``CrossDomainTorchModel`` and the two-tower base of EMCDR / PTUPCDR).
 """
 
 from ltvkit.nn.blocks import (
