@@ -123,7 +123,8 @@ def _view(data: LTVDataset, on_target: bool) -> LTVDataset:
 
 def fit_and_score(name: str, train: LTVDataset, valid: LTVDataset, test: LTVDataset, seed: int,
                   horizon: str, edges: np.ndarray, params: dict[str, dict[str, Any]],
-                  predictions_dir: Path | None = None, label: str | None = None
+                  predictions_dir: Path | None = None, label: str | None = None,
+                  file_stem: str | None = None
                   ) -> dict[str, Any]:
     """Fit one model and score it on ``test``; never raises (errors go into the record).
 
@@ -156,7 +157,8 @@ def fit_and_score(name: str, train: LTVDataset, valid: LTVDataset, test: LTVData
             frame = pred.to_frame(horizon, y_true=test.labels[:, test.horizons.index(horizon)])
             if test.sparse is not None:
                 frame["sparse"] = test.sparse
-            frame.to_parquet(predictions_dir / f"{label}-seed{seed}.parquet", index=False)
+            stem = file_stem or label
+            frame.to_parquet(predictions_dir / f"{stem}-seed{seed}.parquet", index=False)
     except Exception as exc:  # one model's failure must not stop the others
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc(limit=5)
@@ -199,13 +201,9 @@ def run_benchmark(dataset: LTVDataset, split: Split, models: Sequence[str], seed
         for name in models:
             if on_step:
                 on_step(f"{name} seed {seed}{suffix}")
+            # one predictions file per run (e.g. per sparsity level)
             record = fit_and_score(name, train, valid, test, seed, horizon, edges, params or {},
-                                   out / "predictions", label=name)
-            if suffix:
-                # keep one predictions file per run
-                src = out / "predictions" / f"{name}-seed{seed}.parquet"
-                if src.exists():
-                    src.replace(out / "predictions" / f"{name}{suffix}-seed{seed}.parquet")
+                                   out / "predictions", label=name, file_stem=name + suffix)
             record.update(extra or {})
             records.append(record)
             write_leaderboard(records, out, horizon=horizon)

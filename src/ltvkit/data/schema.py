@@ -295,8 +295,9 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
     else:
         source_sql = f"SELECT *, 1 AS __copies FROM {raw}"
     staged = f"{table}_staged"
-    data_end_sql = (f"(DATE '{cleaning.data_end}' + INTERVAL 1 DAY)::TIMESTAMP"
-                    if cleaning.data_end else "NULL::TIMESTAMP")
+    data_end = duckdb_date(cleaning.data_end) if cleaning.data_end else None
+    data_end_sql = (f"(DATE '{data_end}' + INTERVAL 1 DAY)::TIMESTAMP"
+                    if data_end else "NULL::TIMESTAMP")
     drop_refunds = cleaning.refunds == "drop"
     drop_zero = cleaning.zero_amounts == "drop"
     # One materialisation of the input: mapped columns, validity flags and the fate of every
@@ -416,9 +417,7 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
         mapping=mapping.to_dict(), cleaning=cleaning.to_dict(),
     )
     quality.check_balance()
-    if cleaning.data_end:
-        data_end = duckdb_date(cleaning.data_end)
-    else:
+    if data_end is None:
         data_end = tmax.date()
     return TransactionLog(
         con=con, table=table, quality=quality, time_min=tmin, time_max=tmax, data_end=data_end,
@@ -430,15 +429,12 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
 
 def duckdb_date(value: Any):
     """Parse a date given as text, date or datetime into a ``datetime.date``."""
-    import datetime as dt
+    from ltvkit.data.task import parse_date
+    from ltvkit.errors import TaskError
 
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
     try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
+        return parse_date(value, "date")
+    except TaskError:
         raise DataValidationError(f"not a date (YYYY-MM-DD): '{value}'", rule="date") from None
 
 
