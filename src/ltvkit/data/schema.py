@@ -2,9 +2,10 @@
 
 The result is a :class:`TransactionLog`: a DuckDB table with the canonical columns
 
-    customer_id VARCHAR, ts TIMESTAMP (UTC, naive), amount DOUBLE (negative = refund),
-    order_id VARCHAR, quantity DOUBLE, category VARCHAR, domain VARCHAR
+    customer_id BIGINT or VARCHAR, ts TIMESTAMP (UTC, naive), amount DOUBLE (negative = refund),
+    and where mapped: order_id VARCHAR, quantity DOUBLE, category VARCHAR, domain VARCHAR
 
+sorted by customer and time, also held as NumPy columns (:class:`~ltvkit.data.arrays.LogArrays`),
 and a :class:`~ltvkit.data.quality.DataQualityReport` that accounts for every input row. The log
 is never copied into pandas: sources are read by DuckDB (files) or scanned in place (DataFrames,
 Arrow tables, DuckDB relations).
@@ -12,6 +13,7 @@ Arrow tables, DuckDB relations).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -19,11 +21,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
+from ltvkit.data.arrays import LogArrays, log_arrays, order_ties, run_starts
 from ltvkit.data.quality import DataQualityReport
 from ltvkit.errors import DataValidationError
 
 CANONICAL_COLUMNS = ("customer_id", "ts", "amount", "order_id", "quantity", "category", "domain")
+# The types of the optional columns, for a log that does not map them (they are then NULL).
+_CANONICAL_TYPES = {"customer_id": "", "ts": "", "amount": "", "order_id": "VARCHAR",
+                    "quantity": "DOUBLE", "category": "VARCHAR", "domain": "VARCHAR"}
 
 
 @dataclass
@@ -92,6 +100,8 @@ class TransactionLog:
     has_quantity: bool = False
     has_category: bool = False
     has_domain: bool = False
+    # The same kept rows as sorted NumPy columns (what build_dataset scans).
+    arrays: LogArrays | None = None
 
     def relation(self) -> duckdb.DuckDBPyRelation:
         return self.con.table(self.table)
@@ -118,6 +128,7 @@ def new_connection(memory_limit: str | None = None, threads: int | None = None,
     tmp = temp_directory or os.environ.get("LTVKIT_TMPDIR") or tempfile.gettempdir()
     con.execute(f"SET temp_directory='{Path(tmp) / 'ltvkit_duckdb_spill'}'")
     con.execute("SET preserve_insertion_order=false")
+    con.execute("SET enable_progress_bar=false")  # the CLI draws its own progress
     if memory_limit:
         con.execute(f"SET memory_limit='{memory_limit}'")
     if threads:
@@ -288,22 +299,17 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
     cat_sql = f"CAST({_quote(mapping.category)} AS VARCHAR)" if mapping.category else "NULL::VARCHAR"
     dom_sql = f"CAST({_quote(mapping.domain)} AS VARCHAR)" if mapping.domain else "NULL::VARCHAR"
 
-    # One pass over the input: exact duplicates collapse into a multiplicity, so the count of
-    # dropped duplicates is exact (every input column takes part) without a second read.
-    if cleaning.drop_duplicates:
-        source_sql = f"SELECT *, count(*) AS __copies FROM {raw} GROUP BY ALL"
-    else:
-        source_sql = f"SELECT *, 1 AS __copies FROM {raw}"
-    staged = f"{table}_staged"
+    # The mapped rows, with validity flags, the fate of every row (the first cleaning rule that
+    # drops it, else "kept") and a hash of the whole input row: rows are exact duplicates when
+    # they agree on every mapped column and on that hash (sorted next to each other below).
+    raw_cols = ", ".join(_quote(c) for c in types)
     data_end = duckdb_date(cleaning.data_end) if cleaning.data_end else None
     data_end_sql = (f"(DATE '{data_end}' + INTERVAL 1 DAY)::TIMESTAMP"
                     if data_end else "NULL::TIMESTAMP")
     drop_refunds = cleaning.refunds == "drop"
     drop_zero = cleaning.zero_amounts == "drop"
-    # One materialisation of the input: mapped columns, validity flags and the fate of every
-    # row (the first cleaning rule that drops it, else "kept"). The log is a view over it.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {staged} AS
+    staged = f"{table}_staged"
+    mapped_sql = f"""
         SELECT *, CASE
                  WHEN customer_id IS NULL THEN 'missing_customer_id'
                  WHEN {data_end_sql} IS NOT NULL AND ts >= {data_end_sql} THEN 'after_data_end'
@@ -318,35 +324,33 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
                    try_cast(({amount_sql}) AS DOUBLE) AS amount,
                    ({amount_sql}) IS NULL AS amount_missing,
                    {order_sql} AS order_id, {qty_sql} AS quantity,
-                   {cat_sql} AS category, {dom_sql} AS domain, __copies
-            FROM ({source_sql})
-        )
-    """)
+                   {cat_sql} AS category, {dom_sql} AS domain,
+                   hash({raw_cols}) AS __row_hash
+            FROM {raw}
+        )"""
+    # Files that are cheap to scan again (Parquet) and in-memory tables are read as a view;
+    # text files and DuckDB relations (which may be whole queries) are parsed once, into a table.
+    kind = "VIEW" if _cheap_to_rescan(source) else "TABLE"
+    con.execute(f"DROP VIEW IF EXISTS {staged}")
+    con.execute(f"DROP TABLE IF EXISTS {staged}")
+    con.execute(f"CREATE TEMP {kind} {staged} AS {mapped_sql}")
 
     stats = con.execute(f"""
-        SELECT sum(__copies), count(*),
-               sum(__copies) FILTER (ts_missing),
-               sum(__copies) FILTER (NOT ts_missing AND ts IS NULL),
-               sum(__copies) FILTER (amount_missing),
-               sum(__copies) FILTER (NOT amount_missing AND amount IS NULL),
-               sum(__copies) FILTER (isnan(amount)),
-               sum(__copies) FILTER (isinf(amount)),
-               sum(__copies) FILTER (fate = 'missing_customer_id'),
-               sum(__copies) FILTER (fate = 'after_data_end'),
-               sum(__copies) FILTER (fate = 'zero_amount'),
-               sum(__copies) FILTER (fate = 'refund_dropped'),
-               count(*) FILTER (fate = 'kept'),
-               coalesce(sum(__copies - 1) FILTER (fate = 'kept'), 0),
-               count(*) FILTER (fate = 'kept' AND amount < 0),
-               count(*) FILTER (fate = 'kept' AND amount = 0),
-               count(DISTINCT customer_id) FILTER (fate = 'kept'),
-               min(ts) FILTER (fate = 'kept'), max(ts) FILTER (fate = 'kept')
+        SELECT count(*),
+               count(*) FILTER (ts_missing),
+               count(*) FILTER (NOT ts_missing AND ts IS NULL),
+               count(*) FILTER (amount_missing),
+               count(*) FILTER (NOT amount_missing AND amount IS NULL),
+               count(*) FILTER (isnan(amount)),
+               count(*) FILTER (isinf(amount)),
+               count(*) FILTER (fate = 'missing_customer_id'),
+               count(*) FILTER (fate = 'after_data_end'),
+               count(*) FILTER (fate = 'zero_amount'),
+               count(*) FILTER (fate = 'refund_dropped')
         FROM {staged}
     """).fetchall()[0]
-    (rows_read, n_distinct, ts_null, ts_bad, amt_null, amt_bad, amt_nan, amt_inf,
-     n_missing_id, n_after_end, n_zero, n_refund_dropped, n_kept, dup_kept, refunds_kept,
-     zero_kept, n_customers, tmin, tmax) = stats
-    rows_read = int(rows_read or 0)
+    (rows_read, ts_null, ts_bad, amt_null, amt_bad, amt_nan, amt_inf,
+     n_missing_id, n_after_end, n_zero, n_refund_dropped) = (int(v or 0) for v in stats)
     if rows_read == 0:
         raise DataValidationError("the input has no rows", rule="non-empty input", n_rows=0)
     time_col = mapping.time
@@ -357,13 +361,11 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
 
     def example(expr: str, converted: str) -> str:
         # Only on the error path: one offending raw value to quote in the message.
-        row = con.execute(f"SELECT CAST(({expr}) AS VARCHAR) FROM {staged}_src "
+        row = con.execute(f"SELECT CAST(({expr}) AS VARCHAR) FROM {raw} "
                           f"WHERE ({expr}) IS NOT NULL AND ({converted}) IS NULL LIMIT 1"
                           ).fetchall()
         return row[0][0] if row else "?"
 
-    if ts_bad or amt_bad:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {staged}_src AS {source_sql}")
     if ts_bad:
         hint = f" with format '{mapping.time_format}'" if mapping.time_format else \
             " (set time_format, e.g. '%Y%m%d', for non-ISO text)"
@@ -384,34 +386,60 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
                 f"amount '{amount_col}': {count} rows have {what} (rule: {rule})",
                 column=amount_col, rule=rule, n_rows=int(count))
 
-    dup_all = rows_read - n_distinct if cleaning.drop_duplicates else None
-    con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW {table} AS
-        SELECT customer_id, ts, amount, order_id, quantity, category, domain
-        FROM {staged} WHERE fate = 'kept'
-    """)
-    if type(source).__module__.split(".")[0] in ("pandas", "polars", "pyarrow"):
-        con.unregister(raw)  # the staged table holds everything now
-    n_kept = int(n_kept or 0)
+    flags = {"order": mapping.order is not None, "quantity": mapping.quantity is not None,
+             "category": mapping.category is not None, "domain": mapping.domain is not None}
+    canonical = ["customer_id", "ts", "amount"] + [
+        col for col, role in (("order_id", "order"), ("quantity", "quantity"),
+                              ("category", "category"), ("domain", "domain")) if flags[role]]
+    # The one sort of the log, by (customer, ts, amount); rows tied on those are then put in
+    # row-hash order (the hash as a fourth sort key would make DuckDB's sort three times
+    # slower). Ties in all four are exact duplicates, so the row order, and with it every float
+    # sum downstream, is fixed by the data alone.
+    kept = con.sql(f"SELECT {', '.join(canonical)}, __row_hash FROM {staged} "
+                   "WHERE fate = 'kept' ORDER BY customer_id, ts, amount").to_arrow_table()
+    arrays = log_arrays(kept, flags["order"], flags["quantity"], flags["category"],
+                        flags["domain"])
+    row_hash = kept.column("__row_hash").to_numpy()
+    tie_order = order_ties(row_hash, arrays.cust, arrays.ts, arrays.amount)
+    if tie_order is not None:
+        arrays, row_hash = arrays.take(tie_order), row_hash[tie_order]
+        kept = kept.take(pa.array(tie_order))
     fates = {"missing_customer_id": n_missing_id, "after_data_end": n_after_end,
              "zero_amount": n_zero, "refund_dropped": n_refund_dropped}
-    if n_kept == 0:
+    if arrays.n_rows == 0:
         raise DataValidationError(
-            f"no rows are left after cleaning ({rows_read} read): "
-            f"{ {k: int(v or 0) for k, v in fates.items()} }",
+            f"no rows are left after cleaning ({rows_read} read): {fates}",
             rule="non-empty input", n_rows=0)
+    dup_kept, dup_all = 0, None
+    if cleaning.drop_duplicates:
+        dup = ~run_starts(arrays.cust, arrays.ts, arrays.amount, row_hash)
+        dup_kept = int(dup.sum())
+        if dup_kept:
+            arrays = arrays.take(np.flatnonzero(~dup))
+            kept = kept.filter(pa.array(~dup))
+        dup_all = dup_kept + _duplicates_among_dropped(con, staged, rows_read - len(dup))
+    kept = kept.drop_columns(["__row_hash"])
+    # The cleaned log stays queryable in DuckDB: a view over the sorted Arrow table (no copy).
+    con.register(f"{table}_arrow", kept)
+    columns = ", ".join(name if name in canonical else f"NULL::{sql_type} AS {name}"
+                        for name, sql_type in _CANONICAL_TYPES.items())
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT {columns} FROM {table}_arrow")
+    con.execute(f"DROP {kind} {staged}")  # the cleaned log holds everything now
+    if type(source).__module__.split(".")[0] in ("pandas", "polars", "pyarrow"):
+        con.unregister(raw)
 
-    dropped = {"exact_duplicates": int(dup_kept)}
-    dropped.update({k: int(v or 0) for k, v in fates.items()})
+    dropped = {"exact_duplicates": dup_kept}
+    dropped.update(fates)
     tz_aware = "TIME ZONE" in types[mapping.time] or types[mapping.time].startswith("TIMESTAMPTZ")
+    tmin, tmax = _datetime(arrays.ts.min()), _datetime(arrays.ts.max())
     quality = DataQualityReport(
         rows_read=rows_read,
-        rows_kept=n_kept,
+        rows_kept=arrays.n_rows,
         dropped=dropped,
-        kept_with_notes={"refund_rows_kept": int(refunds_kept or 0),
-                         "zero_amount_rows_kept": int(zero_kept or 0)},
-        duplicate_rows_in_input=None if dup_all is None else int(dup_all),
-        n_customers=int(n_customers or 0),
+        kept_with_notes={"refund_rows_kept": int((arrays.amount < 0).sum()),
+                         "zero_amount_rows_kept": int((arrays.amount == 0).sum())},
+        duplicate_rows_in_input=dup_all,
+        n_customers=arrays.n_customers,
         time_min=str(tmin), time_max=str(tmax),
         notes=(["timezone-aware timestamps were normalised to UTC"] if tz_aware else []),
         mapping=mapping.to_dict(), cleaning=cleaning.to_dict(),
@@ -421,10 +449,33 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
         data_end = tmax.date()
     return TransactionLog(
         con=con, table=table, quality=quality, time_min=tmin, time_max=tmax, data_end=data_end,
-        mapping=mapping, has_order=mapping.order is not None,
-        has_quantity=mapping.quantity is not None, has_category=mapping.category is not None,
-        has_domain=mapping.domain is not None,
+        mapping=mapping, has_order=flags["order"], has_quantity=flags["quantity"],
+        has_category=flags["category"], has_domain=flags["domain"], arrays=arrays,
     )
+
+
+def _cheap_to_rescan(source: Any) -> bool:
+    if isinstance(source, (str, os.PathLike)):
+        path = str(source).lower()
+        return os.path.isdir(source) or path.endswith((".parquet", ".pq")) or (
+            any(ch in path for ch in "*?[") and "parquet" in path)
+    return type(source).__module__.split(".")[0] in ("pandas", "polars", "pyarrow")
+
+
+def _duplicates_among_dropped(con: duckdb.DuckDBPyConnection, staged: str, n_dropped: int) -> int:
+    """Exact duplicates among the rows a cleaning rule dropped, for the input's duplicate count
+    (the kept ones are found by the sort; identical rows share their fate, so duplicates never
+    straddle kept and dropped). A count(DISTINCT) in the statistics query would cost seconds."""
+    if n_dropped == 0:
+        return 0
+    distinct = con.execute(f"""
+        SELECT count(*) FROM (SELECT 1 FROM {staged} WHERE fate <> 'kept'
+                              GROUP BY customer_id, ts, amount, __row_hash)""").fetchall()[0][0]
+    return n_dropped - int(distinct)
+
+
+def _datetime(us: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(us))
 
 
 def duckdb_date(value: Any):

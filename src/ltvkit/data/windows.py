@@ -1,7 +1,8 @@
-"""LTVTask -> LTVDataset on DuckDB: features before the cutoff, labels after it, never both.
+"""LTVTask -> LTVDataset: features before the cutoff, labels after it, never both.
 
-Everything heavy runs as SQL inside DuckDB; only per-sample results (one row per customer and
-cutoff, or per customer, cutoff and period) come back to NumPy.
+DuckDB has read, cleaned and sorted the log once (:mod:`ltvkit.data.schema`); the windows are
+masks over its sorted NumPy columns and every number is a per-sample reduction over them
+(:mod:`ltvkit.data.kernels`), one pass per domain and cutoff.
 
 The windows (see :mod:`ltvkit.data.task`): with ``c_end = cutoff + 1 day``, features read
 ``c_start <= ts < c_end`` and the label of horizon h reads ``c_end <= ts < c_end + h``.
@@ -16,6 +17,8 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from ltvkit.data import kernels
+from ltvkit.data.arrays import US_PER_DAY, LogArrays
 from ltvkit.data.dataset import UNKNOWN, LTVDataset
 from ltvkit.data.schema import TransactionLog, _customer_expr, _register_source
 from ltvkit.data.task import LTVTask, parse_date, parse_days, parse_period
@@ -29,10 +32,6 @@ STATIC_FEATURES = (
     "items_total", "gap_mean", "gap_std", "n_categories", "spend_trend",
     "cutoff_month", "cutoff_dayofweek",
 )
-_FAR_PAST = "1800-01-01"
-# Money is summed as DECIMAL: exact, so the result does not depend on the order in which
-# DuckDB's threads add rows up (float sums differed in the last bit between runs).
-_EXACT = "CAST({} AS DECIMAL(38, 12))"  # amounts are exact to 1e-12
 
 Progress = Callable[[str], None]
 
@@ -58,219 +57,87 @@ def _check_task_against_data(log: TransactionLog, task: LTVTask) -> list[dt.date
     return cutoffs
 
 
-def _make_samples(con: duckdb.DuckDBPyConnection, tx: str, task: LTVTask,
-                  cutoffs: list[dt.date]) -> int:
-    lookback = parse_days(task.lookback) if task.lookback else None
-    rows = []
-    for c in cutoffs:
-        c_end = c + dt.timedelta(days=1)
-        c_start = c_end - dt.timedelta(days=lookback) if lookback else parse_date(_FAR_PAST, "")
-        rows.append(f"(DATE '{c}', TIMESTAMP '{c_end}', TIMESTAMP '{c_start}')")
-    con.execute("CREATE OR REPLACE TEMP TABLE _cutoffs(cutoff DATE, c_end TIMESTAMP, "
-                "c_start TIMESTAMP)")
-    con.execute("INSERT INTO _cutoffs VALUES " + ", ".join(rows))
-    # A purchase is any non-refund row (zero-value ones count when the cleaning keeps them).
-    firsts = f"SELECT customer_id, min(ts) AS first_ts FROM {tx} WHERE amount >= 0 GROUP BY 1"
-    if task.cohort == "known" or (task.cohort == "active" and lookback is None):
-        body = f"""SELECT f.customer_id, c.cutoff, c.c_end, c.c_start
-                   FROM ({firsts}) f JOIN _cutoffs c ON f.first_ts < c.c_end"""
-    elif task.cohort == "active":
-        body = f"""SELECT DISTINCT t.customer_id, c.cutoff, c.c_end, c.c_start
-                   FROM {tx} t JOIN _cutoffs c ON t.ts >= c.c_start AND t.ts < c.c_end
-                   WHERE t.amount >= 0"""
-    else:
-        lo = parse_date(task.new_from, "new_from")
-        hi = parse_date(task.new_until, "new_until") + dt.timedelta(days=1)
-        body = f"""SELECT f.customer_id, c.cutoff, c.c_end, c.c_start
-                   FROM ({firsts}) f JOIN _cutoffs c ON f.first_ts < c.c_end
-                   WHERE f.first_ts >= TIMESTAMP '{lo}' AND f.first_ts < TIMESTAMP '{hi}'"""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _samples AS
-        SELECT (row_number() OVER (ORDER BY customer_id, cutoff) - 1)::BIGINT AS rid, *
-        FROM ({body})
-    """)
-    n = con.execute("SELECT count(*) FROM _samples").fetchone()[0]
-    if n == 0:
+def _samples(arrays: LogArrays, task: LTVTask, windows: list[kernels.Window]
+             ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The samples, ordered by customer then cutoff: (customer code, cutoff index) of each, and
+    per cutoff the dataset rows of its samples (in customer order)."""
+    first = kernels.first_purchase_us(arrays)
+    members = []
+    for w in windows:
+        if task.cohort == "known" or (task.cohort == "active" and task.lookback is None):
+            chosen = first < w.end_us
+        elif task.cohort == "active":
+            chosen = kernels.active_customers(arrays, w)
+        else:
+            lo = kernels.day_number(parse_date(task.new_from, "new_from")) * US_PER_DAY
+            hi = (kernels.day_number(parse_date(task.new_until, "new_until")) + 1) * US_PER_DAY
+            chosen = (first >= lo) & (first < hi) & (first < w.end_us)
+        members.append(np.flatnonzero(chosen))
+    cust = np.concatenate(members)
+    cut = np.concatenate([np.full(len(m), k, dtype=np.int64) for k, m in enumerate(members)])
+    order = np.lexsort((cut, cust)) if len(windows) > 1 else np.arange(len(cust))
+    row_of = np.empty(len(cust), dtype=np.int64)
+    row_of[order] = np.arange(len(cust))
+    rows_per_cutoff = np.split(row_of, np.cumsum([len(m) for m in members])[:-1])
+    if len(cust) == 0:
         raise TaskError(f"no customer is in the '{task.cohort}' cohort at the cutoff(s) "
-                        f"{cutoffs[0]}..{cutoffs[-1]}")
-    return int(n)
+                        f"{windows[0].cutoff}..{windows[-1].cutoff}")
+    return cust[order], cut[order], rows_per_cutoff
 
 
-def _domain_filter(domain: str | None) -> str:
+def _choose_sparse(task: LTVTask, arrays: LogArrays, customer_id: np.ndarray,
+                   cross_domain: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """The sparsity protocol: a seeded share of the customers loses its target history.
+    Returns (per sample, per customer code) masks of the sparse customers."""
+    if task.sparsity <= 0:
+        return None
+    if not cross_domain:
+        raise TaskError("sparsity removes target-domain history: the log needs a domain column")
+    customers = np.unique(customer_id.astype(str))
+    # Its own random stream: with a plain default_rng(seed) the sparse draw would repeat the
+    # customer split's permutation for the same seed, and every test customer would be sparse.
+    rng = np.random.default_rng([task.sparsity_seed, 0x5BA25])
+    chosen = customers[rng.permutation(len(customers))[:int(round(task.sparsity *
+                                                                   len(customers)))]]
+    # Ids are compared as text, whatever their type in the log.
+    return (np.isin(customer_id.astype(str), chosen),
+            np.isin(arrays.customer_ids.astype(str), chosen))
+
+
+def _domain_rows(arrays: LogArrays, domain: str | None) -> np.ndarray | None:
     if domain is None:
-        return ""
-    return "AND t.domain = '" + domain.replace("'", "''") + "'"
+        return None
+    return arrays.domain == arrays.domain_names.index(domain)
 
 
-def _history_filter(domain: str | None, hide_sparse: bool) -> str:
-    """The domain filter, and for the sparse customers' target domain: no history at all."""
-    sql = _domain_filter(domain)
-    if hide_sparse:
-        sql += " AND CAST(s.customer_id AS VARCHAR) NOT IN (SELECT customer_id FROM _sparse)"
-    return sql
-
-
-def _build_days(con: duckdb.DuckDBPyConnection, log: TransactionLog, domain: str | None,
-                hide_sparse: bool = False) -> None:
-    """Per (sample, day) sums of the visible history: the one scan of the log for features."""
-    tx = log.table
-    orders = ("count(DISTINCT t.order_id) FILTER (t.amount >= 0)" if log.has_order
-              else "count(*) FILTER (t.amount >= 0)")
-    items = (f"coalesce(sum({_EXACT.format('t.quantity')}) FILTER (t.amount >= 0), 0)"
-             if log.has_quantity
-             else "count(*) FILTER (t.amount >= 0)")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _days AS
-        SELECT s.rid, CAST(t.ts AS DATE) AS day,
-               date_diff('day', CAST(t.ts AS DATE), CAST(s.c_end AS DATE)) AS dbe,
-               coalesce(sum({_EXACT.format('t.amount')}) FILTER (t.amount > 0), 0) AS spend,
-               coalesce(-sum({_EXACT.format('t.amount')}) FILTER (t.amount < 0), 0) AS refunds,
-               count(*) FILTER (t.amount < 0)::DOUBLE AS refund_rows,
-               count(*) FILTER (t.amount >= 0)::DOUBLE AS purchases,
-               ({orders})::DOUBLE AS orders, ({items})::DOUBLE AS items,
-               max(t.amount) AS max_amount, count(*)::DOUBLE AS n_rows
-        FROM _samples s JOIN {tx} t
-          ON t.customer_id = s.customer_id AND t.ts < s.c_end AND t.ts >= s.c_start
-          {_history_filter(domain, hide_sparse)}
-        GROUP BY ALL
-    """)
-
-
-def _static_features(con: duckdb.DuckDBPyConnection, log: TransactionLog, domain: str | None,
-                     n: int, hide_sparse: bool = False) -> dict[str, np.ndarray]:
-    # dbe = days from the purchase day to c_end (>= 1); lifetimes' T = dbe(first) - 1 etc.
-    q = """
-        WITH p AS (
-            SELECT rid, dbe, spend,
-                   lag(dbe) OVER (PARTITION BY rid ORDER BY dbe DESC) - dbe AS gap
-            FROM _days WHERE purchases > 0
-        ), g AS (
-            -- from exact integer sums (stddev_pop's running update depends on row order)
-            SELECT rid, sum(gap) / count(*) AS gap_mean,
-                   sqrt(greatest(sum(gap * gap) / count(*) - (sum(gap) / count(*)) ** 2, 0))
-                       AS gap_std
-            FROM p WHERE gap IS NOT NULL GROUP BY rid
-        ), d AS (
-            SELECT rid,
-                   count(*) FILTER (purchases > 0)::DOUBLE AS purchase_days,
-                   sum(orders) AS n_orders, sum(n_rows) AS n_transactions,
-                   sum(spend)::DOUBLE AS monetary_total, max(max_amount) AS monetary_max,
-                   sum(refunds)::DOUBLE AS refund_total, sum(refund_rows) AS refund_count,
-                   sum(items)::DOUBLE AS items_total,
-                   max(dbe) FILTER (purchases > 0)::DOUBLE AS first_dbe,
-                   min(dbe) FILTER (purchases > 0)::DOUBLE AS last_dbe,
-                   arg_max(spend, dbe) FILTER (purchases > 0)::DOUBLE AS first_purchase_value
-            FROM _days GROUP BY rid
-        )
-        SELECT d.*, g.gap_mean, g.gap_std FROM d LEFT JOIN g USING (rid)
-    """
-    res = con.execute(q).fetchnumpy()
-    rid = res["rid"].astype(np.int64)
-
-    def full(name: str, fill: float = 0.0) -> np.ndarray:
-        out = np.full(n, fill, dtype=np.float64)
-        vals = np.asarray(res[name], dtype=np.float64)
-        vals = np.where(np.isnan(vals), fill, vals) if vals.dtype.kind == "f" else vals
-        out[rid] = vals
-        return out
-
-    purchase_days = full("purchase_days")
-    first_dbe, last_dbe = full("first_dbe", np.nan), full("last_dbe", np.nan)
-    has_purchase = purchase_days > 0
-    monetary_total, first_value = full("monetary_total"), full("first_purchase_value")
-    n_orders = full("n_orders")
-    feats = {
-        "frequency": np.maximum(purchase_days - 1, 0),
-        "recency_days": np.where(has_purchase, first_dbe - last_dbe, 0.0),
-        "T_days": np.where(has_purchase, first_dbe - 1, 0.0),
-        "days_since_last_purchase": np.where(has_purchase, last_dbe - 1, np.nan),
-        "purchase_days": purchase_days,
-        "n_orders": n_orders,
-        "n_transactions": full("n_transactions"),
-        "monetary_total": monetary_total,
-        "monetary_mean": np.divide(monetary_total, n_orders, out=np.zeros(n), where=n_orders > 0),
-        "monetary_max": np.maximum(full("monetary_max"), 0.0),
-        "repeat_monetary_mean": np.divide(monetary_total - first_value, purchase_days - 1,
-                                          out=np.zeros(n), where=purchase_days > 1),
-        "first_purchase_value": first_value,
-        "refund_total": full("refund_total"),
-        "refund_count": full("refund_count"),
-        "items_total": full("items_total"),
-        "gap_mean": full("gap_mean"),
-        "gap_std": full("gap_std"),
-    }
-    feats["net_spend"] = monetary_total - feats["refund_total"]
-    if log.has_category:
-        cat = con.execute(f"""
-            SELECT s.rid, count(DISTINCT t.category) AS k FROM _samples s JOIN {log.table} t
-              ON t.customer_id = s.customer_id AND t.ts < s.c_end AND t.ts >= s.c_start
-              {_history_filter(domain, hide_sparse)}
-            GROUP BY s.rid""").fetchnumpy()
-        k = np.zeros(n)
-        k[cat["rid"].astype(np.int64)] = cat["k"]
-        feats["n_categories"] = k
-    else:
-        feats["n_categories"] = np.zeros(n)
-    return feats
-
-
-def _sequences(con: duckdb.DuckDBPyConnection, task: LTVTask, n: int) -> np.ndarray:
-    kind, length = parse_period(task.period)
-    T = task.n_periods
-    if kind == "days":
-        idx = f"(d.dbe - 1) // {length}"
-    else:
-        idx = ("(year(s.cutoff) * 12 + month(s.cutoff)) - (year(d.day) * 12 + month(d.day))")
-    res = con.execute(f"""
-        SELECT d.rid, {T - 1} - ({idx}) AS pos, sum(d.spend)::FLOAT AS spend,
-               sum(d.orders)::FLOAT AS orders, sum(d.items)::FLOAT AS items,
-               sum(d.refunds)::FLOAT AS refunds
-        FROM _days d JOIN _samples s USING (rid)
-        WHERE ({idx}) < {T}
-        GROUP BY ALL
-    """).fetchnumpy()
-    seq = np.zeros((n * T, len(SEQUENCE_CHANNELS)), dtype=np.float32)
-    # One scatter of all channels through a flat (sample, period) index.
-    flat = res["rid"].astype(np.int64) * T + res["pos"].astype(np.int64)
-    seq[flat] = np.column_stack([np.asarray(res[ch], dtype=np.float32)
-                                 for ch in SEQUENCE_CHANNELS])
-    return seq.reshape(n, T, len(SEQUENCE_CHANNELS))
-
-
-def _labels(con: duckdb.DuckDBPyConnection, log: TransactionLog, task: LTVTask,
-            domain: str | None, n: int) -> tuple[np.ndarray, np.ndarray]:
-    hdays = task.horizon_days
-    longest = max(hdays)
-    parts = []
-    for j, h in enumerate(hdays):
-        win = f"t.ts < s.c_end + INTERVAL {h} DAY"
-        orders = (f"count(DISTINCT t.order_id) FILTER (t.amount >= 0 AND {win})" if log.has_order
-                  else f"count(*) FILTER (t.amount >= 0 AND {win})")
-        amount, gross = _EXACT.format("t.amount"), _EXACT.format("abs(t.amount)")
-        parts.append(f"coalesce(sum({amount}) FILTER ({win}), 0)::DOUBLE AS net_{j}, "
-                     f"{orders} AS orders_{j}, "
-                     f"coalesce(sum({gross}) FILTER ({win}), 0)::DOUBLE AS gross_{j}")
-    res = con.execute(f"""
-        SELECT s.rid, {', '.join(parts)}
-        FROM _samples s JOIN {log.table} t
-          ON t.customer_id = s.customer_id AND t.ts >= s.c_end
-             AND t.ts < s.c_end + INTERVAL {longest} DAY
-          {_domain_filter(domain)}
-        GROUP BY s.rid
-    """).fetchnumpy()
-    rid = res["rid"].astype(np.int64)
-    labels = np.zeros((n, len(hdays)))
-    orders = np.zeros((n, len(hdays)))
-    for j in range(len(hdays)):
-        # Net spend (refunds included) clipped at 0: a customer cannot be worth less than nothing.
-        net = np.asarray(res[f"net_{j}"], dtype=np.float64)
-        # A purchase refunded in full nets to rounding noise (7e-15 in Online Retail), not to a
-        # positive value: snap it to 0, else it counts as a spender (label > 0).
-        gross = np.asarray(res[f"gross_{j}"], dtype=np.float64)
-        net = np.where(np.abs(net) <= 1e-9 * gross, 0.0, net)
-        labels[rid, j] = np.maximum(net, 0.0)
-        orders[rid, j] = res[f"orders_{j}"]
-    return labels, orders
+def _one_pass(arrays: LogArrays, task: LTVTask, windows: list[kernels.Window],
+              cust: np.ndarray, rows_per_cutoff: list[np.ndarray], domain: str | None,
+              hidden: np.ndarray | None) -> tuple[dict[str, np.ndarray], np.ndarray,
+                                                  np.ndarray, np.ndarray]:
+    """Features, sequences and labels of every sample from one domain's rows (all rows when
+    ``domain`` is None); ``hidden`` customers (per code) show no history."""
+    n, T = len(cust), task.n_periods
+    period = parse_period(task.period)
+    in_domain = _domain_rows(arrays, domain)
+    history_ok = in_domain
+    if hidden is not None:
+        visible = ~hidden[arrays.cust]
+        history_ok = visible if in_domain is None else in_domain & visible
+    feats: dict[str, np.ndarray] = {}
+    seq = np.zeros((n, T, len(SEQUENCE_CHANNELS)), dtype=np.float32)
+    labels = np.zeros((n, len(task.horizons)))
+    orders = np.zeros((n, len(task.horizons)))
+    for w, rows in zip(windows, rows_per_cutoff, strict=True):
+        local_of = np.full(arrays.n_customers, -1, dtype=np.int64)
+        local_of[cust[rows]] = np.arange(len(rows))
+        past = kernels.select(arrays, local_of, len(rows), w.start_us, w.end_us, history_ok)
+        for name, values in kernels.static_features(arrays, past, w).items():
+            feats.setdefault(name, np.zeros(n))[rows] = values
+        seq[rows] = kernels.sequences(arrays, past, w, period, T)
+        future = kernels.select(arrays, local_of, len(rows), w.end_us,
+                                w.end_us + max(task.horizon_days) * US_PER_DAY, in_domain)
+        labels[rows], orders[rows] = kernels.labels(arrays, future, w, task.horizon_days)
+    return feats, seq, labels, orders
 
 
 def _spend_trend(seq: np.ndarray) -> np.ndarray:
@@ -300,7 +167,7 @@ def _attributes(con: duckdb.DuckDBPyConnection, attributes: Any, customer_col: s
             f"customer attributes: missing column '{customer_col}'; they have {', '.join(types)}",
             column=customer_col, rule="column exists")
     cid = _customer_expr(customer_col, types[customer_col])
-    dup = con.execute(f"SELECT count(*) - count(DISTINCT {cid}) FROM _attr_raw").fetchone()[0]
+    dup = con.execute(f"SELECT count(*) - count(DISTINCT {cid}) FROM _attr_raw").fetchall()[0][0]
     if dup:
         raise DataValidationError(
             f"customer attributes: {dup} rows repeat a customer id in '{customer_col}' "
@@ -331,32 +198,6 @@ def _attributes(con: duckdb.DuckDBPyConnection, attributes: Any, customer_col: s
         codes[col] = np.array([0 if v is None else index.get(v, 0) for v in raw], dtype=np.int64)
     return numeric, codes, vocabs
 
-
-def _choose_sparse(con: duckdb.DuckDBPyConnection, task: LTVTask, customer_id: np.ndarray,
-                   cross_domain: bool) -> np.ndarray | None:
-    """The sparsity protocol: a seeded share of the customers loses its target history."""
-    if task.sparsity <= 0:
-        con.execute("DROP TABLE IF EXISTS _sparse")
-        return None
-    if not cross_domain:
-        raise TaskError("sparsity removes target-domain history: the log needs a domain column")
-    customers = np.unique(customer_id.astype(str))
-    # Its own random stream: with a plain default_rng(seed) the sparse draw would repeat the
-    # customer split's permutation for the same seed, and every test customer would be sparse.
-    rng = np.random.default_rng([task.sparsity_seed, 0x5BA25])
-    chosen = customers[rng.permutation(len(customers))[:int(round(task.sparsity *
-                                                                   len(customers)))]]
-    # Ids are compared as text, whatever their type in the log.
-    con.execute("CREATE OR REPLACE TEMP TABLE _sparse(customer_id VARCHAR)")
-    if len(chosen):
-        import pyarrow as pa
-
-        con.register("_sparse_ids", pa.table({"customer_id": pa.array(chosen.tolist())}))
-        con.execute("INSERT INTO _sparse SELECT customer_id FROM _sparse_ids")
-        con.unregister("_sparse_ids")
-    return np.isin(customer_id.astype(str), chosen)
-
-
 def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
                   attribute_customer_col: str = "customer_id",
                   vocabularies: dict[str, list[str]] | None = None,
@@ -376,13 +217,15 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
     say = progress or (lambda _msg: None)
     cutoffs = _check_task_against_data(log, task)
     con = log.con
+    arrays = log.arrays
     say("selecting the cohort")
-    n = _make_samples(con, log.table, task, cutoffs)
-    meta_ids = con.execute("SELECT customer_id, cutoff FROM _samples ORDER BY rid").fetchnumpy()
-    # Ids are strings in every dataset, whatever their type in the log (integer ids stay
-    # integers inside DuckDB for speed).
-    customer_id = np.asarray(meta_ids["customer_id"]).astype(str).astype(object)
-    cutoff = np.asarray(meta_ids["cutoff"]).astype("datetime64[D]")
+    lookback = parse_days(task.lookback) if task.lookback else None
+    windows = [kernels.make_window(c, lookback) for c in cutoffs]
+    cust, cut_index, rows_per_cutoff = _samples(arrays, task, windows)
+    n = len(cust)
+    # Ids are strings in every dataset, whatever their type in the log.
+    customer_id = arrays.customer_ids[cust].astype(str).astype(object)
+    cutoff = np.array(cutoffs, dtype="datetime64[D]")[cut_index]
 
     if log.has_domain:
         available = log.domains()
@@ -402,27 +245,23 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
     seq_blocks, channel_names = [], []
     labels_by_domain: dict[str, np.ndarray] = {}
     orders_by_domain: dict[str, np.ndarray] = {}
-    sparse = _choose_sparse(con, task, customer_id, bool(domains))
+    sparse_masks = _choose_sparse(task, arrays, customer_id, bool(domains))
+    sparse = None if sparse_masks is None else sparse_masks[0]
     target_pass = (task.target_domain or domains[-1]) if domains else None
     for dom in passes:
         prefix = f"{dom}__" if dom is not None else ""
-        hide = sparse is not None and dom == target_pass
-        say(f"features{' of ' + dom if dom else ''}")
-        _build_days(con, log, dom, hide)
-        feats = _static_features(con, log, dom, n, hide)
-        say(f"sequences{' of ' + dom if dom else ''}")
-        seq = _sequences(con, task, n)
+        hidden = sparse_masks[1] if sparse_masks is not None and dom == target_pass else None
+        say(f"features, sequences and labels{' of ' + dom if dom else ''}")
+        feats, seq, lab, orders = _one_pass(arrays, task, windows, cust, rows_per_cutoff, dom,
+                                            hidden)
         feats["spend_trend"] = _spend_trend(seq)
         for name in STATIC_FEATURES:
             if name in feats:
                 feature_cols[prefix + name] = feats[name]
         seq_blocks.append(seq)
         channel_names += [prefix + ch for ch in SEQUENCE_CHANNELS]
-        say(f"labels{' of ' + dom if dom else ''}")
-        lab, orders = _labels(con, log, task, dom, n)
         labels_by_domain[dom or "all"] = lab
         orders_by_domain[dom or "all"] = orders
-        con.execute("DROP TABLE IF EXISTS _days")
 
     cut_dt = cutoff.astype("datetime64[D]")
     months = cut_dt.astype("datetime64[M]").astype(np.int64) % 12 + 1
@@ -445,8 +284,6 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
     else:
         target = None
         labels, label_orders = labels_by_domain.pop("all"), orders_by_domain.pop("all")
-    con.execute("DROP TABLE IF EXISTS _samples")
-    con.execute("DROP TABLE IF EXISTS _cutoffs")
     fnames = list(feature_cols)
     features = np.column_stack([feature_cols[k] for k in fnames]).astype(np.float32)
     cnames = list(categorical)
