@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
 
 US_PER_DAY = 86_400_000_000
 
@@ -27,7 +28,8 @@ class LogArrays:
     """The kept rows of a log, sorted by (customer, timestamp).
 
     customer_ids [n_customers]: the distinct ids in the log's sort order (int64 or str objects)
-    cust [n_rows] int64: index into ``customer_ids``, non-decreasing
+    cust [n_rows] int32: index into ``customer_ids``, non-decreasing
+    customer_starts [n_customers + 1] int64: the first row of every customer, then n_rows
     ts [n_rows] int64: microseconds since 1970-01-01 UTC; amount [n_rows] float64
     order, category, domain [n_rows] int64 codes (-1 = missing) or None when not mapped
     quantity [n_rows] float64 (NaN = missing) or None when not mapped
@@ -36,6 +38,7 @@ class LogArrays:
 
     customer_ids: np.ndarray
     cust: np.ndarray
+    customer_starts: np.ndarray
     ts: np.ndarray
     amount: np.ndarray
     order: np.ndarray | None = None
@@ -56,16 +59,29 @@ class LogArrays:
         """The rows ``index`` (sorted positions), customers renumbered to those left."""
         def pick(a):
             return None if a is None else a[index]
-        cust = self.cust[index]
-        new = run_starts(cust)
-        return LogArrays(customer_ids=self.customer_ids[cust[new]], cust=run_ids(new),
-                         ts=self.ts[index], amount=self.amount[index], order=pick(self.order),
+        cust, starts = sorted_codes(self.cust[index])
+        return LogArrays(customer_ids=self.customer_ids[self.cust[index][starts[:-1]]],
+                         cust=cust, customer_starts=starts, ts=self.ts[index],
+                         amount=self.amount[index], order=pick(self.order),
                          quantity=pick(self.quantity), category=pick(self.category),
                          domain=pick(self.domain), domain_names=self.domain_names)
 
-    def day(self) -> np.ndarray:
-        """Day number (days since 1970-01-01) of every row; floor division also before 1970."""
-        return self.ts // US_PER_DAY
+
+@njit(cache=True)
+def sorted_codes(values):
+    """(codes, starts) of sorted values: the run number of every value (int32) and the first
+    position of every run, then len(values)."""
+    n = len(values)
+    codes = np.empty(n, dtype=np.int32)
+    starts = np.empty(n + 1, dtype=np.int64)
+    k = -1
+    for i in range(n):
+        if i == 0 or values[i] != values[i - 1]:
+            k += 1
+            starts[k] = i
+        codes[i] = k
+    starts[k + 1] = n
+    return codes, starts[:k + 2].copy()
 
 
 def run_starts(*keys: np.ndarray) -> np.ndarray:
@@ -81,38 +97,11 @@ def run_starts(*keys: np.ndarray) -> np.ndarray:
     return new
 
 
-def run_ids(new: np.ndarray) -> np.ndarray:
-    """Run number of every row from the run starts (a cumulative sum, without numpy's slow
-    cumsum of booleans)."""
-    starts = np.flatnonzero(new)
-    lengths = np.diff(np.append(starts, len(new)))
-    return np.repeat(np.arange(len(starts), dtype=np.int64), lengths)
-
-
-def order_ties(tiebreak: np.ndarray, *keys: np.ndarray) -> np.ndarray | None:
-    """The permutation that sorts rows tied on the sorted ``keys`` by ``tiebreak`` (rows not in
-    a tie stay where they are), or None when no tie needs it."""
-    new = run_starts(*keys)
-    if new.all():
-        return None
-    # A row is in a tie when it or the next row does not start a run.
+def tied_rows(new: np.ndarray) -> np.ndarray:
+    """Positions of the rows in runs of two or more, from the run starts."""
     in_tie = ~new
-    in_tie[:-1] |= ~new[1:]
-    idx = np.flatnonzero(in_tie)
-    run = run_ids(new[idx])  # the tie runs, numbered among the tied rows only
-    perm = np.arange(len(new))
-    perm[idx] = idx[np.lexsort((tiebreak[idx], run))]
-    return perm
-
-
-def count_distinct(group: np.ndarray, code: np.ndarray, n_groups: int) -> np.ndarray:
-    """Per group, how many distinct non-missing (>= 0) codes it has (a COUNT(DISTINCT))."""
-    ok = code >= 0
-    group, code = group[ok], code[ok]
-    if len(group) == 0:
-        return np.zeros(n_groups)
-    pairs = np.unique(group.astype(np.int64) * (int(code.max()) + 1) + code)
-    return np.bincount(pairs // (int(code.max()) + 1), minlength=n_groups).astype(np.float64)
+    in_tie[:-1] |= ~new[1:]  # a row is tied when it or the next row does not start a run
+    return np.flatnonzero(in_tie)
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list]:
@@ -123,35 +112,40 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list]:
     return codes, enc.dictionary.to_pylist()
 
 
-def _numbers(column: pa.ChunkedArray, dtype) -> np.ndarray:
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if arr.null_count:
-        arr = arr.fill_null(np.nan) if pa.types.is_floating(arr.type) else arr
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=dtype)
+def numbers(column: pa.ChunkedArray, dtype) -> np.ndarray:
+    """A numeric column as NumPy (nulls as NaN)."""
+    if column.null_count:
+        column = column.fill_null(np.nan)
+    return np.asarray(column.to_numpy(), dtype=dtype)
 
 
-def customer_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, distinct ids) of a customer column sorted by customer: codes count the runs."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_integer(arr.type):
-        values = arr.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        new = run_starts(values)
-        return run_ids(new), values[new]
-    codes, ids = _codes(arr)  # rows are sorted, so first appearance is the sort order
-    return codes, np.asarray(ids, dtype=object)
+def timestamps_us(column: pa.ChunkedArray) -> np.ndarray:
+    """A timestamp column as int64 microseconds since 1970-01-01."""
+    return column.cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
 
 
-def log_arrays(table: pa.Table, has_order: bool, has_quantity: bool, has_category: bool,
-               has_domain: bool) -> LogArrays:
-    """The NumPy view of a sorted table with the canonical columns."""
-    cust, ids = customer_codes(table.column("customer_id"))
-    ts = _numbers(table.column("ts").cast(pa.timestamp("us")).cast(pa.int64()), np.int64)
-    domain, names = (_codes(table.column("domain")) if has_domain else (None, []))
-    return LogArrays(
-        customer_ids=ids, cust=cust, ts=ts,
-        amount=_numbers(table.column("amount"), np.float64),
-        order=_codes(table.column("order_id"))[0] if has_order else None,
-        quantity=_numbers(table.column("quantity"), np.float64) if has_quantity else None,
-        category=_codes(table.column("category"))[0] if has_category else None,
-        domain=domain, domain_names=tuple(names),
-    )
+def customer_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(codes, starts, distinct ids) of a customer column sorted by customer."""
+    if pa.types.is_integer(column.type):
+        values = column.to_numpy().astype(np.int64, copy=False)
+        codes, starts = sorted_codes(values)
+        return codes, starts, values[starts[:-1]]
+    # Rows are sorted, so the dictionary's first-appearance order is the sort order.
+    indices, ids = _codes(column)
+    codes, starts = sorted_codes(indices)
+    return codes, starts, np.asarray(ids, dtype=object)
+
+
+def optional_columns(table: pa.Table, flags: dict[str, bool]) -> dict:
+    """The LogArrays fields of the optional columns that ``flags`` says are mapped."""
+    out: dict = {}
+    if flags["order"]:
+        out["order"] = _codes(table.column("order_id"))[0]
+    if flags["quantity"]:
+        out["quantity"] = numbers(table.column("quantity"), np.float64)
+    if flags["category"]:
+        out["category"] = _codes(table.column("category"))[0]
+    if flags["domain"]:
+        out["domain"], names = _codes(table.column("domain"))
+        out["domain_names"] = tuple(names)
+    return out

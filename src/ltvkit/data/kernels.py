@@ -1,12 +1,14 @@
-"""The per-sample numbers of a dataset, computed from the sorted log (:class:`LogArrays`).
+"""The per-sample numbers of a dataset, computed in one pass over the sorted log.
 
-Every function here reads rows through a boolean mask (a cutoff's window, a domain, the
-customers it is asked about) and reduces them per sample. Rows arrive grouped by customer and in
-time order, so "per sample" is a run of equal local ids and "per purchase day" a run of equal
-(local id, day): no function sorts, except the COUNT(DISTINCT)s of order ids and categories.
+The log (:class:`~ltvkit.data.arrays.LogArrays`) is sorted by customer and time, so one
+customer's rows are contiguous and in time order: each sample is one walk over its customer's
+rows, from the start of the feature window to the end of the longest label window. Features,
+sequences and labels are accumulated on the way, in row order, so every float sum is added up in
+an order fixed by the data (a dataset built twice is bit-identical).
 
-Local ids: one cutoff's samples are numbered 0..m-1 in customer order; the caller scatters the
-results into the dataset's rows.
+These loops are compiled with Numba: the field has no library for them, and as NumPy array
+expressions they needed some forty full passes and temporaries over the log, most of the time
+of ``ltv prepare``.
 """
 
 from __future__ import annotations
@@ -15,11 +17,20 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
-from ltvkit.data.arrays import US_PER_DAY, LogArrays, count_distinct, run_starts
+from ltvkit.data.arrays import US_PER_DAY, LogArrays
 
+SEQUENCE_CHANNELS = ("spend", "orders", "items", "refunds")
+# The features one pass writes, in this order (the dataset adds the calendar ones).
+PASS_FEATURES = (
+    "frequency", "recency_days", "T_days", "days_since_last_purchase", "purchase_days",
+    "n_orders", "n_transactions", "monetary_total", "monetary_mean", "monetary_max",
+    "repeat_monetary_mean", "first_purchase_value", "net_spend", "refund_total", "refund_count",
+    "items_total", "gap_mean", "gap_std", "n_categories", "spend_trend",
+)
 _EPOCH = dt.date(1970, 1, 1)
-_NO_DAY = np.iinfo(np.int64).min
+_NONE = np.zeros(0, dtype=np.int64)  # "no such column" for the kernel's optional inputs
 
 
 def day_number(day: dt.date) -> int:
@@ -45,220 +56,251 @@ def make_window(cutoff: dt.date, lookback_days: int | None) -> Window:
     return Window(cutoff=cutoff, start_us=int(start), end_us=end_day * US_PER_DAY)
 
 
+@njit(cache=True)
+def _first_purchase(starts, ts, amount):
+    out = np.full(len(starts) - 1, np.iinfo(np.int64).max, dtype=np.int64)
+    for c in range(len(starts) - 1):
+        for r in range(starts[c], starts[c + 1]):
+            if amount[r] >= 0:
+                out[c] = ts[r]
+                break
+    return out
+
+
 def first_purchase_us(log: LogArrays) -> np.ndarray:
     """[n_customers] time of each customer's first purchase (a row with amount >= 0), or the
     largest int64 for customers with refunds only."""
-    buy = np.flatnonzero(log.amount >= 0)
-    cust = log.cust[buy]
-    first = run_starts(cust)
-    out = np.full(log.n_customers, np.iinfo(np.int64).max, dtype=np.int64)
-    out[cust[first]] = log.ts[buy[first]]
+    return _first_purchase(log.customer_starts, log.ts, log.amount)
+
+
+@njit(cache=True)
+def _active(starts, ts, amount, lo, hi):
+    out = np.zeros(len(starts) - 1, dtype=np.bool_)
+    for c in range(len(starts) - 1):
+        for r in range(starts[c], starts[c + 1]):
+            if ts[r] >= hi:
+                break
+            if ts[r] >= lo and amount[r] >= 0:
+                out[c] = True
+                break
     return out
 
 
 def active_customers(log: LogArrays, window: Window) -> np.ndarray:
     """[n_customers] bool: a purchase inside the window."""
-    sel = (log.amount >= 0) & (log.ts >= window.start_us) & (log.ts < window.end_us)
-    out = np.zeros(log.n_customers, dtype=bool)
-    out[log.cust[sel]] = True
-    return out
+    return _active(log.customer_starts, log.ts, log.amount, window.start_us, window.end_us)
 
 
-class _Runs:
-    """Sums, maxima and counts over runs of equal, non-decreasing group ids."""
+@njit(cache=True)
+def _first_row_at(ts, lo, hi, t):
+    """The first row in [lo, hi) with ts >= t (binary search; rows sorted by ts)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ts[mid] < t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
-    def __init__(self, group: np.ndarray, n_groups: int) -> None:
-        self.starts = np.flatnonzero(run_starts(group)) if len(group) else np.zeros(0, np.int64)
-        self.ids = group[self.starts]
-        self.n = n_groups
-        self.size = len(group)
 
-    def sum(self, values: np.ndarray) -> np.ndarray:
-        out = np.zeros(self.n)
-        if self.size:
-            out[self.ids] = np.add.reduceat(values, self.starts)
-        return out
+@njit(cache=True)
+def _distinct(stamp, code, key):
+    """COUNT(DISTINCT) by stamping: 1 when ``code`` is new for ``key``, else 0."""
+    if code < 0 or stamp[code] == key:
+        return 0.0
+    stamp[code] = key
+    return 1.0
 
-    def max(self, values: np.ndarray, empty: float) -> np.ndarray:
-        out = np.full(self.n, empty)
-        if self.size:
-            out[self.ids] = np.maximum.reduceat(values, self.starts)
-        return out
 
-    def count(self) -> np.ndarray:
-        out = np.zeros(self.n)
-        out[self.ids] = np.diff(np.append(self.starts, self.size))
-        return out
+@njit(cache=True)
+def _window_pass(members, rows_out, starts, ts, amount, order, quantity, category,
+                 domain, want_domain, hidden, start_us, end_us, end_day, month_back, back_lo,
+                 T, horizons_us, feats, col, seq, channel, labels, label_orders, label_gross,
+                 order_stamp, cell_stamp, category_stamp, horizon_stamp):
+    """One cutoff: walk each member customer's rows once; write dataset row ``rows_out[i]``
+    (features from column ``col`` on, in PASS_FEATURES order; sequence channels from
+    ``channel`` on).
+
+    ``month_back[d - back_lo]`` is how many periods before the cutoff's period day ``d`` lies.
+    Optional columns are empty arrays when not mapped; ``want_domain`` < 0 means all rows.
+    """
+    H = len(horizons_us)
+    label_end = end_us + horizons_us.max()
+    cutoff_day = end_day - 1
+    # One customer's periods add up in float64 here, then go to the float32 sequences.
+    acc = np.zeros((T, 4))
+    centre = (T - 1) / 2.0
+    t_sq = 0.0
+    for p in range(T):
+        t_sq += (p - centre) ** 2
+    for i in range(len(members)):
+        c = members[i]
+        out = rows_out[i]
+        first = starts[c]
+        if start_us > ts[first]:
+            first = _first_row_at(ts, first, starts[c + 1], start_us)
+        see_history = len(hidden) == 0 or not hidden[c]
+        n_rows = spend = refund = refund_rows = buys = n_orders = items = 0.0
+        best = 0.0  # monetary_max is clipped at 0
+        purchase_days = n_gaps = gap_sum = gap_sq = first_value = n_categories = 0.0
+        first_day = last_day = 0
+        acc[:] = 0.0
+        for r in range(first, starts[c + 1]):
+            t = ts[r]
+            if t >= label_end:
+                break
+            if len(domain) and want_domain >= 0 and domain[r] != want_domain:
+                continue
+            a = amount[r]
+            if t < end_us:
+                if not see_history:
+                    continue
+                d = t // 86_400_000_000  # the day number (floor, also before 1970)
+                n_rows += 1.0
+                best = max(best, a)
+                back = month_back[d - back_lo]
+                cell = T - 1 - back
+                if len(category):
+                    n_categories += _distinct(category_stamp, category[r], i + 1)
+                if a < 0:
+                    refund -= a
+                    refund_rows += 1.0
+                    if back < T:
+                        acc[cell, 3] -= a
+                    continue
+                # a purchase (zero-value rows count when the cleaning keeps them)
+                spend += a
+                buys += 1.0
+                q = 1.0
+                if len(quantity):
+                    q = quantity[r] if quantity[r] == quantity[r] else 0.0  # NaN adds nothing
+                items += q
+                o = 1.0
+                if len(order):
+                    n_orders += _distinct(order_stamp, order[r], i + 1)
+                    o = _distinct(cell_stamp, order[r], (i * T + cell) + 1) if back < T else 0.0
+                if purchase_days == 0 or d != last_day:
+                    if purchase_days == 0:
+                        first_day = d
+                    else:
+                        gap = float(d - last_day)
+                        n_gaps += 1.0
+                        gap_sum += gap
+                        gap_sq += gap * gap
+                    purchase_days += 1.0
+                    last_day = d
+                if d == first_day:
+                    first_value += a
+                if back < T:
+                    acc[cell, 0] += a
+                    acc[cell, 1] += o
+                    acc[cell, 2] += q
+            else:
+                for j in range(H):
+                    if t < end_us + horizons_us[j]:
+                        labels[out, j] += a
+                        label_gross[out, j] += abs(a)
+                        if a >= 0:
+                            if len(order):
+                                label_orders[out, j] += _distinct(horizon_stamp[j],
+                                                                  order[r], i + 1)
+                            else:
+                                label_orders[out, j] += 1.0
+        trend = 0.0
+        for p in range(T):
+            for k in range(4):
+                seq[out, p, channel + k] = acc[p, k]
+            trend += float(seq[out, p, channel]) * (p - centre)  # from the stored float32 spend
+        if not len(order):
+            n_orders = buys
+        if not len(quantity):
+            items = buys
+        gap_mean = gap_sum / n_gaps if n_gaps > 0 else 0.0
+        gap_var = gap_sq / n_gaps - gap_mean * gap_mean if n_gaps > 0 else 0.0
+        if purchase_days == 0:
+            first_day = last_day = cutoff_day
+        row = feats[out]
+        row[col + 0] = max(purchase_days - 1.0, 0.0)  # frequency: repeat purchase days
+        row[col + 1] = last_day - first_day  # recency_days
+        row[col + 2] = cutoff_day - first_day  # T_days
+        row[col + 3] = cutoff_day - last_day if purchase_days > 0 else np.nan
+        row[col + 4] = purchase_days
+        row[col + 5] = n_orders
+        row[col + 6] = n_rows
+        row[col + 7] = spend
+        row[col + 8] = spend / n_orders if n_orders > 0 else 0.0
+        row[col + 9] = best
+        row[col + 10] = (spend - first_value) / (purchase_days - 1) if purchase_days > 1 else 0.0
+        row[col + 11] = first_value
+        row[col + 12] = spend - refund
+        row[col + 13] = refund
+        row[col + 14] = refund_rows
+        row[col + 15] = items
+        row[col + 16] = gap_mean
+        row[col + 17] = np.sqrt(max(gap_var, 0.0))
+        row[col + 18] = n_categories
+        row[col + 19] = trend / t_sq if T > 1 else 0.0
+
+
+def _periods_back(window: Window, period: tuple[str, int], lo_day: int, hi_day: int
+                  ) -> np.ndarray:
+    """For every day in [lo_day, hi_day], how many periods before the cutoff's it lies."""
+    days = np.arange(lo_day, hi_day + 1)
+    kind, length = period
+    if kind == "days":
+        return ((window.end_day - 1 - days) // length).astype(np.int64)
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    return int(np.datetime64(window.cutoff, "M").astype(np.int64)) - months
 
 
 @dataclass
-class Selection:
-    """The rows of one window for one set of samples: positions ``rows`` in the log and the
-    local sample id ``local`` of each (non-decreasing)."""
+class PassOutput:
+    """Where one pass writes: [n, F] float32 features (each pass its PASS_FEATURES block),
+    [n, T, C] float32 sequences (each pass its 4 channels) and its own [n, H] net spend,
+    orders and gross spend of the labels."""
 
-    rows: np.ndarray
-    local: np.ndarray
-    n: int
-
-
-def select(log: LogArrays, local_of_customer: np.ndarray, n: int, lo_us: int, hi_us: int,
-           row_ok: np.ndarray | None) -> Selection:
-    """Rows with ``lo_us <= ts < hi_us`` of the customers that have a local id (>= 0)."""
-    mask = (log.ts >= lo_us) & (log.ts < hi_us)
-    if row_ok is not None:
-        mask &= row_ok
-    rows = np.flatnonzero(mask)
-    local = local_of_customer[log.cust[rows]]
-    keep = local >= 0
-    if not keep.all():
-        rows, local = rows[keep], local[keep]
-    return Selection(rows=rows, local=local, n=n)
+    features: np.ndarray
+    seq: np.ndarray
+    labels: np.ndarray
+    label_orders: np.ndarray
+    label_gross: np.ndarray
 
 
-def _purchase_count(log: LogArrays, sel: Selection, buy: np.ndarray, group: np.ndarray,
-                    n_groups: int) -> np.ndarray:
-    """Orders among the purchase rows ``buy`` of ``sel``: distinct order ids when the log maps
-    them, else purchase rows."""
-    if log.order is not None:
-        return count_distinct(group[buy], log.order[sel.rows[buy]], n_groups)
-    return np.bincount(group[buy], minlength=n_groups).astype(np.float64)
+def new_output(features: np.ndarray, seq: np.ndarray, n_horizons: int) -> PassOutput:
+    n = len(features)
+    return PassOutput(features=features, seq=seq,
+                      labels=np.zeros((n, n_horizons)), label_orders=np.zeros((n, n_horizons)),
+                      label_gross=np.zeros((n, n_horizons)))
 
 
-def _items(log: LogArrays, sel: Selection, buy: np.ndarray, group: np.ndarray,
-           n_groups: int) -> np.ndarray:
-    """Items among the purchase rows: summed quantities when mapped, else purchase rows."""
-    if log.quantity is not None:
-        qty = log.quantity[sel.rows[buy]]
-        return np.bincount(group[buy], weights=np.where(np.isnan(qty), 0.0, qty),
-                           minlength=n_groups)
-    return np.bincount(group[buy], minlength=n_groups).astype(np.float64)
+def window_pass(log: LogArrays, members: np.ndarray, rows_out: np.ndarray, window: Window,
+                period: tuple[str, int], n_periods: int, horizon_days: list[int],
+                domain: int | None, hidden: np.ndarray | None, out: PassOutput,
+                col: int, channel: int) -> None:
+    """Features, sequences and labels of the samples ``members`` (customer codes, in order) at
+    one cutoff, into dataset rows ``rows_out`` of ``out`` (features from column ``col``,
+    sequence channels from ``channel``); from
+    the rows of domain code ``domain`` only (all when None); ``hidden`` customers show no
+    history."""
+    if len(log.ts) == 0 or len(members) == 0:
+        return
+    lo_day = min(int(log.ts.min() // US_PER_DAY), window.end_day)
+    back = _periods_back(window, period, lo_day, window.end_day)
 
+    def codes(a):
+        return _NONE if a is None else a
 
-def static_features(log: LogArrays, sel: Selection, window: Window) -> dict[str, np.ndarray]:
-    """The RFM-style static features of every sample (lifetimes' conventions for frequency,
-    recency and T: purchase days, in days, measured at the cutoff day)."""
-    m = sel.n
-    amount = log.amount[sel.rows]
-    day = log.ts[sel.rows] // US_PER_DAY
-    positive = np.where(amount > 0, amount, 0.0)
-    negative = np.where(amount < 0, -amount, 0.0)
-    buy = amount >= 0
-    runs = _Runs(sel.local, m)
-
-    # Purchase days: runs of equal (sample, day) among the purchase rows.
-    b_local, b_day = sel.local[buy], day[buy]
-    new_day = run_starts(b_local, b_day)
-    g_local, g_day = b_local[new_day], b_day[new_day]
-    purchase_days = np.bincount(g_local, minlength=m).astype(np.float64)
-    first_of_sample = run_starts(g_local)
-    last_of_sample = np.append(first_of_sample[1:], True) if len(g_local) else first_of_sample
-    first_day = np.full(m, _NO_DAY)
-    last_day = np.full(m, _NO_DAY)
-    first_day[g_local[first_of_sample]] = g_day[first_of_sample]
-    last_day[g_local[last_of_sample]] = g_day[last_of_sample]
-    # Gaps between consecutive purchase days of a sample; integer sums, so exact.
-    same = ~first_of_sample[1:]
-    gaps = (g_day[1:] - g_day[:-1])[same].astype(np.float64)
-    gap_local = g_local[1:][same]
-    n_gaps = np.bincount(gap_local, minlength=m).astype(np.float64)
-    gap_sum = np.bincount(gap_local, weights=gaps, minlength=m)
-    gap_sq = np.bincount(gap_local, weights=gaps * gaps, minlength=m)
-    has_gap = n_gaps > 0
-    gap_mean = np.divide(gap_sum, n_gaps, out=np.zeros(m), where=has_gap)
-    gap_var = np.divide(gap_sq, n_gaps, out=np.zeros(m), where=has_gap) - gap_mean ** 2
-    gap_std = np.sqrt(np.maximum(gap_var, 0.0))
-
-    has_purchase = purchase_days > 0
-    cutoff_day = window.end_day - 1
-    # Customers without a purchase measure from the cutoff day (0 days), then NaN below.
-    first_day = np.where(has_purchase, first_day, cutoff_day)
-    last_day = np.where(has_purchase, last_day, cutoff_day)
-    monetary_total = runs.sum(positive)
-    on_first_day = day == first_day[sel.local]  # rows of samples without purchases add 0
-    first_value = runs.sum(np.where(on_first_day, positive, 0.0))
-    n_orders = _purchase_count(log, sel, buy, sel.local, m)
-    feats = {
-        "frequency": np.maximum(purchase_days - 1, 0),
-        "recency_days": (last_day - first_day).astype(np.float64),
-        "T_days": (cutoff_day - first_day).astype(np.float64),
-        "days_since_last_purchase": (cutoff_day - last_day).astype(np.float64),
-        "purchase_days": purchase_days,
-        "n_orders": n_orders,
-        "n_transactions": runs.count(),
-        "monetary_total": monetary_total,
-        "monetary_mean": np.divide(monetary_total, n_orders, out=np.zeros(m), where=n_orders > 0),
-        "monetary_max": np.maximum(runs.max(amount, 0.0), 0.0),
-        "repeat_monetary_mean": np.divide(monetary_total - first_value, purchase_days - 1,
-                                          out=np.zeros(m), where=purchase_days > 1),
-        "first_purchase_value": first_value,
-        "refund_total": runs.sum(negative),
-        "refund_count": runs.sum((amount < 0).astype(np.float64)),
-        "items_total": _items(log, sel, buy, sel.local, m),
-        "gap_mean": gap_mean,
-        "gap_std": gap_std,
-    }
-    feats["days_since_last_purchase"][~has_purchase] = np.nan
-    feats["net_spend"] = monetary_total - feats["refund_total"]
-    feats["n_categories"] = (count_distinct(sel.local, log.category[sel.rows], m)
-                             if log.category is not None else np.zeros(m))
-    return feats
-
-
-def _month_number(day: np.ndarray) -> np.ndarray:
-    """Months since 1970-01 of day numbers, through a table over the days spanned."""
-    if len(day) == 0:
-        return day.copy()
-    lo, hi = int(day.min()), int(day.max())
-    span = np.arange(lo, hi + 1).astype("datetime64[D]")
-    table = span.astype("datetime64[M]").astype(np.int64)
-    return table[day - lo]
-
-
-def sequences(log: LogArrays, sel: Selection, window: Window, period: tuple[str, int],
-              n_periods: int) -> np.ndarray:
-    """[m, T, 4] spend, orders, items and refunds per period; the last period ends at the
-    cutoff. Periods are ``length``-day blocks counted back from the cutoff, or calendar months."""
-    m, T = sel.n, n_periods
-    kind, length = period
-    day = log.ts[sel.rows] // US_PER_DAY
-    if kind == "days":
-        back = (window.end_day - 1 - day) // length
-    else:
-        cutoff_month = int(np.datetime64(window.cutoff, "M").astype(np.int64))
-        back = cutoff_month - _month_number(day)
-    inside = back < T
-    cell = sel.local * T + (T - 1 - back)  # (sample, period) as one flat index
-    amount = log.amount[sel.rows]
-    buy = inside & (amount >= 0)
-    cells = m * T
-    spend = np.bincount(cell[inside], weights=np.where(amount > 0, amount, 0.0)[inside],
-                        minlength=cells)
-    refunds = np.bincount(cell[inside], weights=np.where(amount < 0, -amount, 0.0)[inside],
-                          minlength=cells)
-    orders = _purchase_count(log, sel, buy, cell, cells)
-    items = _items(log, sel, buy, cell, cells)
-    seq = np.stack([spend, orders, items, refunds], axis=1).astype(np.float32)
-    return seq.reshape(m, T, 4)
-
-
-def labels(log: LogArrays, sel: Selection, window: Window, horizon_days: list[int]
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """[m, H] net spend clipped at 0 and orders in each horizon after the cutoff; ``sel``
-    holds the rows of the longest horizon."""
-    m = sel.n
-    ts = log.ts[sel.rows]
-    amount = log.amount[sel.rows]
-    values = np.zeros((m, len(horizon_days)))
-    orders = np.zeros((m, len(horizon_days)))
-    for j, h in enumerate(horizon_days):
-        inside = ts < window.end_us + h * US_PER_DAY
-        net = np.bincount(sel.local, weights=np.where(inside, amount, 0.0), minlength=m)
-        gross = np.bincount(sel.local, weights=np.where(inside, np.abs(amount), 0.0),
-                            minlength=m)
-        # A purchase refunded in full nets to rounding noise (7e-15 in Online Retail), not to a
-        # positive value: snap it to 0, else it counts as a spender (label > 0).
-        net = np.where(np.abs(net) <= 1e-9 * gross, 0.0, net)
-        # Net spend (refunds included) clipped at 0: a customer cannot be worth less than nothing.
-        values[:, j] = np.maximum(net, 0.0)
-        orders[:, j] = _purchase_count(log, sel, inside & (amount >= 0), sel.local, m)
-    return values, orders
+    n_codes = 0 if log.order is None else int(log.order.max()) + 1
+    n_categories = 0 if log.category is None else int(log.category.max()) + 1
+    # One stamp array per COUNT(DISTINCT): a code's last key (sample, cell) is all it keeps.
+    stamps = [np.zeros(max(k, 1), dtype=np.int64) for k in (n_codes, n_codes, n_categories)]
+    stamps.append(np.zeros((len(horizon_days), max(n_codes, 1)), dtype=np.int64))
+    _window_pass(members, rows_out, log.customer_starts, log.ts, log.amount,
+                 codes(log.order), _NONE.astype(np.float64) if log.quantity is None
+                 else log.quantity, codes(log.category), codes(log.domain),
+                 -1 if domain is None else domain,
+                 np.zeros(0, dtype=np.bool_) if hidden is None else hidden,
+                 window.start_us, window.end_us, window.end_day, back, lo_day, n_periods,
+                 np.asarray(horizon_days, dtype=np.int64) * US_PER_DAY,
+                 out.features, col, out.seq, channel, out.labels, out.label_orders, out.label_gross,
+                 *stamps)

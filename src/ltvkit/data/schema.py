@@ -24,7 +24,15 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ltvkit.data.arrays import LogArrays, log_arrays, order_ties, run_starts
+from ltvkit.data.arrays import (
+    LogArrays,
+    customer_codes,
+    numbers,
+    optional_columns,
+    run_starts,
+    tied_rows,
+    timestamps_us,
+)
 from ltvkit.data.quality import DataQualityReport
 from ltvkit.errors import DataValidationError
 
@@ -391,34 +399,18 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
     canonical = ["customer_id", "ts", "amount"] + [
         col for col, role in (("order_id", "order"), ("quantity", "quantity"),
                               ("category", "category"), ("domain", "domain")) if flags[role]]
-    # The one sort of the log, by (customer, ts, amount); rows tied on those are then put in
-    # row-hash order (the hash as a fourth sort key would make DuckDB's sort three times
-    # slower). Ties in all four are exact duplicates, so the row order, and with it every float
-    # sum downstream, is fixed by the data alone.
-    kept = con.sql(f"SELECT {', '.join(canonical)}, __row_hash FROM {staged} "
-                   "WHERE fate = 'kept' ORDER BY customer_id, ts, amount").to_arrow_table()
-    arrays = log_arrays(kept, flags["order"], flags["quantity"], flags["category"],
-                        flags["domain"])
-    row_hash = kept.column("__row_hash").to_numpy()
-    tie_order = order_ties(row_hash, arrays.cust, arrays.ts, arrays.amount)
-    if tie_order is not None:
-        arrays, row_hash = arrays.take(tie_order), row_hash[tie_order]
-        kept = kept.take(pa.array(tie_order))
+    kept, arrays, dup_kept = _sort_kept(con, staged, canonical, flags,
+                                        cleaning.drop_duplicates)
     fates = {"missing_customer_id": n_missing_id, "after_data_end": n_after_end,
              "zero_amount": n_zero, "refund_dropped": n_refund_dropped}
     if arrays.n_rows == 0:
         raise DataValidationError(
             f"no rows are left after cleaning ({rows_read} read): {fates}",
             rule="non-empty input", n_rows=0)
-    dup_kept, dup_all = 0, None
+    dup_all = None
     if cleaning.drop_duplicates:
-        dup = ~run_starts(arrays.cust, arrays.ts, arrays.amount, row_hash)
-        dup_kept = int(dup.sum())
-        if dup_kept:
-            arrays = arrays.take(np.flatnonzero(~dup))
-            kept = kept.filter(pa.array(~dup))
-        dup_all = dup_kept + _duplicates_among_dropped(con, staged, rows_read - len(dup))
-    kept = kept.drop_columns(["__row_hash"])
+        dup_all = dup_kept + _duplicates_among_dropped(con, staged,
+                                                       rows_read - arrays.n_rows - dup_kept)
     # The cleaned log stays queryable in DuckDB: a view over the sorted Arrow table (no copy).
     con.register(f"{table}_arrow", kept)
     columns = ", ".join(name if name in canonical else f"NULL::{sql_type} AS {name}"
@@ -452,6 +444,53 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
         mapping=mapping, has_order=flags["order"], has_quantity=flags["quantity"],
         has_category=flags["category"], has_domain=flags["domain"], arrays=arrays,
     )
+
+
+def _sort_kept(con: duckdb.DuckDBPyConnection, staged: str, canonical: list[str],
+               flags: dict[str, bool], drop_duplicates: bool) -> tuple[pa.Table, LogArrays, int]:
+    """The one sort of the log: the kept rows by (customer, ts, amount) as an Arrow table and
+    as NumPy columns, without exact duplicates (when dropped), and how many were dropped.
+
+    Rows tied on (customer, ts, amount) are read again with the hash of their input row and put
+    back in hash order: ties in all four are exact duplicates, so the row order, and with it
+    every float sum downstream, is fixed by the data alone. (The hash as a sort key of the
+    whole log would cost a third more time, for the few rows that need it.)
+    """
+    cols = ", ".join(canonical)
+    kept = con.sql(f"SELECT {cols} FROM {staged} WHERE fate = 'kept' "
+                   "ORDER BY customer_id, ts, amount").to_arrow_table()
+    cust, starts, ids = customer_codes(kept.column("customer_id"))
+    ts = timestamps_us(kept.column("ts"))
+    amount = numbers(kept.column("amount"), np.float64)
+    new = run_starts(cust, ts, amount)
+    dup = np.zeros(len(cust), dtype=bool)
+    if not new.all():
+        tied = tied_rows(new)
+        con.register("_tie_keys", kept.select(["customer_id", "ts", "amount"])
+                     .take(pa.array(tied[new[tied]])))
+        again = con.sql(f"""
+            SELECT {", ".join("s." + c for c in canonical)}, s.__row_hash FROM {staged} s
+            SEMI JOIN _tie_keys k
+              ON s.customer_id = k.customer_id AND s.ts = k.ts AND s.amount = k.amount
+            WHERE s.fate = 'kept' ORDER BY s.customer_id, s.ts, s.amount, s.__row_hash
+        """).to_arrow_table()
+        con.unregister("_tie_keys")
+        if again.num_rows != len(tied):
+            raise AssertionError(f"{len(tied)} tied rows, {again.num_rows} read again")
+        # Same keys in the same places: cust, ts and amount stay as they are.
+        index = np.arange(len(cust))
+        index[tied] = len(cust) + np.arange(len(tied))
+        kept = pa.concat_tables([kept, again.select(canonical)]).take(pa.array(index))
+        if drop_duplicates:
+            row_hash = again.column("__row_hash").to_numpy()
+            dup[tied[1:]] = ~new[tied[1:]] & (row_hash[1:] == row_hash[:-1])
+    arrays = LogArrays(customer_ids=ids, cust=cust, customer_starts=starts, ts=ts, amount=amount,
+                       **optional_columns(kept, flags))
+    n_dup = int(dup.sum())
+    if n_dup:
+        arrays = arrays.take(np.flatnonzero(~dup))
+        kept = kept.filter(pa.array(~dup))
+    return kept, arrays, n_dup
 
 
 def _cheap_to_rescan(source: Any) -> bool:

@@ -24,14 +24,8 @@ from ltvkit.data.schema import TransactionLog, _customer_expr, _register_source
 from ltvkit.data.task import LTVTask, parse_date, parse_days, parse_period
 from ltvkit.errors import DataValidationError, TaskError
 
-SEQUENCE_CHANNELS = ("spend", "orders", "items", "refunds")
-STATIC_FEATURES = (
-    "frequency", "recency_days", "T_days", "days_since_last_purchase", "purchase_days",
-    "n_orders", "n_transactions", "monetary_total", "monetary_mean", "monetary_max",
-    "repeat_monetary_mean", "first_purchase_value", "net_spend", "refund_total", "refund_count",
-    "items_total", "gap_mean", "gap_std", "n_categories", "spend_trend",
-    "cutoff_month", "cutoff_dayofweek",
-)
+SEQUENCE_CHANNELS = kernels.SEQUENCE_CHANNELS
+STATIC_FEATURES = kernels.PASS_FEATURES + ("cutoff_month", "cutoff_dayofweek")
 
 Progress = Callable[[str], None]
 
@@ -104,49 +98,29 @@ def _choose_sparse(task: LTVTask, arrays: LogArrays, customer_id: np.ndarray,
             np.isin(arrays.customer_ids.astype(str), chosen))
 
 
-def _domain_rows(arrays: LogArrays, domain: str | None) -> np.ndarray | None:
-    if domain is None:
-        return None
-    return arrays.domain == arrays.domain_names.index(domain)
-
-
 def _one_pass(arrays: LogArrays, task: LTVTask, windows: list[kernels.Window],
               cust: np.ndarray, rows_per_cutoff: list[np.ndarray], domain: str | None,
-              hidden: np.ndarray | None) -> tuple[dict[str, np.ndarray], np.ndarray,
-                                                  np.ndarray, np.ndarray]:
-    """Features, sequences and labels of every sample from one domain's rows (all rows when
-    ``domain`` is None); ``hidden`` customers (per code) show no history."""
-    n, T = len(cust), task.n_periods
+              hidden: np.ndarray | None, features: np.ndarray, seq: np.ndarray, k: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Pass ``k``: features (into its block of ``features``), sequences (its channels of
+    ``seq``) and labels of every sample from one domain's rows (all rows when ``domain`` is
+    None); ``hidden`` customers (per code) show no history."""
+    out = kernels.new_output(features, seq, len(task.horizons))
+    code = None if domain is None else arrays.domain_names.index(domain)
     period = parse_period(task.period)
-    in_domain = _domain_rows(arrays, domain)
-    history_ok = in_domain
-    if hidden is not None:
-        visible = ~hidden[arrays.cust]
-        history_ok = visible if in_domain is None else in_domain & visible
-    feats: dict[str, np.ndarray] = {}
-    seq = np.zeros((n, T, len(SEQUENCE_CHANNELS)), dtype=np.float32)
-    labels = np.zeros((n, len(task.horizons)))
-    orders = np.zeros((n, len(task.horizons)))
     for w, rows in zip(windows, rows_per_cutoff, strict=True):
-        local_of = np.full(arrays.n_customers, -1, dtype=np.int64)
-        local_of[cust[rows]] = np.arange(len(rows))
-        past = kernels.select(arrays, local_of, len(rows), w.start_us, w.end_us, history_ok)
-        for name, values in kernels.static_features(arrays, past, w).items():
-            feats.setdefault(name, np.zeros(n))[rows] = values
-        seq[rows] = kernels.sequences(arrays, past, w, period, T)
-        future = kernels.select(arrays, local_of, len(rows), w.end_us,
-                                w.end_us + max(task.horizon_days) * US_PER_DAY, in_domain)
-        labels[rows], orders[rows] = kernels.labels(arrays, future, w, task.horizon_days)
-    return feats, seq, labels, orders
+        kernels.window_pass(arrays, cust[rows], rows, w, period, task.n_periods,
+                            task.horizon_days, code, hidden, out,
+                            k * len(kernels.PASS_FEATURES), k * len(SEQUENCE_CHANNELS))
+    return _labels(out)
 
 
-def _spend_trend(seq: np.ndarray) -> np.ndarray:
-    """Least-squares slope of per-period spend over the sequence (per period)."""
-    T = seq.shape[1]
-    if T < 2:
-        return np.zeros(len(seq))
-    t = np.arange(T, dtype=np.float64) - (T - 1) / 2
-    return (seq[:, :, 0].astype(np.float64) @ t) / float(t @ t)
+def _labels(out: kernels.PassOutput) -> tuple[np.ndarray, np.ndarray]:
+    # A purchase refunded in full nets to rounding noise (7e-15 in Online Retail), not to a
+    # positive value: snap it to 0, else it counts as a spender (label > 0).
+    net = np.where(np.abs(out.labels) <= 1e-9 * out.label_gross, 0.0, out.labels)
+    # Net spend (refunds included) clipped at 0: a customer cannot be worth less than nothing.
+    return np.maximum(net, 0.0), out.label_orders
 
 
 _NUMERIC_TYPES = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
@@ -241,42 +215,41 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
             raise TaskError("the task names domains but the log has no domain column")
         domains, passes = [], [None]
 
-    feature_cols: dict[str, np.ndarray] = {}
-    seq_blocks, channel_names = [], []
-    labels_by_domain: dict[str, np.ndarray] = {}
-    orders_by_domain: dict[str, np.ndarray] = {}
-    sparse_masks = _choose_sparse(task, arrays, customer_id, bool(domains))
-    sparse = None if sparse_masks is None else sparse_masks[0]
-    target_pass = (task.target_domain or domains[-1]) if domains else None
-    for dom in passes:
-        prefix = f"{dom}__" if dom is not None else ""
-        hidden = sparse_masks[1] if sparse_masks is not None and dom == target_pass else None
-        say(f"features, sequences and labels{' of ' + dom if dom else ''}")
-        feats, seq, lab, orders = _one_pass(arrays, task, windows, cust, rows_per_cutoff, dom,
-                                            hidden)
-        feats["spend_trend"] = _spend_trend(seq)
-        for name in STATIC_FEATURES:
-            if name in feats:
-                feature_cols[prefix + name] = feats[name]
-        seq_blocks.append(seq)
-        channel_names += [prefix + ch for ch in SEQUENCE_CHANNELS]
-        labels_by_domain[dom or "all"] = lab
-        orders_by_domain[dom or "all"] = orders
-
-    cut_dt = cutoff.astype("datetime64[D]")
-    months = cut_dt.astype("datetime64[M]").astype(np.int64) % 12 + 1
-    feature_cols["cutoff_month"] = months.astype(np.float64)
-    # 1970-01-01 was a Thursday (weekday 3 with Monday = 0).
-    feature_cols["cutoff_dayofweek"] = ((cut_dt.astype(np.int64) + 3) % 7).astype(np.float64)
-
     categorical: dict[str, np.ndarray] = {}
+    numeric: dict[str, np.ndarray] = {}
     vocabs: dict[str, list[str]] = {}
     if attributes is not None:
         say("customer attributes")
         numeric, categorical, vocabs = _attributes(con, attributes, attribute_customer_col,
                                                    customer_id, vocabularies)
-        for name, values in numeric.items():
-            feature_cols[f"attr__{name}"] = values
+    # Columns: each pass's block (domain-prefixed), the calendar, the numeric attributes.
+    fnames = [f"{dom}__{name}" if dom is not None else name
+              for dom in passes for name in kernels.PASS_FEATURES]
+    fnames += ["cutoff_month", "cutoff_dayofweek"] + [f"attr__{name}" for name in numeric]
+    features = np.zeros((n, len(fnames)), dtype=np.float32)
+    seq = np.zeros((n, task.n_periods, len(SEQUENCE_CHANNELS) * len(passes)), dtype=np.float32)
+    channel_names = [f"{dom}__{ch}" if dom is not None else ch
+                     for dom in passes for ch in SEQUENCE_CHANNELS]
+    labels_by_domain: dict[str, np.ndarray] = {}
+    orders_by_domain: dict[str, np.ndarray] = {}
+    sparse_masks = _choose_sparse(task, arrays, customer_id, bool(domains))
+    sparse = None if sparse_masks is None else sparse_masks[0]
+    target_pass = (task.target_domain or domains[-1]) if domains else None
+    for k, dom in enumerate(passes):
+        hidden = sparse_masks[1] if sparse_masks is not None and dom == target_pass else None
+        say(f"features, sequences and labels{' of ' + dom if dom else ''}")
+        lab, orders = _one_pass(arrays, task, windows, cust, rows_per_cutoff, dom, hidden,
+                                features, seq, k)
+        labels_by_domain[dom or "all"] = lab
+        orders_by_domain[dom or "all"] = orders
+
+    col = len(passes) * len(kernels.PASS_FEATURES)
+    cut_dt = cutoff.astype("datetime64[D]")
+    features[:, col] = cut_dt.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    # 1970-01-01 was a Thursday (weekday 3 with Monday = 0).
+    features[:, col + 1] = (cut_dt.astype(np.int64) + 3) % 7
+    for j, values in enumerate(numeric.values()):
+        features[:, col + 2 + j] = values
 
     if domains:
         target = task.target_domain or domains[-1]
@@ -284,15 +257,13 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
     else:
         target = None
         labels, label_orders = labels_by_domain.pop("all"), orders_by_domain.pop("all")
-    fnames = list(feature_cols)
-    features = np.column_stack([feature_cols[k] for k in fnames]).astype(np.float32)
     cnames = list(categorical)
     cat = (np.column_stack([categorical[k] for k in cnames]) if cnames
            else np.zeros((n, 0), np.int64))
     return LTVDataset(
         customer_id=customer_id, cutoff=cutoff, features=features, feature_names=fnames,
         categorical=cat, categorical_names=cnames, vocabularies=vocabs,
-        sequences=np.concatenate(seq_blocks, axis=2), channel_names=channel_names,
+        sequences=seq, channel_names=channel_names,
         labels=labels, label_orders=label_orders, horizons=list(task.horizons),
         horizon_days=task.horizon_days, labels_by_domain=labels_by_domain if domains else {},
         label_orders_by_domain=orders_by_domain if domains else {},
