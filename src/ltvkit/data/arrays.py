@@ -37,7 +37,6 @@ class LogArrays:
     """
 
     customer_ids: np.ndarray
-    cust: np.ndarray
     customer_starts: np.ndarray
     ts: np.ndarray
     amount: np.ndarray
@@ -55,33 +54,69 @@ class LogArrays:
     def n_customers(self) -> int:
         return len(self.customer_ids)
 
+    def row_customers(self) -> np.ndarray:
+        """[n_rows] the customer code of every row (built on demand: the kernels walk
+        ``customer_starts`` instead)."""
+        return np.repeat(np.arange(self.n_customers, dtype=np.int64),
+                         np.diff(self.customer_starts))
+
     def take(self, index: np.ndarray) -> LogArrays:
         """The rows ``index`` (sorted positions), customers renumbered to those left."""
         def pick(a):
             return None if a is None else a[index]
-        cust, starts = sorted_codes(self.cust[index])
-        return LogArrays(customer_ids=self.customer_ids[self.cust[index][starts[:-1]]],
-                         cust=cust, customer_starts=starts, ts=self.ts[index],
+        cust = self.row_customers()[index]
+        starts = np.append(np.flatnonzero(run_starts(cust)), len(cust))
+        return LogArrays(customer_ids=self.customer_ids[cust[starts[:-1]]],
+                         customer_starts=starts, ts=self.ts[index],
                          amount=self.amount[index], order=pick(self.order),
                          quantity=pick(self.quantity), category=pick(self.category),
                          domain=pick(self.domain), domain_names=self.domain_names)
 
 
 @njit(cache=True)
-def sorted_codes(values):
-    """(codes, starts) of sorted values: the run number of every value (int32) and the first
-    position of every run, then len(values)."""
-    n = len(values)
-    codes = np.empty(n, dtype=np.int32)
-    starts = np.empty(n + 1, dtype=np.int64)
-    k = -1
-    for i in range(n):
-        if i == 0 or values[i] != values[i - 1]:
+def _runs_into(values, offset, starts, firsts, k):
+    """Append to ``starts`` / ``firsts`` the position and value of every run that starts in
+    this chunk of sorted values (``k`` runs so far, the last one's value in ``firsts[k-1]``)."""
+    for i in range(len(values)):
+        if k == 0 or values[i] != firsts[k - 1]:
+            starts[k] = offset + i
+            firsts[k] = values[i]
             k += 1
-            starts[k] = i
-        codes[i] = k
-    starts[k + 1] = n
-    return codes, starts[:k + 2].copy()
+    return k
+
+
+def sorted_runs(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, values) of the runs of a sorted integer column, chunk by chunk (no copy of the
+    column): the first position of every run, then the length; and each run's value."""
+    n = len(column)
+    # Only the pages written are touched: about one entry per run.
+    starts = np.empty(n + 1, dtype=np.int64)
+    firsts = np.empty(n, dtype=np.int64)
+    k, offset = 0, 0
+    for chunk in column.chunks:
+        values = chunk.to_numpy()
+        if values.dtype != np.int64:
+            values = values.astype(np.int64)
+        k = _runs_into(values, offset, starts, firsts, k)
+        offset += len(values)
+    starts[k] = n
+    return starts[:k + 1].copy(), firsts[:k].copy()
+
+
+@njit(cache=True)
+def tied_rows(starts, ts, amount):
+    """Positions of the rows that share customer, timestamp and amount with a neighbour."""
+    out = np.empty(len(ts), dtype=np.int64)
+    k = 0
+    for c in range(len(starts) - 1):
+        for r in range(starts[c] + 1, starts[c + 1]):
+            if ts[r] == ts[r - 1] and amount[r] == amount[r - 1]:
+                if k == 0 or out[k - 1] != r - 1:
+                    out[k] = r - 1
+                    k += 1
+                out[k] = r
+                k += 1
+    return out[:k].copy()
 
 
 def run_starts(*keys: np.ndarray) -> np.ndarray:
@@ -95,13 +130,6 @@ def run_starts(*keys: np.ndarray) -> np.ndarray:
     for k in keys[1:]:
         new[1:] |= k[1:] != k[:-1]
     return new
-
-
-def tied_rows(new: np.ndarray) -> np.ndarray:
-    """Positions of the rows in runs of two or more, from the run starts."""
-    in_tie = ~new
-    in_tie[:-1] |= ~new[1:]  # a row is tied when it or the next row does not start a run
-    return np.flatnonzero(in_tie)
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list]:
@@ -124,16 +152,14 @@ def timestamps_us(column: pa.ChunkedArray) -> np.ndarray:
     return column.cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
 
 
-def customer_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(codes, starts, distinct ids) of a customer column sorted by customer."""
+def customer_runs(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, distinct ids) of a customer column sorted by customer."""
     if pa.types.is_integer(column.type):
-        values = column.to_numpy().astype(np.int64, copy=False)
-        codes, starts = sorted_codes(values)
-        return codes, starts, values[starts[:-1]]
+        return sorted_runs(column)
     # Rows are sorted, so the dictionary's first-appearance order is the sort order.
     indices, ids = _codes(column)
-    codes, starts = sorted_codes(indices)
-    return codes, starts, np.asarray(ids, dtype=object)
+    starts, _ = sorted_runs(pa.chunked_array([pa.array(indices)]))
+    return starts, np.asarray(ids, dtype=object)
 
 
 def optional_columns(table: pa.Table, flags: dict[str, bool]) -> dict:

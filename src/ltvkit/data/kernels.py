@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ltvkit.data.arrays import US_PER_DAY, LogArrays
 
@@ -112,11 +113,11 @@ def _distinct(stamp, code, key):
     return 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _window_pass(members, rows_out, starts, ts, amount, order, quantity, category,
                  domain, want_domain, hidden, start_us, end_us, end_day, month_back, back_lo,
                  T, horizons_us, feats, col, seq, channel, labels, label_orders, label_gross,
-                 order_stamp, cell_stamp, category_stamp, horizon_stamp):
+                 order_stamp, cell_stamp, category_stamp, horizon_stamp, n_blocks):
     """One cutoff: walk each member customer's rows once; write dataset row ``rows_out[i]``
     (features from column ``col`` on, in PASS_FEATURES order; sequence channels from
     ``channel`` on).
@@ -124,16 +125,34 @@ def _window_pass(members, rows_out, starts, ts, amount, order, quantity, categor
     ``month_back[d - back_lo]`` is how many periods before the cutoff's period day ``d`` lies.
     Optional columns are empty arrays when not mapped; ``want_domain`` < 0 means all rows.
     """
-    H = len(horizons_us)
     label_end = end_us + horizons_us.max()
     cutoff_day = end_day - 1
-    # One customer's periods add up in float64 here, then go to the float32 sequences.
-    acc = np.zeros((T, 4))
+    # Customers are independent: ``n_blocks`` contiguous blocks of them run in parallel, each
+    # with its own buffers, and every sum is still added up in row order by one thread. A
+    # customer's periods add up in float64 (``acc``), then go to the float32 sequences.
+    buffers = np.zeros((n_blocks, T, 4))
+    per_block = (len(members) + n_blocks - 1) // n_blocks
     centre = (T - 1) / 2.0
     t_sq = 0.0
     for p in range(T):
         t_sq += (p - centre) ** 2
-    for i in range(len(members)):
+    for block in prange(n_blocks):
+        _walk(block * per_block, min((block + 1) * per_block, len(members)), members,
+              rows_out, starts, ts, amount, order, quantity, category, domain, want_domain,
+              hidden, start_us, end_us, end_day, month_back, back_lo, T, horizons_us, feats,
+              col, seq, channel, labels, label_orders, label_gross, order_stamp[block],
+              cell_stamp[block], category_stamp[block], horizon_stamp[block], buffers[block],
+              centre, t_sq, label_end, cutoff_day)
+
+
+@njit(cache=True)
+def _walk(lo, hi, members, rows_out, starts, ts, amount, order, quantity, category, domain,
+          want_domain, hidden, start_us, end_us, end_day, month_back, back_lo, T, horizons_us,
+          feats, col, seq, channel, labels, label_orders, label_gross, order_stamp,
+          cell_stamp, category_stamp, horizon_stamp, acc, centre, t_sq, label_end, cutoff_day):
+    """Members ``lo``..``hi`` of :func:`_window_pass`, one after the other."""
+    H = len(horizons_us)
+    for i in range(lo, hi):
         c = members[i]
         out = rows_out[i]
         first = starts[c]
@@ -292,9 +311,12 @@ def window_pass(log: LogArrays, members: np.ndarray, rows_out: np.ndarray, windo
 
     n_codes = 0 if log.order is None else int(log.order.max()) + 1
     n_categories = 0 if log.category is None else int(log.category.max()) + 1
-    # One stamp array per COUNT(DISTINCT): a code's last key (sample, cell) is all it keeps.
-    stamps = [np.zeros(max(k, 1), dtype=np.int64) for k in (n_codes, n_codes, n_categories)]
-    stamps.append(np.zeros((len(horizon_days), max(n_codes, 1)), dtype=np.int64))
+    # One stamp array per COUNT(DISTINCT) and thread: a code's last key (sample, cell) is all
+    # it keeps.
+    blocks = numba.get_num_threads()
+    stamps = [np.zeros((blocks, max(k, 1)), dtype=np.int64)
+              for k in (n_codes, n_codes, n_categories)]
+    stamps.append(np.zeros((blocks, len(horizon_days), max(n_codes, 1)), dtype=np.int64))
     _window_pass(members, rows_out, log.customer_starts, log.ts, log.amount,
                  codes(log.order), _NONE.astype(np.float64) if log.quantity is None
                  else log.quantity, codes(log.category), codes(log.domain),
@@ -303,4 +325,4 @@ def window_pass(log: LogArrays, members: np.ndarray, rows_out: np.ndarray, windo
                  window.start_us, window.end_us, window.end_day, back, lo_day, n_periods,
                  np.asarray(horizon_days, dtype=np.int64) * US_PER_DAY,
                  out.features, col, out.seq, channel, out.labels, out.label_orders, out.label_gross,
-                 *stamps)
+                 *stamps, blocks)

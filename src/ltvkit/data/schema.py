@@ -26,10 +26,9 @@ import pyarrow as pa
 
 from ltvkit.data.arrays import (
     LogArrays,
-    customer_codes,
+    customer_runs,
     numbers,
     optional_columns,
-    run_starts,
     tied_rows,
     timestamps_us,
 )
@@ -459,15 +458,18 @@ def _sort_kept(con: duckdb.DuckDBPyConnection, staged: str, canonical: list[str]
     cols = ", ".join(canonical)
     kept = con.sql(f"SELECT {cols} FROM {staged} WHERE fate = 'kept' "
                    "ORDER BY customer_id, ts, amount").to_arrow_table()
-    cust, starts, ids = customer_codes(kept.column("customer_id"))
+    starts, ids = customer_runs(kept.column("customer_id"))
     ts = timestamps_us(kept.column("ts"))
     amount = numbers(kept.column("amount"), np.float64)
-    new = run_starts(cust, ts, amount)
-    dup = np.zeros(len(cust), dtype=bool)
-    if not new.all():
-        tied = tied_rows(new)
+    tied = tied_rows(starts, ts, amount)
+    dup = np.zeros(len(ts), dtype=bool)
+    if len(tied):
+        # The first row of each tie run: a row whose predecessor is not tied to it.
+        first = np.ones(len(tied), dtype=bool)
+        first[1:] = (tied[1:] != tied[:-1] + 1) | (ts[tied[1:]] != ts[tied[:-1]]) | (
+            amount[tied[1:]] != amount[tied[:-1]]) | _new_customer(starts, tied)[1:]
         con.register("_tie_keys", kept.select(["customer_id", "ts", "amount"])
-                     .take(pa.array(tied[new[tied]])))
+                     .take(pa.array(tied[first])))
         again = con.sql(f"""
             SELECT {", ".join("s." + c for c in canonical)}, s.__row_hash FROM {staged} s
             SEMI JOIN _tie_keys k
@@ -477,20 +479,28 @@ def _sort_kept(con: duckdb.DuckDBPyConnection, staged: str, canonical: list[str]
         con.unregister("_tie_keys")
         if again.num_rows != len(tied):
             raise AssertionError(f"{len(tied)} tied rows, {again.num_rows} read again")
-        # Same keys in the same places: cust, ts and amount stay as they are.
-        index = np.arange(len(cust))
-        index[tied] = len(cust) + np.arange(len(tied))
+        # Same keys in the same places: the customer runs, ts and amount stay as they are.
+        index = np.arange(len(ts))
+        index[tied] = len(ts) + np.arange(len(tied))
         kept = pa.concat_tables([kept, again.select(canonical)]).take(pa.array(index))
         if drop_duplicates:
             row_hash = again.column("__row_hash").to_numpy()
-            dup[tied[1:]] = ~new[tied[1:]] & (row_hash[1:] == row_hash[:-1])
-    arrays = LogArrays(customer_ids=ids, cust=cust, customer_starts=starts, ts=ts, amount=amount,
+            dup[tied[1:]] = ~first[1:] & (row_hash[1:] == row_hash[:-1])
+    arrays = LogArrays(customer_ids=ids, customer_starts=starts, ts=ts, amount=amount,
                        **optional_columns(kept, flags))
     n_dup = int(dup.sum())
     if n_dup:
         arrays = arrays.take(np.flatnonzero(~dup))
         kept = kept.filter(pa.array(~dup))
     return kept, arrays, n_dup
+
+
+def _new_customer(starts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For sorted row positions: True where a row's customer differs from the previous one's."""
+    cust = np.searchsorted(starts, rows, side="right")
+    out = np.ones(len(rows), dtype=bool)
+    out[1:] = cust[1:] != cust[:-1]
+    return out
 
 
 def _cheap_to_rescan(source: Any) -> bool:
