@@ -149,7 +149,11 @@ def numbers(column: pa.ChunkedArray, dtype) -> np.ndarray:
 
 def timestamps_us(column: pa.ChunkedArray) -> np.ndarray:
     """A timestamp column as int64 microseconds since 1970-01-01."""
-    return column.cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
+    if column.type != pa.timestamp("us"):
+        column = column.cast(pa.timestamp("us"))
+    # The same buffers read as int64 (no copy), then one copy into a contiguous array.
+    return pa.chunked_array([c.view(pa.int64()) for c in column.chunks],
+                            type=pa.int64()).to_numpy()
 
 
 def customer_runs(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
