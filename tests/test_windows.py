@@ -907,15 +907,24 @@ def test_without_a_target_domain_the_last_domain_is_the_label():
     np.testing.assert_array_equal(listed.labels, ds.labels_by_domain["shop"])
 
 
-def test_building_twice_gives_bit_identical_datasets(shared_data, monkeypatch):
-    """Money is summed exactly, so DuckDB's thread scheduling cannot change the last bit."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_building_twice_gives_bit_identical_datasets(shared_data, monkeypatch, threads):
+    """Rows are added up in an order fixed by the data (the sort), one customer per thread, so
+    neither DuckDB's nor the kernels' thread count can change the last bit."""
+    import numba
+
     from ltvkit.datasets import get_dataset
 
     monkeypatch.setenv("LTVKIT_DATA_HOME", str(shared_data))
     public = get_dataset("online_retail")
     first = build_dataset(public.load_log(), public.task)
-    for _ in range(2):
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
         again = build_dataset(public.load_log(), public.task)
-        np.testing.assert_array_equal(again.features, first.features)
-        np.testing.assert_array_equal(again.labels, first.labels)
-        np.testing.assert_array_equal(again.sequences, first.sequences)
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(again.features, first.features)
+    np.testing.assert_array_equal(again.labels, first.labels)
+    np.testing.assert_array_equal(again.sequences, first.sequences)
+    np.testing.assert_array_equal(again.customer_id, first.customer_id)

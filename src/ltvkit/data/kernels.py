@@ -113,6 +113,8 @@ def _distinct(stamp, code, key):
     return 1.0
 
 
+# Compiled functions hold the GIL (no nogil=True): Numba's default threading layer must not be
+# entered by two Python threads at once, and the GIL already serialises them.
 @njit(cache=True, parallel=True)
 def _window_pass(members, rows_out, starts, ts, amount, order, quantity, category,
                  domain, want_domain, hidden, start_us, end_us, end_day, month_back, back_lo,

@@ -1,0 +1,24 @@
+"""The prepare benchmark runs end to end on a small generated log (speed is measured by the
+script itself, never asserted here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_prepare.py"
+
+
+def test_prepare_benchmark_runs_on_a_small_log(tmp_path):
+    out = tmp_path / "result.json"
+    subprocess.run([sys.executable, str(SCRIPT), "--rows", "20000", "--customers", "2000",
+                    "--workdir", str(tmp_path), "--skip-lifetimes", "--json", str(out)],
+                   check=True, capture_output=True, text=True, timeout=600)
+    result = json.loads(out.read_text())
+    (run,) = result["ltvkit"]
+    assert run["rows_read"] == 20000
+    assert 0 < run["samples"] <= 2000
+    assert run["sequence_shape"] == [12, 4]
+    assert run["seconds"] > 0 and run["peak_rss_gb"] > 0
