@@ -46,6 +46,18 @@ class LogArrays:
     domain: np.ndarray | None = None
     domain_names: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # One array type per column for the compiled kernels: a read-only or strided array
+        # (zero-copy from a single Arrow chunk) would compile, and cache, a second version.
+        def fixed(a, dtype):
+            return None if a is None else np.require(a, dtype=dtype, requirements=["C", "W"])
+
+        self.customer_starts = fixed(self.customer_starts, np.int64)
+        self.ts, self.amount = fixed(self.ts, np.int64), fixed(self.amount, np.float64)
+        self.quantity = fixed(self.quantity, np.float64)
+        self.order, self.category = fixed(self.order, np.int64), fixed(self.category, np.int64)
+        self.domain = fixed(self.domain, np.int64)
+
     @property
     def n_rows(self) -> int:
         return len(self.ts)
