@@ -928,3 +928,19 @@ def test_building_twice_gives_bit_identical_datasets(shared_data, monkeypatch, t
     np.testing.assert_array_equal(again.labels, first.labels)
     np.testing.assert_array_equal(again.sequences, first.sequences)
     np.testing.assert_array_equal(again.customer_id, first.customer_id)
+
+
+def test_logs_before_1970_agree_with_the_reference():
+    """Day numbers of timestamps before 1970 are floored (not truncated toward zero)."""
+    shift = pd.Timestamp("2021-01-01") - pd.Timestamp("1969-09-01")  # 1969-1970, across 0
+    df = random_log(3)
+    df["ts"] = df["ts"] - shift
+    task = LTVTask(cutoff=str((pd.Timestamp("2021-06-30") - shift).date()),
+                   horizons=("30D", "90D"), period="7D", n_periods=10)
+    ds = build_dataset(read_transactions(df, MAPPING), task)
+    assert_matches_reference(ds, reference(df, task, has_order=True, has_quantity=True,
+                                           has_category=True))
+    monthly = LTVTask(cutoff=task.cutoff, horizons=("30D",), period="M", n_periods=8)
+    ds = build_dataset(read_transactions(df, MAPPING), monthly)
+    assert_matches_reference(ds, reference(df, monthly, has_order=True, has_quantity=True,
+                                           has_category=True))
