@@ -116,47 +116,50 @@ def _distinct(stamp, code, key):
 # Compiled functions hold the GIL (no nogil=True): Numba's default threading layer must not be
 # entered by two Python threads at once, and the GIL already serialises them.
 @njit(cache=True, parallel=True)
-def _window_pass(members, rows_out, starts, ts, amount, order, quantity, category,
-                 domain, want_domain, hidden, start_us, end_us, end_day, month_back, back_lo,
-                 T, horizons_us, feats, col, seq, channel, labels, label_orders, label_gross,
-                 order_stamp, cell_stamp, category_stamp, horizon_stamp, n_blocks):
-    """One cutoff: walk each member customer's rows once; write dataset row ``rows_out[i]``
-    (features from column ``col`` on, in PASS_FEATURES order; sequence channels from
-    ``channel`` on).
+def _window_pass(members, rows_out, log, window, calendar, out, stamps):
+    """One cutoff: walk each member customer's rows once; write dataset row ``rows_out[i]``.
 
-    ``month_back[d - back_lo]`` is how many periods before the cutoff's period day ``d`` lies.
-    Optional columns are empty arrays when not mapped; ``want_domain`` < 0 means all rows.
+    log = (customer starts, ts, amount, order, quantity, category, domain, hidden): the
+    optional columns are empty arrays when not mapped, ``hidden`` customers show no history.
+    window = (domain wanted or -1 for all, start_us, end_us, end_day, first day of
+    ``month_back``, T, first feature column, first sequence channel).
+    calendar = (month_back, horizons_us): ``month_back[d - first day]`` is how many periods
+    before the cutoff's period day ``d`` lies.
+    out = (features, sequences, label net spend, label orders, label gross spend).
+    stamps = (order, cell, category, horizon) stamp arrays, one set per block.
     """
-    label_end = end_us + horizons_us.max()
-    cutoff_day = end_day - 1
+    T = window[5]
+    n_blocks = len(stamps[0])
     # Customers are independent: ``n_blocks`` contiguous blocks of them run in parallel, each
     # with its own buffers, and every sum is still added up in row order by one thread. A
     # customer's periods add up in float64 (``acc``), then go to the float32 sequences.
     buffers = np.zeros((n_blocks, T, 4))
     per_block = (len(members) + n_blocks - 1) // n_blocks
+    for block in prange(n_blocks):
+        _walk(block * per_block, min((block + 1) * per_block, len(members)), members,
+              rows_out, log, window, calendar, out,
+              (stamps[0][block], stamps[1][block], stamps[2][block], stamps[3][block]),
+              buffers[block])
+
+
+@njit(cache=True)
+def _walk(lo, hi, members, rows_out, log, window, calendar, out, stamps, acc):
+    """Members ``lo``..``hi`` of :func:`_window_pass`, one after the other."""
+    starts, ts, amount, order, quantity, category, domain, hidden = log
+    want_domain, start_us, end_us, end_day, back_lo, T, col, channel = window
+    month_back, horizons_us = calendar
+    feats, seq, labels, label_orders, label_gross = out
+    order_stamp, cell_stamp, category_stamp, horizon_stamp = stamps
+    H = len(horizons_us)
+    label_end = end_us + horizons_us.max()
+    cutoff_day = end_day - 1
     centre = (T - 1) / 2.0
     t_sq = 0.0
     for p in range(T):
         t_sq += (p - centre) ** 2
-    for block in prange(n_blocks):
-        _walk(block * per_block, min((block + 1) * per_block, len(members)), members,
-              rows_out, starts, ts, amount, order, quantity, category, domain, want_domain,
-              hidden, start_us, end_us, end_day, month_back, back_lo, T, horizons_us, feats,
-              col, seq, channel, labels, label_orders, label_gross, order_stamp[block],
-              cell_stamp[block], category_stamp[block], horizon_stamp[block], buffers[block],
-              centre, t_sq, label_end, cutoff_day)
-
-
-@njit(cache=True)
-def _walk(lo, hi, members, rows_out, starts, ts, amount, order, quantity, category, domain,
-          want_domain, hidden, start_us, end_us, end_day, month_back, back_lo, T, horizons_us,
-          feats, col, seq, channel, labels, label_orders, label_gross, order_stamp,
-          cell_stamp, category_stamp, horizon_stamp, acc, centre, t_sq, label_end, cutoff_day):
-    """Members ``lo``..``hi`` of :func:`_window_pass`, one after the other."""
-    H = len(horizons_us)
     for i in range(lo, hi):
         c = members[i]
-        out = rows_out[i]
+        out_row = rows_out[i]
         first = starts[c]
         if start_us > ts[first]:
             first = _first_row_at(ts, first, starts[c + 1], start_us)
@@ -219,19 +222,19 @@ def _walk(lo, hi, members, rows_out, starts, ts, amount, order, quantity, catego
             else:
                 for j in range(H):
                     if t < end_us + horizons_us[j]:
-                        labels[out, j] += a
-                        label_gross[out, j] += abs(a)
+                        labels[out_row, j] += a
+                        label_gross[out_row, j] += abs(a)
                         if a >= 0:
                             if len(order):
-                                label_orders[out, j] += _distinct(horizon_stamp[j],
+                                label_orders[out_row, j] += _distinct(horizon_stamp[j],
                                                                   order[r], i + 1)
                             else:
-                                label_orders[out, j] += 1.0
+                                label_orders[out_row, j] += 1.0
         trend = 0.0
         for p in range(T):
             for k in range(4):
-                seq[out, p, channel + k] = acc[p, k]
-            trend += float(seq[out, p, channel]) * (p - centre)  # from the stored float32 spend
+                seq[out_row, p, channel + k] = acc[p, k]
+            trend += float(seq[out_row, p, channel]) * (p - centre)  # from the stored float32 spend
         if not len(order):
             n_orders = buys
         if not len(quantity):
@@ -240,7 +243,7 @@ def _walk(lo, hi, members, rows_out, starts, ts, amount, order, quantity, catego
         gap_var = gap_sq / n_gaps - gap_mean * gap_mean if n_gaps > 0 else 0.0
         if purchase_days == 0:
             first_day = last_day = cutoff_day
-        row = feats[out]
+        row = feats[out_row]
         row[col + 0] = max(purchase_days - 1.0, 0.0)  # frequency: repeat purchase days
         row[col + 1] = last_day - first_day  # recency_days
         row[col + 2] = cutoff_day - first_day  # T_days
@@ -300,9 +303,8 @@ def window_pass(log: LogArrays, members: np.ndarray, rows_out: np.ndarray, windo
                 col: int, channel: int) -> None:
     """Features, sequences and labels of the samples ``members`` (customer codes, in order) at
     one cutoff, into dataset rows ``rows_out`` of ``out`` (features from column ``col``,
-    sequence channels from ``channel``); from
-    the rows of domain code ``domain`` only (all when None); ``hidden`` customers show no
-    history."""
+    sequence channels from ``channel``), from the rows of domain code ``domain`` only (all
+    when None); ``hidden`` customers show no history."""
     if len(log.ts) == 0 or len(members) == 0:
         return
     lo_day = min(int(log.ts.min() // US_PER_DAY), window.end_day)
@@ -319,12 +321,14 @@ def window_pass(log: LogArrays, members: np.ndarray, rows_out: np.ndarray, windo
     stamps = [np.zeros((blocks, max(k, 1)), dtype=np.int64)
               for k in (n_codes, n_codes, n_categories)]
     stamps.append(np.zeros((blocks, len(horizon_days), max(n_codes, 1)), dtype=np.int64))
-    _window_pass(members, rows_out, log.customer_starts, log.ts, log.amount,
-                 codes(log.order), _NONE.astype(np.float64) if log.quantity is None
-                 else log.quantity, codes(log.category), codes(log.domain),
-                 -1 if domain is None else domain,
-                 np.zeros(0, dtype=np.bool_) if hidden is None else hidden,
-                 window.start_us, window.end_us, window.end_day, back, lo_day, n_periods,
-                 np.asarray(horizon_days, dtype=np.int64) * US_PER_DAY,
-                 out.features, col, out.seq, channel, out.labels, out.label_orders, out.label_gross,
-                 *stamps, blocks)
+    hidden = np.zeros(0, dtype=np.bool_) if hidden is None else hidden
+    _window_pass(
+        members, rows_out,
+        (log.customer_starts, log.ts, log.amount, codes(log.order),
+         _NONE.astype(np.float64) if log.quantity is None else log.quantity,
+         codes(log.category), codes(log.domain), hidden),
+        (-1 if domain is None else domain, window.start_us, window.end_us, window.end_day,
+         lo_day, n_periods, col, channel),
+        (back, np.asarray(horizon_days, dtype=np.int64) * US_PER_DAY),
+        (out.features, out.seq, out.labels, out.label_orders, out.label_gross),
+        tuple(stamps))
