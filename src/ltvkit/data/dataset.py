@@ -167,9 +167,11 @@ class LTVDataset:
         cols["sequence"] = pa.FixedSizeListArray.from_arrays(flat, max(t * c, 1)) if t * c else \
             pa.array([None] * n, type=pa.null())
         # Dictionary encoding only where values repeat (cutoffs, categorical codes): on the
-        # float columns it is tried and abandoned, and it halved the speed of writing.
+        # float columns it is tried and abandoned, and it halved the speed of writing. Min/max
+        # statistics only where a reader filters (ids, cutoffs): they cost a sixth of the write.
         dictionary = ["cutoff"] + [k for k in cols if k.startswith("c:")]
-        pq.write_table(pa.table(cols), out / "samples.parquet", use_dictionary=dictionary)
+        pq.write_table(pa.table(cols), out / "samples.parquet", use_dictionary=dictionary,
+                       write_statistics=["customer_id", "cutoff"])
         meta = {
             "format_version": FORMAT_VERSION,
             "feature_names": self.feature_names, "categorical_names": self.categorical_names,
