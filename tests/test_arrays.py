@@ -7,14 +7,14 @@ import pandas as pd
 import pyarrow as pa
 
 from ltvkit.data import ColumnMapping, read_transactions
-from ltvkit.data.arrays import customer_runs, sorted_runs, tied_rows
+from ltvkit.data.arrays import customer_runs, tied_rows
 
 
 def test_runs_continue_across_chunks():
     # Customer 5 straddles the first chunk boundary and 7 the second.
     column = pa.chunked_array([pa.array([1, 1, 5], pa.int64()), pa.array([5, 5, 7]),
                                pa.array([7, 9])])
-    starts, values = sorted_runs(column)
+    starts, values = customer_runs(column)
     assert starts.tolist() == [0, 2, 5, 7, 8]
     assert values.tolist() == [1, 5, 7, 9]
 
@@ -31,7 +31,9 @@ def test_tied_rows_are_runs_of_equal_time_and_amount_within_a_customer():
     ts = np.array([1, 1, 1, 2, 2, 2])
     amount = np.array([3.0, 3.0, 4.0, 4.0, 4.0, 4.0])
     # rows 0-1 tie; rows 2 and 3 differ in ts; rows 3 and 4 belong to different customers.
-    assert tied_rows(starts, ts, amount).tolist() == [0, 1, 4, 5]
+    rows, first = tied_rows(starts, ts, amount)
+    assert rows.tolist() == [0, 1, 4, 5]
+    assert first.tolist() == [True, False, True, False]
 
 
 def test_duplicates_hidden_among_ties_are_found_and_order_is_fixed():

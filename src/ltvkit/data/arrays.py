@@ -1,14 +1,14 @@
-"""The cleaned log as sorted NumPy columns: what the dataset builder scans.
+"""The cleaned log as sorted NumPy columns: what the dataset kernels walk.
 
 DuckDB reads, validates and sorts the log once (by customer, timestamp, amount and a hash of the
-whole input row); from then on every window is a boolean mask over these arrays, and every
-per-sample sum is a ``np.bincount`` over rows that are already grouped by customer. Two things
-follow from the sort:
+whole input row). Two things follow from the sort:
 
-* the rows of one customer are contiguous and in time order, so segments, first/last purchase
-  days and gaps between purchase days need no further sort or hash table;
+* the rows of one customer are contiguous and in time order, so a customer is a row range
+  (``customer_starts``) and first/last purchase days and gaps need no further sort;
 * the order in which floats are added up is fixed by the data alone (ties in the sort key are
   exact duplicates), so a dataset built twice is bit-identical, whatever the thread count.
+
+The helpers here turn the sorted Arrow result into those columns, chunk by chunk where they can.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ class LogArrays:
     """The kept rows of a log, sorted by (customer, timestamp).
 
     customer_ids [n_customers]: the distinct ids in the log's sort order (int64 or str objects)
-    cust [n_rows] int32: index into ``customer_ids``, non-decreasing
     customer_starts [n_customers + 1] int64: the first row of every customer, then n_rows
     ts [n_rows] int64: microseconds since 1970-01-01 UTC; amount [n_rows] float64
     order, category, domain [n_rows] int64 codes (-1 = missing) or None when not mapped
@@ -97,19 +96,16 @@ def _runs_into(values, offset, starts, firsts, k):
     return k
 
 
-def sorted_runs(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(starts, values) of the runs of a sorted integer column, chunk by chunk (no copy of the
+def sorted_runs(chunks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, values) of the runs of sorted integers given in chunks (no copy of the whole
     column): the first position of every run, then the length; and each run's value."""
-    n = len(column)
+    n = sum(len(c) for c in chunks)
     # Only the pages written are touched: about one entry per run.
     starts = np.empty(n + 1, dtype=np.int64)
     firsts = np.empty(n, dtype=np.int64)
     k, offset = 0, 0
-    for chunk in column.chunks:
-        values = chunk.to_numpy()
-        if values.dtype != np.int64:
-            values = values.astype(np.int64)
-        k = _runs_into(values, offset, starts, firsts, k)
+    for values in chunks:
+        k = _runs_into(values.astype(np.int64, copy=False), offset, starts, firsts, k)
         offset += len(values)
     starts[k] = n
     return starts[:k + 1].copy(), firsts[:k].copy()
@@ -117,18 +113,22 @@ def sorted_runs(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 @njit(cache=True)
 def tied_rows(starts, ts, amount):
-    """Positions of the rows that share customer, timestamp and amount with a neighbour."""
+    """(positions, first) of the rows that share customer, timestamp and amount with a
+    neighbour; ``first`` marks the first row of each such run."""
     out = np.empty(len(ts), dtype=np.int64)
+    first = np.empty(len(ts), dtype=np.bool_)
     k = 0
     for c in range(len(starts) - 1):
         for r in range(starts[c] + 1, starts[c + 1]):
             if ts[r] == ts[r - 1] and amount[r] == amount[r - 1]:
                 if k == 0 or out[k - 1] != r - 1:
                     out[k] = r - 1
+                    first[k] = True
                     k += 1
                 out[k] = r
+                first[k] = False
                 k += 1
-    return out[:k].copy()
+    return out[:k].copy(), first[:k].copy()
 
 
 def run_starts(*keys: np.ndarray) -> np.ndarray:
@@ -171,10 +171,10 @@ def timestamps_us(column: pa.ChunkedArray) -> np.ndarray:
 def customer_runs(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """(starts, distinct ids) of a customer column sorted by customer."""
     if pa.types.is_integer(column.type):
-        return sorted_runs(column)
+        return sorted_runs([chunk.to_numpy() for chunk in column.chunks])
     # Rows are sorted, so the dictionary's first-appearance order is the sort order.
     indices, ids = _codes(column)
-    starts, _ = sorted_runs(pa.chunked_array([pa.array(indices)]))
+    starts, _ = sorted_runs([indices])
     return starts, np.asarray(ids, dtype=object)
 
 

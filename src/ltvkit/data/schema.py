@@ -37,8 +37,8 @@ from ltvkit.errors import DataValidationError
 
 CANONICAL_COLUMNS = ("customer_id", "ts", "amount", "order_id", "quantity", "category", "domain")
 # The types of the optional columns, for a log that does not map them (they are then NULL).
-_CANONICAL_TYPES = {"customer_id": "", "ts": "", "amount": "", "order_id": "VARCHAR",
-                    "quantity": "DOUBLE", "category": "VARCHAR", "domain": "VARCHAR"}
+_OPTIONAL_TYPES = {"order_id": "VARCHAR", "quantity": "DOUBLE", "category": "VARCHAR",
+                   "domain": "VARCHAR"}
 
 
 @dataclass
@@ -148,8 +148,11 @@ def _quote(name: str) -> str:
 
 
 def _register_source(con: duckdb.DuckDBPyConnection, source: Any, view: str,
-                     read_options: dict[str, Any] | None) -> None:
-    """Expose ``source`` as the view ``view`` in ``con`` without copying it into pandas."""
+                     read_options: dict[str, Any] | None) -> bool:
+    """Expose ``source`` as the view ``view`` in ``con`` without copying it into pandas.
+
+    Returns whether the view is cheap to scan again: Parquet files and in-memory tables are;
+    text files (parsed on every scan) and DuckDB relations (which may be whole queries) not."""
     read_options = dict(read_options or {})
     # A view of that name left by an earlier read on this connection must not be read again
     # (the probe below would find it and read the old data), nor block register().
@@ -165,7 +168,7 @@ def _register_source(con: duckdb.DuckDBPyConnection, source: Any, view: str,
             con.execute(f"SELECT * FROM {view} LIMIT 0")
         except duckdb.Error:
             con.register(view, source.to_arrow_table())
-        return
+        return False
     if isinstance(source, (str, os.PathLike)):
         path = str(source)
         is_glob = any(ch in path for ch in "*?[")
@@ -188,7 +191,7 @@ def _register_source(con: duckdb.DuckDBPyConnection, source: Any, view: str,
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {reader}('{target}'{opts})"
         )
-        return
+        return reader == "read_parquet"
     # pandas / polars DataFrames and Arrow tables are scanned in place by DuckDB.
     module = type(source).__module__.split(".")[0]
     if module in ("pandas", "polars", "pyarrow"):
@@ -196,7 +199,7 @@ def _register_source(con: duckdb.DuckDBPyConnection, source: Any, view: str,
         if module == "polars":
             obj = source.to_arrow()
         con.register(view, obj)
-        return
+        return True
     raise DataValidationError(
         f"unsupported input of type {type(source).__name__}: pass a path (CSV/Parquet), a pandas "
         "or polars DataFrame, an Arrow table or a DuckDB relation", rule="supported input")
@@ -280,7 +283,7 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
     cleaning = cleaning or CleaningRules()
     con = con or new_connection()
     raw = f"{table}_raw"
-    _register_source(con, source, raw, read_options)
+    cheap_to_rescan = _register_source(con, source, raw, read_options)
     types = _column_types(con, raw)
 
     _require_column(mapping.customer, "customer", types)
@@ -335,9 +338,8 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
                    hash({raw_cols}) AS __row_hash
             FROM {raw}
         )"""
-    # Files that are cheap to scan again (Parquet) and in-memory tables are read as a view;
-    # text files and DuckDB relations (which may be whole queries) are parsed once, into a table.
-    kind = "VIEW" if _cheap_to_rescan(source) else "TABLE"
+    # A source that is cheap to scan again is read as a view, any other once, into a table.
+    kind = "VIEW" if cheap_to_rescan else "TABLE"
     con.execute(f"DROP VIEW IF EXISTS {staged}")
     con.execute(f"DROP TABLE IF EXISTS {staged}")
     con.execute(f"CREATE TEMP {kind} {staged} AS {mapped_sql}")
@@ -417,8 +419,8 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
         dup_all = dup_kept + (rows_read - arrays.n_rows - dup_kept) - distinct_dropped
     # The cleaned log stays queryable in DuckDB: a view over the sorted Arrow table (no copy).
     con.register(f"{table}_arrow", kept)
-    columns = ", ".join(name if name in canonical else f"NULL::{sql_type} AS {name}"
-                        for name, sql_type in _CANONICAL_TYPES.items())
+    columns = ", ".join(name if name in canonical else f"NULL::{_OPTIONAL_TYPES[name]} AS {name}"
+                        for name in CANONICAL_COLUMNS)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT {columns} FROM {table}_arrow")
     con.execute(f"DROP {kind} {staged}")  # the cleaned log holds everything now
     if type(source).__module__.split(".")[0] in ("pandas", "polars", "pyarrow"):
@@ -466,13 +468,9 @@ def _sort_kept(con: duckdb.DuckDBPyConnection, staged: str, canonical: list[str]
     starts, ids = customer_runs(kept.column("customer_id"))
     ts = timestamps_us(kept.column("ts"))
     amount = numbers(kept.column("amount"), np.float64)
-    tied = tied_rows(starts, ts, amount)
+    tied, first = tied_rows(starts, ts, amount)
     dup = np.zeros(len(ts), dtype=bool)
     if len(tied):
-        # The first row of each tie run: a row whose predecessor is not tied to it.
-        first = np.ones(len(tied), dtype=bool)
-        first[1:] = (tied[1:] != tied[:-1] + 1) | (ts[tied[1:]] != ts[tied[:-1]]) | (
-            amount[tied[1:]] != amount[tied[:-1]]) | _new_customer(starts, tied)[1:]
         con.register("_tie_keys", kept.select(["customer_id", "ts", "amount"])
                      .take(pa.array(tied[first])))
         again = con.sql(f"""
@@ -498,22 +496,6 @@ def _sort_kept(con: duckdb.DuckDBPyConnection, staged: str, canonical: list[str]
         arrays = arrays.take(np.flatnonzero(~dup))
         kept = kept.filter(pa.array(~dup))
     return kept, arrays, n_dup
-
-
-def _new_customer(starts: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """For sorted row positions: True where a row's customer differs from the previous one's."""
-    cust = np.searchsorted(starts, rows, side="right")
-    out = np.ones(len(rows), dtype=bool)
-    out[1:] = cust[1:] != cust[:-1]
-    return out
-
-
-def _cheap_to_rescan(source: Any) -> bool:
-    if isinstance(source, (str, os.PathLike)):
-        path = str(source).lower()
-        return os.path.isdir(source) or path.endswith((".parquet", ".pq")) or (
-            any(ch in path for ch in "*?[") and "parquet" in path)
-    return type(source).__module__.split(".")[0] in ("pandas", "polars", "pyarrow")
 
 
 def _datetime(us: int) -> dt.datetime:

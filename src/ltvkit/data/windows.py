@@ -1,8 +1,8 @@
 """LTVTask -> LTVDataset: features before the cutoff, labels after it, never both.
 
-DuckDB has read, cleaned and sorted the log once (:mod:`ltvkit.data.schema`); the windows are
-masks over its sorted NumPy columns and every number is a per-sample reduction over them
-(:mod:`ltvkit.data.kernels`), one pass per domain and cutoff.
+DuckDB has read, cleaned and sorted the log once (:mod:`ltvkit.data.schema`); here the samples
+are chosen and, per domain and cutoff, the compiled walks of :mod:`ltvkit.data.kernels` fill in
+their features, sequences and labels.
 
 The windows (see :mod:`ltvkit.data.task`): with ``c_end = cutoff + 1 day``, features read
 ``c_start <= ts < c_end`` and the label of horizon h reads ``c_end <= ts < c_end + h``.
@@ -70,12 +70,12 @@ def _samples(arrays: LogArrays, task: LTVTask, windows: list[kernels.Window]
     cust = np.concatenate(members)
     cut = np.concatenate([np.full(len(m), k, dtype=np.int64) for k, m in enumerate(members)])
     order = np.lexsort((cut, cust)) if len(windows) > 1 else np.arange(len(cust))
-    row_of = np.empty(len(cust), dtype=np.int64)
-    row_of[order] = np.arange(len(cust))
-    rows_per_cutoff = np.split(row_of, np.cumsum([len(m) for m in members])[:-1])
     if len(cust) == 0:
         raise TaskError(f"no customer is in the '{task.cohort}' cohort at the cutoff(s) "
                         f"{windows[0].cutoff}..{windows[-1].cutoff}")
+    row_of = np.empty(len(cust), dtype=np.int64)
+    row_of[order] = np.arange(len(cust))
+    rows_per_cutoff = np.split(row_of, np.cumsum([len(m) for m in members])[:-1])
     return cust[order], cut[order], rows_per_cutoff
 
 
