@@ -18,8 +18,8 @@ import numpy as np
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.metrics import METRIC_KEYS, evaluate, quantile_bucket_edges
-from ltvkit.models.base import Prediction
 from ltvkit.models.registry import all_models, create_model
+from ltvkit.prediction import Prediction
 
 # Columns of the printed / markdown leaderboard (all metrics stay in the JSON).
 HEADLINE_METRICS = ("normalized_gini", "spearman", "decile_mape", "nmae", "nrmse", "auc_active",

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
-from ltvkit.models.base import PredictionParts, register
+from ltvkit.models.base import register
 from ltvkit.nn.blocks import MLP, TabularInput
 from ltvkit.nn.losses import mse_loss
 from ltvkit.nn.torch_model import (
@@ -37,6 +37,7 @@ from ltvkit.nn.torch_model import (
     head_prediction,
     make_head,
 )
+from ltvkit.prediction import PredictionParts
 
 
 class AutoencoderRegressor(nn.Module):

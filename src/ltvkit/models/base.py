@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import inspect
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,6 +26,7 @@ import numpy as np
 from ltvkit import __version__
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import DataValidationError, ModelError, NotFittedError
+from ltvkit.prediction import Prediction, PredictionParts
 
 SAVE_FORMAT_VERSION = 1
 DEFAULT_TAGS: dict[str, bool] = {
@@ -38,57 +38,6 @@ DEFAULT_TAGS: dict[str, bool] = {
     "torch": False,             # needs PyTorch
     "unsupervised": False,      # ignores the labels (BTYD)
 }
-QUANTILE_LEVELS = (0.1, 0.5, 0.9)
-
-
-@dataclass
-class PredictionParts:
-    """What a model's ``_predict`` returns; the base class wraps it into a :class:`Prediction`."""
-
-    value: np.ndarray
-    p_active: np.ndarray | None = None
-    quantiles: dict[float, np.ndarray] | None = None
-    bucket_probs: np.ndarray | None = None
-    extras: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass
-class Prediction:
-    """Predictions keyed by (customer_id, cutoff).
-
-    value [n, H] expected spend per horizon; p_active [n, H] probability of any purchase;
-    quantiles {level: [n, H]}; bucket_probs [n, K].
-    """
-
-    customer_id: np.ndarray
-    cutoff: np.ndarray
-    horizons: list[str]
-    value: np.ndarray
-    p_active: np.ndarray | None = None
-    quantiles: dict[float, np.ndarray] | None = None
-    bucket_probs: np.ndarray | None = None
-    extras: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.customer_id)
-
-    def to_frame(self, horizon: str | None = None, y_true: np.ndarray | None = None):
-        """One horizon as a DataFrame: customer_id, cutoff, [y_true], y_pred, [p_active], [q..]."""
-        import pandas as pd
-
-        j = 0 if horizon is None else self.horizons.index(horizon)
-        df = pd.DataFrame({"customer_id": self.customer_id.astype(str),
-                           "cutoff": self.cutoff.astype("datetime64[D]")})
-        if y_true is not None:
-            df["y_true"] = np.asarray(y_true, dtype=np.float64)
-        df["y_pred"] = self.value[:, j]
-        if self.p_active is not None:
-            df["p_active"] = self.p_active[:, j]
-        for q, arr in (self.quantiles or {}).items():
-            df[f"q{int(round(q * 100)):02d}"] = arr[:, j]
-        return df
-
-
 REGISTRY: dict[str, type[LTVModel]] = {}
 
 

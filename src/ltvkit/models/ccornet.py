@@ -58,9 +58,10 @@ from torch import Tensor, nn
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
 from ltvkit.metrics import ZERO_EPS, assign_buckets, quantile_bucket_edges
-from ltvkit.models.base import PredictionParts, register
+from ltvkit.models.base import register
 from ltvkit.nn.blocks import MLP, TabularInput
 from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel
+from ltvkit.prediction import PredictionParts
 
 #: ``|v| <= V_MARGIN``: predictions stay strictly inside their bucket's interval.
 V_MARGIN = 1.0 - 1e-3

@@ -75,12 +75,13 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import DataValidationError
-from ltvkit.models.base import PredictionParts, register
+from ltvkit.models.base import register
 from ltvkit.models.ltvs import ExMNLoss, LtvSNet
 from ltvkit.nn.losses import mae_loss
 from ltvkit.nn.preprocess import LabelScaler, label_statistics
 from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel, TrainingStage
 from ltvkit.nn.trainer import StepSchedule
+from ltvkit.prediction import PredictionParts
 
 
 # --------------------------------------------------------------------------------- losses

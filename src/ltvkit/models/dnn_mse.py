@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ltvkit.models.base import PredictionParts, register
+from ltvkit.models.base import register
 from ltvkit.nn.blocks import MLP, TabularInput
 from ltvkit.nn.torch_model import (
     ModuleSpec,
@@ -24,6 +24,7 @@ from ltvkit.nn.torch_model import (
     head_prediction,
     make_head,
 )
+from ltvkit.prediction import PredictionParts
 
 
 class RegressionNet(nn.Module):

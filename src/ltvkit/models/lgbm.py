@@ -30,7 +30,8 @@ import numpy as np
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError, NotFittedError
 from ltvkit.models import _lgbm_common as common
-from ltvkit.models.base import LTVModel, PredictionParts, register
+from ltvkit.models.base import LTVModel, register
+from ltvkit.prediction import PredictionParts
 
 BOOSTER_FILE = "booster.txt"
 

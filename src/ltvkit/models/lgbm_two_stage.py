@@ -29,7 +29,8 @@ import numpy as np
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError, NotFittedError
 from ltvkit.models import _lgbm_common as common
-from ltvkit.models.base import LTVModel, PredictionParts, register
+from ltvkit.models.base import LTVModel, register
+from ltvkit.prediction import PredictionParts
 
 CLASSIFIER_FILE = "booster_classifier.txt"
 REGRESSOR_FILE = "booster_regressor.txt"

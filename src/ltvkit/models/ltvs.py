@@ -78,11 +78,12 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
-from ltvkit.models.base import PredictionParts, register
+from ltvkit.models.base import register
 from ltvkit.nn.blocks import TCN, DeepFM
 from ltvkit.nn.losses import mae_loss
 from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel
 from ltvkit.nn.trainer import StepSchedule
+from ltvkit.prediction import PredictionParts
 
 
 # --------------------------------------------------------------------------------- modules

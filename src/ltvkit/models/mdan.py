@@ -60,10 +60,11 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
-from ltvkit.models.base import PredictionParts, register
+from ltvkit.models.base import register
 from ltvkit.models.mean import ValueRangeModel, value_range_index
 from ltvkit.nn.blocks import MLP, TabularInput
 from ltvkit.nn.torch_model import HEAD_KINDS, ModuleSpec, head_loss, head_prediction, make_head
+from ltvkit.prediction import PredictionParts
 
 SIMILARITY_TARGETS = ("log1p", "linear")
 _EPS = 1e-8

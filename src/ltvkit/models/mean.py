@@ -81,10 +81,11 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError, NotFittedError
-from ltvkit.models.base import PredictionParts, register
+from ltvkit.models.base import register
 from ltvkit.nn.blocks import MLP, TabularInput
 from ltvkit.nn.preprocess import LabelScaler
 from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel
+from ltvkit.prediction import PredictionParts
 
 DISTILL_TARGETS = ("scores", "log_scores")
 _LOG_FLOOR = 1e-12  # log(theta_hat) of a range the attention gives (numerically) no mass

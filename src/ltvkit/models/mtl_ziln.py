@@ -19,10 +19,11 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ltvkit.models.base import PredictionParts, register
+from ltvkit.models.base import register
 from ltvkit.nn.blocks import MLP, TabularInput
 from ltvkit.nn.losses import ZILNParams, ziln_loss
 from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel, head_prediction, make_head
+from ltvkit.prediction import PredictionParts
 
 
 class SharedBottomZILN(nn.Module):

@@ -51,9 +51,10 @@ from torch import Tensor, nn
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
 from ltvkit.metrics import ZERO_EPS
-from ltvkit.models.base import PredictionParts, register
+from ltvkit.models.base import register
 from ltvkit.nn.blocks import MLP, TabularInput
 from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel
+from ltvkit.prediction import PredictionParts
 
 #: Keys of ``extras`` that are values (scaled back to the label unit like ``value``).
 VALUE_EXTRAS = ("value_before_cummax", "bucket_lower", "bucket_upper")

@@ -37,10 +37,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ltvkit.models.base import PredictionParts, register
+from ltvkit.models.base import register
 from ltvkit.nn.blocks import MLP, TabularInput
 from ltvkit.nn.losses import ZILNParams, _softplus_inverse, ziln_nll
 from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel, head_prediction
+from ltvkit.prediction import PredictionParts
 
 
 def sdn_nll(logits: Tensor, y: Tensor) -> Tensor:

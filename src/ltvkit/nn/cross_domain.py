@@ -25,7 +25,6 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import DataValidationError, ModelError, NotFittedError
-from ltvkit.models.base import PredictionParts
 from ltvkit.nn.blocks import TCN, DeepFM
 from ltvkit.nn.preprocess import LabelScaler, label_statistics
 from ltvkit.nn.torch_model import (
@@ -35,6 +34,7 @@ from ltvkit.nn.torch_model import (
     head_prediction,
     make_head,
 )
+from ltvkit.prediction import PredictionParts
 
 POINT_LOSSES = ("mae", "mse", "huber", "log1p_mse")
 

@@ -74,7 +74,7 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
-from ltvkit.models.base import QUANTILE_LEVELS, LTVModel, PredictionParts
+from ltvkit.models.base import LTVModel
 from ltvkit.nn.blocks import MLP, TabularInput
 from ltvkit.nn.losses import (
     RegressionHead,
@@ -98,6 +98,7 @@ from ltvkit.nn.trainer import (
     thread_limit,
     training_context,
 )
+from ltvkit.prediction import QUANTILE_LEVELS, PredictionParts
 
 TRAINING_DEFAULTS: dict[str, Any] = {
     "max_epochs": 100, "batch_size": 1024, "lr": 1e-3, "weight_decay": 0.0, "patience": 10,
