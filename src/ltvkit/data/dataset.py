@@ -9,13 +9,16 @@ H horizons):
     sequences [n, T, C] float32, channel_names [C] (oldest period first, last ends at the cutoff)
     labels [n, H] float64 net spend clipped at 0; label_orders [n, H]; horizons [H]
 
-Cross-domain datasets prefix feature and channel names with ``"<domain>__"``; ``labels`` are the
-target domain's and ``labels_by_domain`` / ``label_orders_by_domain`` hold every domain's.
+Cross-domain datasets prefix feature and channel names with the domain
+(:mod:`ltvkit.data.layout` owns the naming; ``dataset.layout`` answers where a column is);
+``labels`` are the target domain's and ``labels_by_domain`` / ``label_orders_by_domain`` hold
+every domain's. ``dataset.feature(name)`` and ``dataset.labels_for(horizon)`` read by name.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ltvkit.data.layout import DatasetLayout, Horizon
 from ltvkit.errors import DataValidationError
 
 FORMAT_VERSION = 1
@@ -77,12 +81,40 @@ class LTVDataset:
     def n_customers(self) -> int:
         return len(np.unique(self.customer_id))
 
+    @property
+    def layout(self) -> DatasetLayout:
+        """Where every column is (domain prefixes, features, channels, horizons)."""
+        return DatasetLayout(
+            feature_names=tuple(self.feature_names), channel_names=tuple(self.channel_names),
+            categorical_names=tuple(self.categorical_names),
+            horizons=tuple(Horizon(h, int(d))
+                           for h, d in zip(self.horizons, self.horizon_days, strict=True)),
+            domains=tuple(self.domains), target_domain=self.target_domain)
+
     def horizon_index(self, horizon: str | None) -> int:
-        if horizon is None:
-            return 0
-        if horizon not in self.horizons:
-            raise DataValidationError(f"horizon {horizon} is not in the dataset's {self.horizons}")
-        return self.horizons.index(horizon)
+        return self.layout.horizon_index(horizon)
+
+    def feature(self, name: str, domain: str | None = None) -> np.ndarray:
+        """Feature column ``name`` [n] (of ``domain``; ``None``: the unprefixed column)."""
+        return self.features[:, self.layout.feature_index(name, domain)]
+
+    def target_feature(self, name: str) -> np.ndarray:
+        """The target domain's feature ``name`` [n] (the plain column on a one-domain set)."""
+        return self.features[:, self.layout.target_feature_index(name)]
+
+    def labels_for(self, horizons: str | Sequence[str], domain: str | None = None
+                   ) -> np.ndarray:
+        """Labels of one horizon [n], or of several [n, len(horizons)] in the order given;
+        ``domain`` reads that domain's labels (``labels_by_domain``) instead of the target's."""
+        labels = self.labels
+        if domain is not None:
+            if domain not in self.labels_by_domain:
+                raise DataValidationError(f"the dataset has no labels of domain '{domain}' "
+                                          f"(it has {sorted(self.labels_by_domain)})")
+            labels = self.labels_by_domain[domain]
+        if isinstance(horizons, str):
+            return labels[:, self.layout.horizon_index(horizons)]
+        return labels[:, self.layout.horizon_indices(list(horizons))]
 
     def feature_frame(self):
         """Features and categorical codes as a pandas DataFrame (for tabular models / SHAP)."""
@@ -116,16 +148,15 @@ class LTVDataset:
         """The columns of one domain only (names without the domain prefix)."""
         if domain not in self.domains:
             raise DataValidationError(f"domain '{domain}' is not in the dataset's {self.domains}")
-        prefix = f"{domain}__"
-        other = tuple(f"{d}__" for d in self.domains if d != domain)
+        layout = self.layout
         # Keep this domain's columns and the shared ones (attributes, calendar), not the others'.
-        fcols = [i for i, n in enumerate(self.feature_names) if not n.startswith(other)]
-        ccols = [i for i, n in enumerate(self.channel_names) if n.startswith(prefix)]
+        fcols = layout.domain_features(domain, shared=True)
+        ccols = layout.domain_channels(domain)
         view = self.subset(np.arange(len(self)))
         view.features = self.features[:, fcols]
-        view.feature_names = [self.feature_names[i].removeprefix(prefix) for i in fcols]
+        view.feature_names = [layout.unprefixed(self.feature_names[i]) for i in fcols]
         view.sequences = self.sequences[:, :, ccols]
-        view.channel_names = [self.channel_names[i].removeprefix(prefix) for i in ccols]
+        view.channel_names = [layout.unprefixed(self.channel_names[i]) for i in ccols]
         if domain in self.labels_by_domain:
             view.labels = self.labels_by_domain[domain]
         if domain in self.label_orders_by_domain:

@@ -20,6 +20,7 @@ import numpy as np
 from ltvkit.data import kernels
 from ltvkit.data.arrays import US_PER_DAY, LogArrays
 from ltvkit.data.dataset import UNKNOWN, LTVDataset
+from ltvkit.data.layout import domain_column
 from ltvkit.data.schema import TransactionLog, _customer_expr, _register_source
 from ltvkit.data.task import LTVTask, parse_date, parse_days, parse_period
 from ltvkit.errors import DataValidationError, TaskError
@@ -226,13 +227,11 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
         numeric, categorical, vocabs = _attributes(con, attributes, attribute_customer_col,
                                                    customer_id, vocabularies)
     # Columns: each pass's block (domain-prefixed), the calendar, the numeric attributes.
-    fnames = [f"{dom}__{name}" if dom is not None else name
-              for dom in passes for name in kernels.PASS_FEATURES]
+    fnames = [domain_column(dom, name) for dom in passes for name in kernels.PASS_FEATURES]
     fnames += ["cutoff_month", "cutoff_dayofweek"] + [f"attr__{name}" for name in numeric]
     features = np.zeros((n, len(fnames)), dtype=np.float32)
     seq = np.zeros((n, task.n_periods, len(SEQUENCE_CHANNELS) * len(passes)), dtype=np.float32)
-    channel_names = [f"{dom}__{ch}" if dom is not None else ch
-                     for dom in passes for ch in SEQUENCE_CHANNELS]
+    channel_names = [domain_column(dom, ch) for dom in passes for ch in SEQUENCE_CHANNELS]
     labels_by_domain: dict[str, np.ndarray] = {}
     orders_by_domain: dict[str, np.ndarray] = {}
     sparse_masks = _choose_sparse(task, arrays, customer_id, bool(domains))
