@@ -45,9 +45,10 @@ from ltvkit.data.dataset import LTVDataset
 from ltvkit.models.lstm import LSTMModel
 from ltvkit.models.tcn import TCNModel
 from ltvkit.models.ziln import ZILN, ZILNNet
+from ltvkit.nn.heads import head_prediction
 from ltvkit.nn.losses import ziln_loss, ziln_mean
 from ltvkit.nn.preprocess import label_statistics
-from ltvkit.nn.torch_model import ModuleSpec, head_prediction
+from ltvkit.nn.spec import ModuleSpec
 from ltvkit.nn.trainer import TensorData, Trainer
 
 N_FEATURES, VOCAB = 22, 6

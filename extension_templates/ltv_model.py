@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from ltvkit.data.dataset import LTVDataset
-from ltvkit.models.base import LTVModel, register
+from ltvkit.models.base.model import LTVModel
+from ltvkit.models.registry import register
 from ltvkit.prediction import PredictionParts
 
 

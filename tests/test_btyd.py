@@ -412,7 +412,7 @@ def test_boundary_fit_is_refitted_with_a_weak_prior_and_says_so(shared_data, mon
     from ltvkit.data import build_dataset
     from ltvkit.datasets import get_dataset
     from ltvkit.models import create_model
-    from ltvkit.models._btyd_model import rfm
+    from ltvkit.models.base.btyd import rfm
 
     monkeypatch.setenv("LTVKIT_DATA_HOME", str(shared_data))
     public = get_dataset("online_retail")

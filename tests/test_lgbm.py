@@ -8,7 +8,7 @@ import pytest
 from ltvkit.errors import ModelError
 from ltvkit.metrics import normalized_gini
 from ltvkit.models import LTVModel, create_model
-from ltvkit.models._lgbm_common import design_matrix
+from ltvkit.models.base.lgbm import design_matrix
 
 TINY = {"n_estimators": 20, "num_leaves": 7, "min_child_samples": 20, "learning_rate": 0.1,
         "num_threads": 1}

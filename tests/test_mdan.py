@@ -51,7 +51,7 @@ def test_similarity_flag_removes_its_term(cdnow_slices):
                              {"regression"})]:
         model = create_model("mdan", **{**TINY, "max_epochs": 1}, **flags).fit(train, valid)
         outputs = model._forward(valid)
-        y = torch.from_numpy(model.label_scaler_.transform(model._labels(valid)))
+        y = torch.from_numpy(model.label_scaler_.transform(valid.labels_for(model.horizons_)))
         terms = model.loss_components(outputs, y)
         assert set(terms) == expected, flags
         assert all(float(v) > 0 for v in terms.values()), flags

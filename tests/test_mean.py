@@ -29,7 +29,7 @@ def fitted_mean(cdnow_slices):
 
 def _outputs_and_labels(model, data):
     outputs = model._forward(data)
-    y = torch.from_numpy(model.label_scaler_.transform(model._labels(data)))
+    y = torch.from_numpy(model.label_scaler_.transform(data.labels_for(model.horizons_)))
     return outputs, y
 
 

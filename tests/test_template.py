@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ltvkit.models.base import REGISTRY, LTVModel
+from ltvkit.models.base.model import LTVModel
+from ltvkit.models.registry import REGISTRY
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "extension_templates" / "ltv_model.py"
 

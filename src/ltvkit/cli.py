@@ -279,7 +279,7 @@ def predict(
 ) -> None:
     """Score every customer of a dataset with a saved model; writes a Parquet file."""
     from ltvkit.data import LTVDataset
-    from ltvkit.models.base import LTVModel
+    from ltvkit.models.base.model import LTVModel
 
     estimator = LTVModel.load(model)
     ds = LTVDataset.load(data)

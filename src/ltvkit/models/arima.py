@@ -46,7 +46,8 @@ import numpy as np
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.data.task import parse_period
 from ltvkit.errors import DataValidationError, ModelError
-from ltvkit.models.base import LTVModel, register
+from ltvkit.models.base.model import LTVModel
+from ltvkit.models.registry import register
 from ltvkit.prediction import PredictionParts
 
 METHOD_CODES = {"arima": 0, "all_zero": 1, "constant": 2, "short": 3, "failed": 4}

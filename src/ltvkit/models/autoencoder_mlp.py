@@ -26,17 +26,12 @@ import torch
 from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
-from ltvkit.models.base import register
+from ltvkit.models.base.torch_model import TorchLTVModel, TrainingStage
+from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP, TabularInput
+from ltvkit.nn.heads import head_loss, head_prediction, make_head
 from ltvkit.nn.losses import mse_loss
-from ltvkit.nn.torch_model import (
-    ModuleSpec,
-    TorchLTVModel,
-    TrainingStage,
-    head_loss,
-    head_prediction,
-    make_head,
-)
+from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import PredictionParts
 
 
@@ -86,14 +81,11 @@ class AutoencoderMLP(TorchLTVModel):
     tags = {"torch": True, "uses_attributes": True}
 
     def __init__(self, encoder_hidden: Sequence[int] = (32,), latent_dim: int = 8,
-                 hidden: Sequence[int] = (64, 32), log_target: bool = False,
-                 freeze_encoder: bool = True, pretrain_epochs: int = 100, dropout: float = 0.0,
-                 max_epochs: int = 200, batch_size: int = 1024, lr: float = 1e-3,
-                 weight_decay: float = 0.0, patience: int = 10, grad_clip: float | None = None,
-                 validation_fraction: float = 0.1, random_state: int = 0, device: str = "auto",
-                 progress: bool = False, n_threads: int | None = None):
+                       hidden: Sequence[int] = (64, 32), log_target: bool = False,
+                       freeze_encoder: bool = True, pretrain_epochs: int = 100,
+                       dropout: float = 0.0, **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ltvkit.btyd import BGNBDParams, bgnbd
-from ltvkit.models._btyd_model import BTYDModel
-from ltvkit.models.base import register
+from ltvkit.models.base.btyd import BTYDModel
+from ltvkit.models.registry import register
 
 
 @register

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -58,9 +58,10 @@ from torch import Tensor, nn
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
 from ltvkit.metrics import ZERO_EPS, assign_buckets, quantile_bucket_edges
-from ltvkit.models.base import register
+from ltvkit.models.base.torch_model import Labels, TorchLTVModel
+from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP, TabularInput
-from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel
+from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import PredictionParts
 
 #: ``|v| <= V_MARGIN``: predictions stay strictly inside their bucket's interval.
@@ -311,21 +312,20 @@ class CCORNetModel(TorchLTVModel):
     name = "ccornet"
     tags = {"torch": True, "uses_attributes": True}
 
+    training_defaults: ClassVar[dict[str, Any]] = {"max_epochs": 400, "n_threads": 1}
+    value_extras: ClassVar[tuple[str, ...]] = ("bucket_values",)
+
     def __init__(self, hidden: Sequence[int] = (64, 32), residual_width: int = 32,
-                 bucket_embedding_dim: int = 8, quantiles: Sequence[float] = (0.5, 0.75),
-                 cap_quantile: float = 0.999, soft: bool = False, augmentation: bool = True,
-                 noise_scale: float = 0.1, confidence_delta: float = 0.2,
-                 focal_gamma: float = 2.0, distillation: str = "batch",
-                 distill_weight: float = 1.0, residual_weight: float = 1.0,
-                 high_value_weight: float = 1.0, residual_huber_delta: float = 1.0,
-                 stop_gradient: bool = True, rank_zero_bucket: bool = False,
-                 dropout: float = 0.0, max_epochs: int = 400,
-                 batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0,
-                 patience: int = 10, grad_clip: float | None = None,
-                 validation_fraction: float = 0.1, random_state: int = 0, device: str = "auto",
-                 progress: bool = False, n_threads: int | None = 1):
+                       bucket_embedding_dim: int = 8, quantiles: Sequence[float] = (0.5, 0.75),
+                       cap_quantile: float = 0.999, soft: bool = False, augmentation: bool = True,
+                       noise_scale: float = 0.1, confidence_delta: float = 0.2,
+                       focal_gamma: float = 2.0, distillation: str = "batch",
+                       distill_weight: float = 1.0, residual_weight: float = 1.0,
+                       high_value_weight: float = 1.0, residual_huber_delta: float = 1.0,
+                       stop_gradient: bool = True, rank_zero_bucket: bool = False,
+                       dropout: float = 0.0, **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
@@ -334,11 +334,13 @@ class CCORNetModel(TorchLTVModel):
         return [base, {**base, "augmentation": False, "soft": True, "distillation": "prior"}]
 
     # ------------------------------------------------------------------ buckets
-    def _fit(self, train: LTVDataset, valid: LTVDataset | None) -> None:
+    def _validate_params(self) -> None:
         if self.distillation not in DISTILLATIONS:
             raise ModelError(f"ccornet: distillation must be one of {sorted(DISTILLATIONS)}, "
                              f"got {self.distillation!r}")
-        y = self._labels(train)[:, 0]
+
+    def _fit_label_state(self, train: LTVDataset, labels: Labels) -> None:
+        y = labels.raw[:, 0]
         positive = y[y > ZERO_EPS]
         if positive.size == 0:
             raise ModelError("ccornet: every training label is 0, so there are no positive "
@@ -349,16 +351,14 @@ class CCORNetModel(TorchLTVModel):
         self.bucket_cap_ = cap
         counts = np.bincount(assign_buckets(y, edges), minlength=len(edges) + 1)
         self.bucket_prior_ = counts / counts.sum()
-        super()._fit(train, valid)
 
     def _build_module(self, spec: ModuleSpec) -> nn.Module:
-        scale = self.label_scaler_.scale
-        edges = np.asarray(self.bucket_edges_) / scale
-        bounds = np.log1p(np.concatenate([edges, [self.bucket_cap_ / scale]]))
+        edges = spec.to_scaled(np.asarray(self.bucket_edges_))
+        bounds = np.log1p(np.concatenate([edges, [spec.to_scaled(self.bucket_cap_)]]))
         module = CCORNet(spec, self.hidden, self.residual_width, self.bucket_embedding_dim,
                          edges, bounds[:-1], bounds[1:], self.augmentation, self.noise_scale,
                          self.stop_gradient, self.dropout)
-        module.zero_eps = ZERO_EPS / scale
+        module.zero_eps = spec.to_scaled(ZERO_EPS)
         module.register_buffer("prior", torch.as_tensor(self.bucket_prior_,
                                                         dtype=torch.float32), persistent=False)
         return module
@@ -380,7 +380,7 @@ class CCORNetModel(TorchLTVModel):
     def loss_terms(self, outputs: dict[str, Tensor], y: Tensor) -> dict[str, Tensor]:
         """The (unweighted) loss terms on scaled labels ``y`` [b, 1]: ``cascade``, ``distill``,
         ``residual`` and, with augmentation, ``high_value``."""
-        module: CCORNet = self.module_
+        module: CCORNet = self.network
         y = y[:, 0]
         bucket = module.bucket_of(y)
         log_probs = outputs["log_probs"]
@@ -417,7 +417,7 @@ class CCORNetModel(TorchLTVModel):
 
     # ------------------------------------------------------------------ prediction
     def _predict_parts(self, outputs: dict[str, Tensor]) -> PredictionParts:
-        module: CCORNet = self.module_
+        module: CCORNet = self.network
         outputs = {k: v.double() for k, v in outputs.items()}
         probs = outputs["log_probs"].exp()
         values = module.bucket_values(outputs)
@@ -431,9 +431,3 @@ class CCORNetModel(TorchLTVModel):
         return PredictionParts(value=value[:, None], p_active=1.0 - probs[:, :1],
                                bucket_probs=probs,
                                extras={"bucket": bucket, "bucket_values": values})
-
-    def _predict(self, data: LTVDataset) -> PredictionParts:
-        parts = super()._predict(data)
-        # bucket_values are in scaled units like value: back to the label unit.
-        parts.extras["bucket_values"] = parts.extras["bucket_values"] * self.label_scaler_.scale
-        return parts

@@ -75,11 +75,12 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import DataValidationError
-from ltvkit.models.base import register
+from ltvkit.models.base.torch_model import TorchLTVModel, TrainingStage
 from ltvkit.models.ltvs import ExMNLoss, LtvSNet
+from ltvkit.models.registry import register
 from ltvkit.nn.losses import mae_loss
 from ltvkit.nn.preprocess import LabelScaler, label_statistics
-from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel, TrainingStage
+from ltvkit.nn.spec import ModuleSpec
 from ltvkit.nn.trainer import StepSchedule
 from ltvkit.prediction import PredictionParts
 
@@ -182,20 +183,19 @@ class CDLtvS(TorchLTVModel):
     inputs: ClassVar[tuple[str, ...]] = ("features", "categorical", "sequences")
     eval_batch_size: ClassVar[int] = 2048
 
+    training_defaults: ClassVar[dict[str, Any]] = {"max_epochs": 100, "batch_size": 256, "patience": 7, "n_threads": 1}
+
     def __init__(self, hidden: int = 128, align_dim: int = 80, n_experts: int = 4,
-                 router_hidden: int = 32, embed_dim: int = 8,
-                 deepfm_hidden: Sequence[int] = (64, 32), tcn_channels: Sequence[int] = (32, 32),
-                 kernel_size: int = 3, dropout: float = 0.0, exmn_losses: bool = True,
-                 ap_loss: bool = True, at_loss: bool = True, lambda_ec: float = 10.0,
-                 lambda_eo: float = 20.0, lambda_ap: float = 2.0, lambda_at: float = 1.0,
-                 margin: float = 0.0, lambda_decay_epoch: int = 20, lambda_decay: float = 0.01,
-                 pretrain_epochs: int | None = None, max_epochs: int = 100,
-                 batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0,
-                 patience: int = 7, grad_clip: float | None = None,
-                 validation_fraction: float = 0.1, random_state: int = 0, device: str = "auto",
-                 progress: bool = False, n_threads: int | None = 1):
+                       router_hidden: int = 32, embed_dim: int = 8,
+                       deepfm_hidden: Sequence[int] = (64, 32),
+                       tcn_channels: Sequence[int] = (32, 32), kernel_size: int = 3,
+                       dropout: float = 0.0, exmn_losses: bool = True, ap_loss: bool = True,
+                       at_loss: bool = True, lambda_ec: float = 10.0, lambda_eo: float = 20.0,
+                       lambda_ap: float = 2.0, lambda_at: float = 1.0, margin: float = 0.0,
+                       lambda_decay_epoch: int = 20, lambda_decay: float = 0.01,
+                       pretrain_epochs: int | None = None, **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:

@@ -39,15 +39,12 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
-from ltvkit.models.base import register
+from ltvkit.models.base.cross_domain import CrossDomainTorchModel
+from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP
-from ltvkit.nn.cross_domain import (
-    CrossDomainTorchModel,
-    DomainEncoder,
-    pointwise_loss,
-    with_source_labels,
-)
-from ltvkit.nn.torch_model import ModuleSpec, make_head
+from ltvkit.nn.cross_domain import DomainEncoder, pointwise_loss, with_source_labels
+from ltvkit.nn.heads import make_head
+from ltvkit.nn.spec import ModuleSpec
 
 
 class CrossAttention(nn.Module):
@@ -124,16 +121,13 @@ class DASL(CrossDomainTorchModel):
     name = "dasl"
 
     def __init__(self, hidden: int = 64, att_dim: int = 32, fusion_hidden: Sequence[int] = (64,),
-                 alpha: float = 0.5, source_weight: float = 1.0,
-                 orthogonality_weight: float = 1.0, fm_dim: int = 8,
-                 fm_hidden: Sequence[int] = (64, 32), tcn_channels: Sequence[int] = (32, 32),
-                 kernel_size: int = 3, dropout: float = 0.0, loss: str = "mae",
-                 max_epochs: int = 100, batch_size: int = 256, lr: float = 1e-3,
-                 weight_decay: float = 0.0, patience: int = 7, grad_clip: float | None = None,
-                 validation_fraction: float = 0.1, random_state: int = 0, device: str = "auto",
-                 progress: bool = False, n_threads: int | None = None):
+                       alpha: float = 0.5, source_weight: float = 1.0,
+                       orthogonality_weight: float = 1.0, fm_dim: int = 8,
+                       fm_hidden: Sequence[int] = (64, 32), tcn_channels: Sequence[int] = (32, 32),
+                       kernel_size: int = 3, dropout: float = 0.0, loss: str = "mae",
+                       **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:

@@ -15,15 +15,11 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ltvkit.models.base import register
+from ltvkit.models.base.torch_model import TorchLTVModel
+from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP, TabularInput
-from ltvkit.nn.torch_model import (
-    ModuleSpec,
-    TorchLTVModel,
-    head_loss,
-    head_prediction,
-    make_head,
-)
+from ltvkit.nn.heads import head_loss, head_prediction, make_head
+from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import PredictionParts
 
 
@@ -48,13 +44,9 @@ class DNNMSE(TorchLTVModel):
     tags = {"torch": True, "uses_attributes": True}
 
     def __init__(self, hidden: Sequence[int] = (64, 32), dropout: float = 0.0,
-                 log_target: bool = False, max_epochs: int = 200, batch_size: int = 1024,
-                 lr: float = 1e-3, weight_decay: float = 0.0, patience: int = 10,
-                 grad_clip: float | None = None, validation_fraction: float = 0.1,
-                 random_state: int = 0, device: str = "auto", progress: bool = False,
-                 n_threads: int | None = None):
+                       log_target: bool = False, **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:

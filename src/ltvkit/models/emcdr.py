@@ -40,21 +40,24 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ltvkit.models.base import register
+from ltvkit.models.base.cross_domain import (
+    CrossDomainTorchModel,
+    DomainLayout,
+    TowerTransferModel,
+    cold_customers,
+)
+from ltvkit.models.base.torch_model import TrainingStage
+from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP
 from ltvkit.nn.cross_domain import (
     POINT_LOSSES,
-    CrossDomainTorchModel,
     DomainEncoder,
-    DomainLayout,
     TowerNet,
-    TowerTransferModel,
-    cold_customers,
     masked_mean,
     pointwise_loss,
     with_source_labels,
 )
-from ltvkit.nn.torch_model import ModuleSpec, TrainingStage
+from ltvkit.nn.spec import ModuleSpec
 
 # Re-exported: these lived here before moving to ltvkit.nn.cross_domain.
 __all__ = ["EMCDR", "EMCDRNet", "POINT_LOSSES", "CrossDomainTorchModel", "DomainEncoder",
@@ -103,15 +106,11 @@ class EMCDR(TowerTransferModel):
     name = "emcdr"
 
     def __init__(self, emb_dim: int = 10, mapping_hidden: int | None = None, hidden: int = 64,
-                 fm_dim: int = 8, fm_hidden: Sequence[int] = (64, 32),
-                 tcn_channels: Sequence[int] = (32, 32), kernel_size: int = 3,
-                 dropout: float = 0.0, loss: str = "mae", max_epochs: int = 100,
-                 batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0,
-                 patience: int = 7, grad_clip: float | None = None,
-                 validation_fraction: float = 0.1, random_state: int = 0, device: str = "auto",
-                 progress: bool = False, n_threads: int | None = None):
+                       fm_dim: int = 8, fm_hidden: Sequence[int] = (64, 32),
+                       tcn_channels: Sequence[int] = (32, 32), kernel_size: int = 3,
+                       dropout: float = 0.0, loss: str = "mae", **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:

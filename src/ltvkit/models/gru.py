@@ -17,9 +17,10 @@ from typing import Any
 
 from torch import nn
 
-from ltvkit.models.base import register
+from ltvkit.models.base.torch_model import SequenceTorchModel
+from ltvkit.models.registry import register
 from ltvkit.nn.blocks import RNNEncoder
-from ltvkit.nn.torch_model import ModuleSpec, SequenceTorchModel
+from ltvkit.nn.spec import ModuleSpec
 
 
 @register
@@ -29,14 +30,10 @@ class GRUModel(SequenceTorchModel):
     name = "gru"
 
     def __init__(self, rnn_hidden: int = 32, n_layers: int = 1,
-                 static_hidden: Sequence[int] = (32,), hidden: Sequence[int] = (32,),
-                 dropout: float = 0.0, loss: str = "ziln", max_epochs: int = 200,
-                 batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0,
-                 patience: int = 10, grad_clip: float | None = 1.0,
-                 validation_fraction: float = 0.1, random_state: int = 0, device: str = "auto",
-                 progress: bool = False, n_threads: int | None = None):
+                       static_hidden: Sequence[int] = (32,), hidden: Sequence[int] = (32,),
+                       dropout: float = 0.0, loss: str = "ziln", **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:

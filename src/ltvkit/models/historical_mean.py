@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ltvkit.data.dataset import LTVDataset
-from ltvkit.models.base import LTVModel, register
+from ltvkit.models.base.model import LTVModel
+from ltvkit.models.registry import register
 from ltvkit.prediction import PredictionParts
 
 

@@ -28,8 +28,9 @@ import numpy as np
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError, NotFittedError
-from ltvkit.models import _lgbm_common as common
-from ltvkit.models.base import LTVModel, register
+from ltvkit.models.base import lgbm as common
+from ltvkit.models.base.model import LTVModel
+from ltvkit.models.registry import register
 from ltvkit.prediction import PredictionParts
 
 CLASSIFIER_FILE = "booster_classifier.txt"

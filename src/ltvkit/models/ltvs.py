@@ -78,10 +78,11 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
-from ltvkit.models.base import register
+from ltvkit.models.base.torch_model import TorchLTVModel
+from ltvkit.models.registry import register
 from ltvkit.nn.blocks import TCN, DeepFM
 from ltvkit.nn.losses import mae_loss
-from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel
+from ltvkit.nn.spec import ModuleSpec
 from ltvkit.nn.trainer import StepSchedule
 from ltvkit.prediction import PredictionParts
 
@@ -215,18 +216,16 @@ class LtvS(TorchLTVModel):
     inputs: ClassVar[tuple[str, ...]] = ("features", "categorical", "sequences")
     eval_batch_size: ClassVar[int] = 2048
 
+    training_defaults: ClassVar[dict[str, Any]] = {"max_epochs": 100, "batch_size": 256, "patience": 7, "n_threads": 1}
+
     def __init__(self, hidden: int = 128, n_experts: int = 4, router_hidden: int = 32,
-                 embed_dim: int = 8, deepfm_hidden: Sequence[int] = (64, 32),
-                 tcn_channels: Sequence[int] = (32, 32), kernel_size: int = 3,
-                 dropout: float = 0.0, exmn_losses: bool = True, lambda_ec: float = 10.0,
-                 lambda_eo: float = 20.0, lambda_decay_epoch: int = 20,
-                 lambda_decay: float = 0.01, max_epochs: int = 100, batch_size: int = 256,
-                 lr: float = 1e-3, weight_decay: float = 0.0, patience: int = 7,
-                 grad_clip: float | None = None, validation_fraction: float = 0.1,
-                 random_state: int = 0, device: str = "auto", progress: bool = False,
-                 n_threads: int | None = 1):
+                       embed_dim: int = 8, deepfm_hidden: Sequence[int] = (64, 32),
+                       tcn_channels: Sequence[int] = (32, 32), kernel_size: int = 3,
+                       dropout: float = 0.0, exmn_losses: bool = True, lambda_ec: float = 10.0,
+                       lambda_eo: float = 20.0, lambda_decay_epoch: int = 20,
+                       lambda_decay: float = 0.01, **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -60,10 +60,11 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
-from ltvkit.models.base import register
 from ltvkit.models.mean import ValueRangeModel, value_range_index
+from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP, TabularInput
-from ltvkit.nn.torch_model import HEAD_KINDS, ModuleSpec, head_loss, head_prediction, make_head
+from ltvkit.nn.heads import HEAD_KINDS, head_loss, head_prediction, make_head
+from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import PredictionParts
 
 SIMILARITY_TARGETS = ("log1p", "linear")
@@ -150,17 +151,16 @@ class MDAN(ValueRangeModel):
     name = "mdan"
     tags = {"torch": True, "uses_attributes": True}
 
+    training_defaults: ClassVar[dict[str, Any]] = {"max_epochs": 40, "patience": 5, "n_threads": 1}
+
     def __init__(self, n_channels: int = 4, shared_hidden: Sequence[int] = (128, 64),
-                 channel_hidden: Sequence[int] = (64, 32), controller_hidden: Sequence[int] = (32,),
-                 loss: str = "mse", controller_weight: float = 1.0, use_similarity: bool = True,
-                 similarity_weight: float = 1.0, similarity_target: str = "log1p",
-                 similarity_max_samples: int = 256, dropout: float = 0.0, max_epochs: int = 40,
-                 batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0,
-                 patience: int = 5, grad_clip: float | None = None,
-                 validation_fraction: float = 0.1, random_state: int = 0, device: str = "auto",
-                 progress: bool = False, n_threads: int | None = 1):
+                       channel_hidden: Sequence[int] = (64, 32),
+                       controller_hidden: Sequence[int] = (32,), loss: str = "mse",
+                       controller_weight: float = 1.0, use_similarity: bool = True,
+                       similarity_weight: float = 1.0, similarity_target: str = "log1p",
+                       similarity_max_samples: int = 256, dropout: float = 0.0, **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
@@ -194,7 +194,7 @@ class MDAN(ValueRangeModel):
         Similarity Loss is on (each already multiplied by its weight)."""
         out = {"regression": head_loss(self.loss, outputs.value, y)}
         if float(self.controller_weight) > 0:
-            z = value_range_index(y, self.module_.bucket_edges)[:, 0]
+            z = value_range_index(y, self.network.bucket_edges)[:, 0]
             out["controller"] = float(self.controller_weight) * F.cross_entropy(
                 outputs.controller_logits, z)
         if self.use_similarity and float(self.similarity_weight) > 0:
@@ -218,5 +218,5 @@ class MDAN(ValueRangeModel):
 
     def channel_weights(self, data: LTVDataset) -> np.ndarray:
         """The controller's weights ``w`` of every sample: ``[n_samples, C]``, rows sum to 1."""
-        outputs: MDANOutput = self._forward(self._network_inputs(data))
+        outputs: MDANOutput = self.network_outputs(data)
         return outputs.channel_weights.detach().cpu().numpy().astype(np.float64)

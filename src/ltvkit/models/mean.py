@@ -72,7 +72,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -80,11 +80,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
-from ltvkit.errors import ModelError, NotFittedError
-from ltvkit.models.base import register
+from ltvkit.errors import ModelError
+from ltvkit.models.base.torch_model import Labels, TorchLTVModel
+from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP, TabularInput
-from ltvkit.nn.preprocess import LabelScaler
-from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel
+from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import PredictionParts
 
 DISTILL_TARGETS = ("scores", "log_scores")
@@ -139,11 +139,8 @@ class ValueRangeModel(TorchLTVModel):
     def _label_cap(self) -> float | None:
         return None
 
-    def _fit(self, train: LTVDataset, valid: LTVDataset | None) -> None:
-        y = self._labels(train)
-        scale = LabelScaler().fit(y).scale  # the scale the base class fits next
-        self.bucket_edges_ = value_range_edges(y / scale, self._n_ranges, self._label_cap)
-        super()._fit(train, valid)
+    def _fit_label_state(self, train: LTVDataset, labels: Labels) -> None:
+        self.bucket_edges_ = value_range_edges(labels.scaled, self._n_ranges, self._label_cap)
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state, arrays = super()._get_state()
@@ -154,17 +151,6 @@ class ValueRangeModel(TorchLTVModel):
         n_h = len(state["spec"]["horizon_days"])
         self.bucket_edges_ = np.asarray(state["bucket_edges"], dtype=np.float64).reshape(n_h, -1)
         super()._set_state(state, arrays)
-
-    def _network_inputs(self, data: LTVDataset) -> LTVDataset:
-        """``data`` checked as ``predict`` checks it, unseen categories mapped to code 0."""
-        if not self.is_fitted:
-            raise NotFittedError(f"{self.name}: call fit() (or load a saved model) first")
-        data = self._check_dataset(data, "prediction")
-        if self.categorical_names_:
-            data = data.subset(np.arange(len(data)))
-            sizes = np.asarray(self.vocab_sizes_)
-            data.categorical = np.where(data.categorical < sizes, data.categorical, 0)
-        return data
 
 
 # --------------------------------------------------------------------------------- losses
@@ -293,20 +279,18 @@ class MEAN(ValueRangeModel):
     name = "mean"
     tags = {"torch": True, "uses_attributes": True}
 
+    training_defaults: ClassVar[dict[str, Any]] = {"max_epochs": 40, "patience": 5, "n_threads": 1}
+
     def __init__(self, n_distributions: int = 5, n_experts: int = 5,
-                 shared_hidden: Sequence[int] = (512, 256), expert_dim: int = 64,
-                 attention_dim: int = 32, dam_hidden: Sequence[int] = (256, 128, 64),
-                 huber_delta: float = 1.0, label_cap: float = 20.0, beta: float = 1.0,
-                 gamma: float = 1.0, tau: float = 2.0, use_kl: bool = True,
-                 use_distill: bool = True, mvfe_only: bool = False,
-                 align_stop_gradient: bool = True, distill_target: str = "scores",
-                 dropout: float = 0.0, max_epochs: int = 40, batch_size: int = 1024,
-                 lr: float = 1e-3, weight_decay: float = 0.0, patience: int = 5,
-                 grad_clip: float | None = None, validation_fraction: float = 0.1,
-                 random_state: int = 0, device: str = "auto", progress: bool = False,
-                 n_threads: int | None = 1):
+                       shared_hidden: Sequence[int] = (512, 256), expert_dim: int = 64,
+                       attention_dim: int = 32, dam_hidden: Sequence[int] = (256, 128, 64),
+                       huber_delta: float = 1.0, label_cap: float = 20.0, beta: float = 1.0,
+                       gamma: float = 1.0, tau: float = 2.0, use_kl: bool = True,
+                       use_distill: bool = True, mvfe_only: bool = False,
+                       align_stop_gradient: bool = True, distill_target: str = "scores",
+                       dropout: float = 0.0, **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
@@ -363,7 +347,7 @@ class MEAN(ValueRangeModel):
         if self.mvfe_only or outputs.bucket_logits is None:
             return out
         logits, theta = outputs.bucket_logits, outputs.attention_mean     # [b, H, n]
-        z = value_range_index(y, self.module_.bucket_edges)               # [b, H]
+        z = value_range_index(y, self.network.bucket_edges)               # [b, H]
         ce = F.cross_entropy(logits.transpose(1, 2), z, reduction="none")  # [b, H]
         out["bucket"] = float(self.beta) * ce.mean(dim=0).sum()
         stop = bool(self.align_stop_gradient)
@@ -395,7 +379,6 @@ class MEAN(ValueRangeModel):
 
         ``horizon`` picks the tower of a multi-horizon model (default: the first horizon).
         """
-        data = self._network_inputs(data)
         j = 0 if horizon is None else self.horizons_.index(horizon)
-        outputs: MEANOutput = self._forward(data)
+        outputs: MEANOutput = self.network_outputs(data)
         return outputs.attention[:, j].detach().cpu().numpy().astype(np.float64)

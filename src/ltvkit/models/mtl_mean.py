@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltvkit.models.base import register
 from ltvkit.models.mean import MEAN
+from ltvkit.models.registry import register
 
 
 @register

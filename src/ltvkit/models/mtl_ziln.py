@@ -15,14 +15,16 @@ prediction can then never fall below the 90-day one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from ltvkit.models.base import register
+from ltvkit.models.base.torch_model import TorchLTVModel
+from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP, TabularInput
+from ltvkit.nn.heads import head_prediction, make_head
 from ltvkit.nn.losses import ZILNParams, ziln_loss
-from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel, head_prediction, make_head
+from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import PredictionParts
 
 
@@ -48,14 +50,12 @@ class MTLZILN(TorchLTVModel):
     tags = {"torch": True, "probabilistic": True, "multi_horizon": True,
             "uses_attributes": True}
 
+    training_defaults: ClassVar[dict[str, Any]] = {"max_epochs": 400}
+
     def __init__(self, hidden: Sequence[int] = (64, 32), tower_hidden: Sequence[int] = (16,),
-                 monotone: bool = False, dropout: float = 0.0, max_epochs: int = 400,
-                 batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0,
-                 patience: int = 10, grad_clip: float | None = None,
-                 validation_fraction: float = 0.1, random_state: int = 0, device: str = "auto",
-                 progress: bool = False, n_threads: int | None = None):
+                       monotone: bool = False, dropout: float = 0.0, **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:

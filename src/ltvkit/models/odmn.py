@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -51,9 +51,10 @@ from torch import Tensor, nn
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
 from ltvkit.metrics import ZERO_EPS
-from ltvkit.models.base import register
+from ltvkit.models.base.torch_model import Labels, TorchLTVModel
+from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP, TabularInput
-from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel
+from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import PredictionParts
 
 #: Keys of ``extras`` that are values (scaled back to the label unit like ``value``).
@@ -277,17 +278,17 @@ class ODMN(TorchLTVModel):
     name = "odmn"
     tags = {"torch": True, "multi_horizon": True, "uses_attributes": True}
 
+    training_defaults: ClassVar[dict[str, Any]] = {"max_epochs": 400, "n_threads": 1}
+    value_extras: ClassVar[tuple[str, ...]] = VALUE_EXTRAS
+
     def __init__(self, hidden: Sequence[int] = (64, 32), tower_hidden: Sequence[int] = (32,),
-                 n_sub_distributions: int = 4, n_buckets: int = 4, cap_quantile: float = 1.0,
-                 mono_unit: bool = True, mono_hidden: int = 16, calibration_weight: float = 1.0,
-                 distill_weight: float = 1.0, monotone: bool = True, soft: bool = False,
-                 dropout: float = 0.0, max_epochs: int = 400, batch_size: int = 1024,
-                 lr: float = 1e-3, weight_decay: float = 0.0, patience: int = 10,
-                 grad_clip: float | None = None, validation_fraction: float = 0.1,
-                 random_state: int = 0, device: str = "auto", progress: bool = False,
-                 n_threads: int | None = 1):
+                       n_sub_distributions: int = 4, n_buckets: int = 4, cap_quantile: float = 1.0,
+                       mono_unit: bool = True, mono_hidden: int = 16,
+                       calibration_weight: float = 1.0, distill_weight: float = 1.0,
+                       monotone: bool = True, soft: bool = False, dropout: float = 0.0,
+                       **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
@@ -296,26 +297,26 @@ class ODMN(TorchLTVModel):
                  "lr": 1e-2, "n_threads": 1}]
 
     # ------------------------------------------------------------------ segmentation
-    def _fit(self, train: LTVDataset, valid: LTVDataset | None) -> None:
+    def _validate_params(self) -> None:
         if int(self.n_sub_distributions) < 2 or int(self.n_buckets) < 2:
             raise ModelError("odmn: n_sub_distributions and n_buckets must both be >= 2")
-        days = [int(train.horizon_days[train.horizons.index(h)]) for h in self.horizons_]
+
+    def _fit_label_state(self, train: LTVDataset, labels: Labels) -> None:
+        days = [train.layout.horizon(h).days for h in self.horizons_]
         if any(b < a for a, b in zip(days, days[1:], strict=False)):
             raise ModelError(f"odmn: horizons must be ordered from shortest to longest, got "
                              f"{self.horizons_}")
-        y = self._labels(train)
+        y = labels.raw
         bounds = [segment_labels(y[:, t], self.n_sub_distributions - 1, self.n_buckets,
                                  self.cap_quantile) for t in range(y.shape[1])]
         self.bucket_lower_ = np.stack([lo for lo, _ in bounds])
         self.bucket_upper_ = np.stack([up for _, up in bounds])
-        super()._fit(train, valid)
 
     def _build_module(self, spec: ModuleSpec) -> nn.Module:
-        scale = self.label_scaler_.scale
         module = ODMNNet(spec, self.hidden, self.tower_hidden, self.mono_hidden,
-                         self.bucket_lower_ / scale, self.bucket_upper_ / scale,
+                         spec.to_scaled(self.bucket_lower_), spec.to_scaled(self.bucket_upper_),
                          self.mono_unit, self.dropout)
-        module.zero_eps = ZERO_EPS / scale
+        module.zero_eps = spec.to_scaled(ZERO_EPS)
         return module
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -334,7 +335,7 @@ class ODMN(TorchLTVModel):
         """Unweighted terms on scaled labels ``y`` [b, H]: ``distribution`` (DCT + DOT),
         ``bucket`` (BCT + BOT + BBT), ``distill`` (both distillations, summed over horizons)
         and ``calibration``."""
-        module: ODMNNet = self.module_
+        module: ODMNNet = self.network
         sub, bucket, beta_star = module.targets(y)
         n, n_h = sub.shape
         nb = module.n_buckets
@@ -367,7 +368,7 @@ class ODMN(TorchLTVModel):
 
     # ------------------------------------------------------------------ prediction
     def _predict_parts(self, outputs: dict[str, Tensor]) -> PredictionParts:
-        module: ODMNNet = self.module_
+        module: ODMNNet = self.network
         outputs = {k: v.double() for k, v in outputs.items()}
         n, n_h, p, nb = outputs["bc"].shape
         sub = outputs["dc"].argmax(dim=2)                        # [b, H]
@@ -389,9 +390,3 @@ class ODMN(TorchLTVModel):
         return PredictionParts(value=value, p_active=1.0 - outputs["o"][..., 0], extras={
             "sub_distribution": sub, "bucket": bucket, "value_before_cummax": before,
             "bucket_lower": lower, "bucket_upper": upper})
-
-    def _predict(self, data: LTVDataset) -> PredictionParts:
-        parts = super()._predict(data)
-        for key in VALUE_EXTRAS:  # value-like extras back to the label unit
-            parts.extras[key] = parts.extras[key] * self.label_scaler_.scale
-        return parts

@@ -30,17 +30,19 @@ Inference: no noise; ``i* = argmax alpha``; the prediction is the selected SDN's
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ltvkit.models.base import register
+from ltvkit.models.base.torch_model import TorchLTVModel
+from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP, TabularInput
+from ltvkit.nn.heads import head_prediction
 from ltvkit.nn.losses import ZILNParams, _softplus_inverse, ziln_nll
-from ltvkit.nn.torch_model import ModuleSpec, TorchLTVModel, head_prediction
+from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import PredictionParts
 
 
@@ -132,17 +134,15 @@ class OptDist(TorchLTVModel):
     name = "optdist"
     tags = {"torch": True, "probabilistic": True, "uses_attributes": True}
 
+    training_defaults: ClassVar[dict[str, Any]] = {"max_epochs": 400, "n_threads": 1}
+
     def __init__(self, hidden: Sequence[int] = (64, 32), sdn_hidden: Sequence[int] = (16,),
-                 dsm_hidden: Sequence[int] = (16,), n_distributions: int = 4, tau: float = 1.0,
-                 straight_through: bool = True, align_weight: float = 1.0,
-                 kl_weight: float = 1.0, focal_gamma: float = 2.0, init_spread: float = 0.5,
-                 dropout: float = 0.0, max_epochs: int = 400, batch_size: int = 1024,
-                 lr: float = 1e-3, weight_decay: float = 0.0, patience: int = 10,
-                 grad_clip: float | None = None, validation_fraction: float = 0.1,
-                 random_state: int = 0, device: str = "auto", progress: bool = False,
-                 n_threads: int | None = 1):
+                       dsm_hidden: Sequence[int] = (16,), n_distributions: int = 4,
+                       tau: float = 1.0, straight_through: bool = True, align_weight: float = 1.0,
+                       kl_weight: float = 1.0, focal_gamma: float = 2.0, init_spread: float = 0.5,
+                       dropout: float = 0.0, **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:

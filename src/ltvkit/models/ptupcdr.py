@@ -44,15 +44,11 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
-from ltvkit.models.base import register
-from ltvkit.nn.cross_domain import (
-    DomainEncoder,
-    TowerNet,
-    TowerTransferModel,
-    pointwise_loss,
-    with_source_labels,
-)
-from ltvkit.nn.torch_model import ModuleSpec, TrainingStage
+from ltvkit.models.base.cross_domain import TowerTransferModel
+from ltvkit.models.base.torch_model import TrainingStage
+from ltvkit.models.registry import register
+from ltvkit.nn.cross_domain import DomainEncoder, TowerNet, pointwise_loss, with_source_labels
+from ltvkit.nn.spec import ModuleSpec
 
 # The official MetaNet subtracts 1e8 from the scores of padding items.
 _PADDING_PENALTY = 1e8
@@ -134,15 +130,11 @@ class PTUPCDR(TowerTransferModel):
     name = "ptupcdr"
 
     def __init__(self, emb_dim: int = 10, meta_dim: int = 50, bridge_for: str = "cold",
-                 hidden: int = 64, fm_dim: int = 8, fm_hidden: Sequence[int] = (64, 32),
-                 tcn_channels: Sequence[int] = (32, 32), kernel_size: int = 3,
-                 dropout: float = 0.0, loss: str = "mae", max_epochs: int = 100,
-                 batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0,
-                 patience: int = 7, grad_clip: float | None = None,
-                 validation_fraction: float = 0.1, random_state: int = 0, device: str = "auto",
-                 progress: bool = False, n_threads: int | None = None):
+                       hidden: int = 64, fm_dim: int = 8, fm_hidden: Sequence[int] = (64, 32),
+                       tcn_channels: Sequence[int] = (32, 32), kernel_size: int = 3,
+                       dropout: float = 0.0, loss: str = "mae", **training: Any):
         self._store_params(locals())
-        super().__init__()
+        super().__init__(**training)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:

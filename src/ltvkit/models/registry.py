@@ -1,31 +1,57 @@
-"""Model discovery: every module under ``ltvkit.models`` that defines a ``@register``-ed class.
+"""The model registry: ``REGISTRY``, ``register``, discovery and ``load_model``.
 
-The registry is filled by importing the package's modules (no hand-kept list), so dropping a new
-model file into ``ltvkit/models/`` is all it takes. Modules whose optional dependency is missing
-(PyTorch) are skipped and reported by :func:`unavailable_models`.
+The registry is filled by importing the package's modules (no hand-kept list), so dropping a
+new model file into ``ltvkit/models/`` is all it takes. Modules whose optional dependency is
+missing (PyTorch) are skipped and reported by :func:`unavailable_models`.
+
+This module sits below the model base classes: it knows models only as classes with a
+``name`` and a ``_restore`` classmethod, and imports none of them, so the base classes can
+import it without a circle.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ltvkit.errors import ModelError
-from ltvkit.models.base import REGISTRY, LTVModel
 
+if TYPE_CHECKING:
+    from ltvkit.models.base.model import LTVModel
+
+#: The version of the saved-model layout (config.json + arrays) this ltvkit writes and reads.
+SAVE_FORMAT_VERSION = 1
+
+REGISTRY: dict[str, type[LTVModel]] = {}
 _SKIPPED: dict[str, str] = {}
 _DISCOVERED = False
+_PACKAGE = "ltvkit.models"
+# Modules of the package that hold no registered model.
+_NOT_MODELS = (f"{_PACKAGE}.base", f"{_PACKAGE}.registry")
+
+
+def register(cls: type[LTVModel]) -> type[LTVModel]:
+    """Class decorator: make the model available by its ``name``."""
+    if not getattr(cls, "name", None):
+        raise TypeError(f"{cls.__name__} needs a class attribute 'name' to be registered")
+    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
+        raise TypeError(f"model name '{cls.name}' is registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
 
 
 def discover() -> None:
+    """Import every model module of the package once (which registers its models)."""
     global _DISCOVERED
     if _DISCOVERED:
         return
-    import ltvkit.models as pkg
-
-    for info in pkgutil.walk_packages(pkg.__path__, prefix="ltvkit.models."):
+    package = importlib.import_module(_PACKAGE)
+    for info in pkgutil.walk_packages(package.__path__, prefix=f"{_PACKAGE}."):
         leaf = info.name.rsplit(".", 1)[-1]
-        if leaf.startswith("_") or leaf in ("base", "registry"):
+        if leaf.startswith("_") or info.name.startswith(_NOT_MODELS):
             continue
         try:
             importlib.import_module(info.name)
@@ -50,10 +76,37 @@ def get_model_class(name: str) -> type[LTVModel]:
     return models[name]
 
 
-def create_model(name: str, **params) -> LTVModel:
+def create_model(name: str, **params: Any) -> LTVModel:
+    """An unfitted model ``name`` with hyper-parameters ``params``."""
     return get_model_class(name)(**params)
 
 
 def unavailable_models() -> dict[str, str]:
     discover()
     return dict(_SKIPPED)
+
+
+def read_saved_config(directory: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of a saved model, its format version checked."""
+    src = Path(directory)
+    cfg_file = src / "config.json"
+    if not cfg_file.exists():
+        raise ModelError(f"{src} is not a saved ltvkit model (no config.json)")
+    try:
+        config = json.loads(cfg_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{cfg_file}: not a readable model config ({exc})") from None
+    version = config.get("format_version", 0)
+    if version > SAVE_FORMAT_VERSION:
+        raise ModelError(f"{src} was saved in model format {version} by ltvkit "
+                         f"{config.get('ltvkit_version')}; this ltvkit reads up to "
+                         f"{SAVE_FORMAT_VERSION}: upgrade ltvkit")
+    if "model" not in config:
+        raise ModelError(f"{cfg_file}: no 'model' entry, so the model class is unknown")
+    return config
+
+
+def load_model(directory: str | Path) -> LTVModel:
+    """Load any model saved by ``LTVModel.save`` (the class is read from its config)."""
+    config = read_saved_config(directory)
+    return get_model_class(config["model"])._restore(Path(directory), config)

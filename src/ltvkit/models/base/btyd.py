@@ -16,7 +16,7 @@ import numpy as np
 from ltvkit.btyd import GammaGammaParams, clv, gamma_gamma, p_alive
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
-from ltvkit.models.base import LTVModel
+from ltvkit.models.base.model import LTVModel
 from ltvkit.prediction import PredictionParts
 
 DAYS_PER_WEEK = 7.0

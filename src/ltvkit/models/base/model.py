@@ -11,6 +11,7 @@ A model subclasses :class:`LTVModel` and implements only private hooks:
   implement ``_save_files(dir)`` / ``_load_files(dir)`` (e.g. LightGBM's text booster).
 
 Class attributes: ``name`` (registry key), ``tags`` (capabilities) and ``test_params()``.
+Register a model with :func:`ltvkit.models.registry.register`.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ import numpy as np
 from ltvkit import __version__
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import DataValidationError, ModelError, NotFittedError
+from ltvkit.models.registry import SAVE_FORMAT_VERSION, load_model
 from ltvkit.prediction import Prediction, PredictionParts
 
-SAVE_FORMAT_VERSION = 1
 DEFAULT_TAGS: dict[str, bool] = {
     "needs_sequences": False,   # reads dataset.sequences
     "uses_attributes": False,   # reads customer attributes (categorical codes / attr features)
@@ -38,19 +39,6 @@ DEFAULT_TAGS: dict[str, bool] = {
     "torch": False,             # needs PyTorch
     "unsupervised": False,      # ignores the labels (BTYD)
 }
-REGISTRY: dict[str, type[LTVModel]] = {}
-
-
-def register(cls: type[LTVModel]) -> type[LTVModel]:
-    """Class decorator: make the model available by its ``name``."""
-    if not getattr(cls, "name", None):
-        raise TypeError(f"{cls.__name__} needs a class attribute 'name' to be registered")
-    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
-        raise TypeError(f"model name '{cls.name}' is registered twice")
-    REGISTRY[cls.name] = cls
-    return cls
-
-
 class LTVModel:
     """Base class of every ltvkit model (see the module docstring for the hooks)."""
 
@@ -59,6 +47,12 @@ class LTVModel:
 
     def __init__(self) -> None:
         self._fitted = False
+
+    def _store_params(self, params: dict[str, Any]) -> None:
+        """Store ``__init__``'s arguments unchanged (call with ``locals()``)."""
+        for key in self._param_names():
+            if key in params:
+                setattr(self, key, params[key])
 
     # ------------------------------------------------------------------ params
     @classmethod
@@ -117,6 +111,7 @@ class LTVModel:
 
     def fit(self, train: LTVDataset, valid: LTVDataset | None = None) -> LTVModel:
         """Learn from ``train`` (``valid`` is used for early stopping where a model has it)."""
+        self._validate_params()
         train = self._check_dataset(train, "training")
         if not np.all(np.isfinite(train.labels)) or np.any(train.labels < 0):
             raise DataValidationError(f"{self.name}: training labels must be finite and >= 0")
@@ -133,12 +128,14 @@ class LTVModel:
                              int(train.categorical[:, j].max()) + 1
                              for j, c in enumerate(train.categorical_names)]
         self.sequence_shape_ = list(train.sequences.shape[1:])
+        self.channel_names_ = list(train.channel_names)
         self._fit(train, valid)
         self._fitted = True
         return self
 
-    def predict(self, data: LTVDataset) -> Prediction:
-        """Predict every sample of ``data``; one row per (customer, cutoff), none dropped."""
+    def _prediction_data(self, data: LTVDataset) -> LTVDataset:
+        """``data`` checked against the training schema, unseen categories mapped to code 0:
+        what every prediction path (``predict`` and a model's own inspection methods) reads."""
         if not self.is_fitted:
             raise NotFittedError(f"{self.name}: call fit() (or load a saved model) before predict()")
         data = self._check_dataset(data, "prediction")
@@ -150,11 +147,24 @@ class LTVModel:
         if list(data.categorical_names) != self.categorical_names_:
             raise DataValidationError(f"{self.name}: categorical columns differ from training "
                                       f"({data.categorical_names} vs {self.categorical_names_})")
-        # Categories unseen at training time map to the "<unknown>" code 0.
-        if self.categorical_names_:
-            data = data.subset(np.arange(len(data)))
-            sizes = np.asarray(self.vocab_sizes_)
-            data.categorical = np.where(data.categorical < sizes, data.categorical, 0)
+        if self.tag("needs_sequences") and list(data.channel_names) != self.channel_names_:
+            raise DataValidationError(
+                f"{self.name}: the data's sequence channels differ from training "
+                f"({list(data.channel_names)} vs {self.channel_names_})")
+        return self._remap_unseen_categories(data)
+
+    def _remap_unseen_categories(self, data: LTVDataset) -> LTVDataset:
+        """Categories unseen at training time map to the "<unknown>" code 0 (on a copy)."""
+        if not self.categorical_names_:
+            return data
+        data = data.subset(np.arange(len(data)))
+        sizes = np.asarray(self.vocab_sizes_)
+        data.categorical = np.where(data.categorical < sizes, data.categorical, 0)
+        return data
+
+    def predict(self, data: LTVDataset) -> Prediction:
+        """Predict every sample of ``data``; one row per (customer, cutoff), none dropped."""
+        data = self._prediction_data(data)
         parts = self._predict(data)
         value = np.asarray(parts.value, dtype=np.float64)
         if value.ndim == 1:
@@ -183,6 +193,9 @@ class LTVModel:
         )
 
     # ------------------------------------------------------------------ hooks
+    def _validate_params(self) -> None:
+        """Check the hyper-parameters at the start of ``fit`` (raise ModelError, say which)."""
+
     def _fit(self, train: LTVDataset, valid: LTVDataset | None) -> None:
         raise NotImplementedError
 
@@ -216,7 +229,8 @@ class LTVModel:
             "ltvkit_version": __version__, "params": self.get_params(),
             "horizons": self.horizons_, "feature_names": self.feature_names_,
             "categorical_names": self.categorical_names_, "vocab_sizes": self.vocab_sizes_,
-            "sequence_shape": self.sequence_shape_, "state": state,
+            "sequence_shape": self.sequence_shape_, "channel_names": self.channel_names_,
+            "state": state,
         }
         (out / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()},
@@ -227,29 +241,23 @@ class LTVModel:
     @classmethod
     def load(cls, directory: str | Path) -> LTVModel:
         """Load a model saved by :meth:`save` (any registered model when called on the base)."""
+        model = load_model(directory)
+        if cls is not LTVModel and not isinstance(model, cls):
+            raise ModelError(f"{directory} holds a '{model.name}' model, not {cls.name}")
+        return model
+
+    @classmethod
+    def _restore(cls, src: Path, config: dict[str, Any]) -> LTVModel:
+        """The model saved in ``src`` whose ``config.json`` is ``config`` (see :meth:`save`)."""
         from safetensors.numpy import load_file
 
-        src = Path(directory)
-        cfg_file = src / "config.json"
-        if not cfg_file.exists():
-            raise ModelError(f"{src} is not a saved ltvkit model (no config.json)")
-        config = json.loads(cfg_file.read_text())
-        version = config.get("format_version", 0)
-        if version > SAVE_FORMAT_VERSION:
-            raise ModelError(f"{src} was saved in model format {version} by ltvkit "
-                             f"{config.get('ltvkit_version')}; this ltvkit reads up to "
-                             f"{SAVE_FORMAT_VERSION}: upgrade ltvkit")
-        from ltvkit.models.registry import get_model_class
-
-        model_cls = get_model_class(config["model"])
-        if cls is not LTVModel and not issubclass(model_cls, cls):
-            raise ModelError(f"{src} holds a '{config['model']}' model, not {cls.name}")
-        model = model_cls(**config["params"])
+        model = cls(**config["params"])
         model.horizons_ = config["horizons"]
         model.feature_names_ = config["feature_names"]
         model.categorical_names_ = config["categorical_names"]
         model.vocab_sizes_ = config["vocab_sizes"]
         model.sequence_shape_ = config["sequence_shape"]
+        model.channel_names_ = config.get("channel_names", [])
         arrays = load_file(str(src / "arrays.safetensors"))
         model._set_state(config["state"], arrays)
         model._load_files(src)
