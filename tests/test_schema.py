@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ltvkit.data import CleaningRules, ColumnMapping, LTVTask, build_dataset, read_transactions
-from ltvkit.data.schema import new_connection
+from ltvkit.data.sources import new_connection
 from ltvkit.errors import DataValidationError
 
 # ----------------------------------------------------------------------------- helpers

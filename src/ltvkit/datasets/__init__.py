@@ -20,13 +20,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ltvkit.data.schema import (
-    CleaningRules,
-    ColumnMapping,
-    TransactionLog,
-    new_connection,
-    read_transactions,
-)
+from ltvkit.data.log import TransactionLog
+from ltvkit.data.mapping import CleaningRules, ColumnMapping
+from ltvkit.data.read import read_transactions
+from ltvkit.data.sources import new_connection
 from ltvkit.data.task import LTVTask
 from ltvkit.errors import DataValidationError
 

@@ -1,0 +1,120 @@
+"""Registering a source as a DuckDB view, without copying it into pandas.
+
+A source is a CSV (also .gz) or Parquet file, a folder of Parquet files, a glob, a pandas or
+polars DataFrame, an Arrow table or a DuckDB relation. Files are read by DuckDB; in-memory
+tables and relations are scanned in place.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ltvkit.data.mapping import sql_literal
+from ltvkit.errors import DataValidationError
+
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
+_IN_MEMORY_MODULES = ("pandas", "polars", "pyarrow")
+
+
+def new_connection(memory_limit: str | None = None, threads: int | None = None,
+                   temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection set up for ltvkit: UTC session time zone, spilling to a temp dir."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    # Spilling lets logs larger than memory finish (DuckDB's out-of-core operators).
+    tmp = temp_directory or os.environ.get("LTVKIT_TMPDIR") or tempfile.gettempdir()
+    con.execute(f"SET temp_directory='{Path(tmp) / 'ltvkit_duckdb_spill'}'")
+    con.execute("SET preserve_insertion_order=false")
+    con.execute("SET enable_progress_bar=false")  # the CLI draws its own progress
+    if memory_limit:
+        con.execute(f"SET memory_limit='{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads={int(threads)}")
+    return con
+
+
+def _module(source: Any) -> str:
+    return type(source).__module__.split(".")[0]
+
+
+def is_in_memory(source: Any) -> bool:
+    """Whether ``source`` is a pandas / polars DataFrame or an Arrow table."""
+    return _module(source) in _IN_MEMORY_MODULES
+
+
+def register_source(con: duckdb.DuckDBPyConnection, source: Any, view: str,
+                    read_options: dict[str, Any] | None) -> bool:
+    """Expose ``source`` as the view ``view`` in ``con`` without copying it into pandas.
+
+    Returns whether the view is cheap to scan again: Parquet files and in-memory tables are;
+    text files (parsed on every scan) and DuckDB relations (which may be whole queries) not."""
+    # A view of that name left by an earlier read on this connection must not be read again
+    # (the probe below would find it and read the old data), nor block register().
+    try:
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+    except duckdb.Error:
+        pass
+    if isinstance(source, duckdb.DuckDBPyRelation):
+        _register_relation(con, source, view)
+        return False
+    if isinstance(source, (str, os.PathLike)):
+        return _register_file(con, str(source), view, dict(read_options or {}))
+    if is_in_memory(source):
+        # pandas / polars DataFrames and Arrow tables are scanned in place by DuckDB.
+        obj = source.to_arrow() if _module(source) == "polars" else source
+        con.register(view, obj)
+        return True
+    raise DataValidationError(
+        f"unsupported input of type {type(source).__name__}: pass a path (CSV/Parquet), a pandas "
+        "or polars DataFrame, an Arrow table or a DuckDB relation", rule="supported input")
+
+
+def _register_relation(con: duckdb.DuckDBPyConnection, source: duckdb.DuckDBPyRelation,
+                       view: str) -> None:
+    # A relation on our own connection becomes a view (no copy); one from another connection
+    # is streamed over as Arrow.
+    source.create_view(view, replace=True)
+    try:
+        con.execute(f"SELECT * FROM {view} LIMIT 0")
+    except duckdb.Error:
+        con.register(view, source.to_arrow_table())
+
+
+def _register_file(con: duckdb.DuckDBPyConnection, path: str, view: str,
+                   read_options: dict[str, Any]) -> bool:
+    target, reader = _file_reader(path)
+    if reader == "read_csv":
+        read_options.setdefault("header", True)
+    opts = "".join(f", {k}={sql_literal(v)}" for k, v in read_options.items())
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {reader}('{target}'{opts})"
+    )
+    return reader == "read_parquet"
+
+
+def _file_reader(path: str) -> tuple[str, str]:
+    """(what to read, DuckDB reader) for a file, folder or glob."""
+    is_glob = any(ch in path for ch in "*?[")
+    if not is_glob and not os.path.exists(path):
+        raise DataValidationError(f"input file not found: {path}", rule="file exists")
+    lower = path.lower()
+    if os.path.isdir(path):
+        return str(Path(path) / "**" / "*.parquet"), "read_parquet"
+    if lower.endswith((".parquet", ".pq")) or (is_glob and "parquet" in lower):
+        return path, "read_parquet"
+    if lower.endswith(_CSV_SUFFIXES):
+        return path, "read_csv"
+    raise DataValidationError(
+        f"cannot tell the format of {path}: use a .csv, .csv.gz, .tsv, .parquet file, "
+        "a folder of Parquet files or a glob", rule="known file format")
+
+
+def column_types(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
+    """Each column of ``view`` and its DuckDB type (upper case), in order."""
+    rows = con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
+    return {r[0]: str(r[1]).upper() for r in rows}
