@@ -155,7 +155,7 @@ def test_table_markdown_and_json_show_the_same_numbers():
             assert table[model][0].startswith("failed: ValueError: bad [input]")
             assert summary[model]["n_seeds"] == 0
             continue
-        assert table[model] == cells
+        assert [c.replace("±", " ± ") for c in table[model]] == cells
         for key, shown in zip(HEADLINE_METRICS, cells, strict=False):
             stats = summary[model]["metrics"][key]
             assert shown == f"{stats['mean']:.3f} ± {stats['std']:.3f}"

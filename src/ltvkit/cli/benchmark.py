@@ -18,6 +18,7 @@ def run(dataset_name: str | None, data: Path | None, models_spec: str, seeds: li
         ) -> None:
     """Plan the benchmark (public dataset or prepared directory), run it with a progress bar,
     print the leaderboard and the failures."""
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ltvkit.evaluation.leaderboard import leaderboard_rich_table
@@ -46,7 +47,8 @@ def run(dataset_name: str | None, data: Path | None, models_spec: str, seeds: li
     out_console.print(leaderboard_rich_table(records, plan.horizon))
     for r in records:
         if "error" in r:
-            console.print(f"[yellow]{r['model']} seed {r['seed']} failed:[/yellow] {r['error']}")
+            console.print(f"[yellow]{escape(r['model'])} seed {r['seed']} failed:[/yellow] "
+                          f"{escape(r['error'])}")
     console.print(f"wrote {out}/leaderboard.json, leaderboard.md and predictions/")
 
 

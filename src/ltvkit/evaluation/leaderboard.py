@@ -4,7 +4,8 @@ sparsity level), rendered as Markdown, JSON or a rich table from the same rows a
 A record is what the runner writes for one model and seed: ``model``, ``seed``, ``metrics``
 (and ``metrics_sparse`` / ``metrics_non_sparse`` under the sparsity protocol), ``fit_seconds``,
 or ``error`` when the model failed. Every renderer shows a metric cell as ``mean ± std`` with
-three decimals (``mean`` alone when only one seed has a value), best normalized Gini first,
+three decimals (``mean`` alone when only one seed has a value; the rich table drops the
+spaces around ``±``), best normalized Gini first,
 failed models last, rows grouped by sparsity level.
 """
 
@@ -38,6 +39,7 @@ GROUP_KEYS = ("sparsity",)
 SUMMARY_METRICS = (*METRIC_KEYS, "interval_coverage_80")
 MISSING = "—"
 REASON_CHARS = 100
+RICH_REASON_CHARS = 60
 
 
 def label(key: str) -> str:
@@ -178,9 +180,11 @@ def leaderboard_rich_table(records: list[dict[str, Any]], horizon: str) -> Table
         table.add_column(head, justify="right")
     for r in b.rows:
         if r.cells is None:
-            table.add_row(escape(r.model), f"[red]failed[/red]: {escape(r.reason)}")
+            reason = r.reason[:RICH_REASON_CHARS]  # the full reason is printed under the table
+            table.add_row(escape(r.model), f"[red]failed[/red]: {escape(reason)}")
         else:
-            table.add_row(escape(r.model), *r.cells)
+            # "mean±std" without spaces: ten columns fit a 160-character terminal unwrapped
+            table.add_row(escape(r.model), *(c.replace(" ± ", "±") for c in r.cells))
     return table
 
 
