@@ -1,5 +1,5 @@
-"""The `ltv` command line, run as a real subprocess: prepare, evaluate, datasets, train, predict,
-benchmark, and one-line errors with a non-zero exit for bad input."""
+"""The `ltv` command line (ltvkit.cli), run as a real subprocess: prepare, evaluate, datasets,
+models, train, predict, benchmark, and one-line errors with a non-zero exit for bad input."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from ltvkit.data import LTVDataset
+from ltvkit.evaluation.leaderboard import summarize
 from ltvkit.metrics import evaluate as evaluate_metrics
 
 
@@ -109,6 +110,43 @@ def test_benchmark_writes_leaderboard_and_reports_failures(prepared, tmp_path):
     assert ok and all("normalized_gini" in r["metrics"] for r in ok)
     assert (out / "predictions" / "historical_mean-seed0.parquet").exists()
     assert "historical_mean" in (out / "leaderboard.md").read_text()
+    # the printed table shows the numbers of the leaderboard files
+    row = {r["model"]: r for r in summarize(board)}["historical_mean"]
+    gini, std = row["normalized_gini"]
+    printed = [ln for ln in res.stdout.splitlines() if "│ historical_mean " in ln]
+    assert len(printed) == 1 and f"{gini:.3f}±{std:.3f}" in printed[0]
+    assert f"{gini:.3f} ± {std:.3f}" in (out / "leaderboard.md").read_text()
+
+
+def test_benchmark_prints_bracketed_specs_verbatim(prepared, tmp_path):
+    out = tmp_path / "bench"
+    res = ltv("benchmark", "--data", str(prepared), "--models",
+              "historical_mean,lgbm[objective=nonsense]", "--seeds", "0", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "│ lgbm[objective=nonsense] " in res.stdout
+    assert "lgbm[objective=nonsense] seed 0 failed" in " ".join(res.stderr.split())
+
+
+def test_models_lists_every_registered_model_with_its_tags():
+    from ltvkit.models import all_models
+
+    res = ltv("models")
+    assert res.returncode == 0, res.stderr
+    tags = {ln.split("│")[1].strip(): ln.split("│")[2].replace(",", " ").split()
+            for ln in res.stdout.splitlines() if "│" in ln}
+    registry = all_models()
+    assert set(registry) <= set(tags)
+    for name, cls in registry.items():
+        assert sorted(tags[name]) == sorted(k for k, on in cls.tags.items() if on), name
+
+
+def test_importing_the_cli_loads_no_heavy_library():
+    code = ("import sys, ltvkit.cli; print([m for m in ('numpy', 'pandas', 'duckdb', 'torch', "
+            "'ltvkit.models', 'ltvkit.data') if m in sys.modules])")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert res.stdout.strip() == "[]"
+    assert "benchmark" in ltv("--help").stdout
 
 
 def test_datasets_lists_protocols():

@@ -588,3 +588,17 @@ def test_evaluate_negative_predictions_allowed():
     r = m.evaluate(y, y - 5.0)  # a few predictions are negative
     assert r["normalized_gini"] == pytest.approx(1.0)
     assert r["ambe"] == pytest.approx(5.0)
+
+
+def test_interval_coverage_hand_computed():
+    y = np.array([0.0, 5.0, 10.0, 20.0, 3.0])
+    lo = np.array([0.0, 6.0, 2.0, 1.0, 3.0])
+    hi = np.array([1.0, 9.0, 10.0, 15.0, 4.0])
+    # inside: 0 in [0, 1] (lower bound), 5 < 6 out, 10 in [2, 10] (upper bound), 20 > 15 out,
+    # 3 in [3, 4]  ->  3 of 5
+    assert m.interval_coverage(y, lo, hi) == pytest.approx(0.6)
+    r = m.evaluate(y, (lo + hi) / 2, q_low=lo, q_high=hi)
+    assert r["interval_coverage_80"] == pytest.approx(0.6)
+    assert "interval_coverage_80" not in m.evaluate(y, (lo + hi) / 2)
+    with pytest.raises(MetricError, match="q_high"):
+        m.interval_coverage(y, lo, hi[:3])

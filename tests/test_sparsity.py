@@ -12,6 +12,9 @@ import pytest
 from ltvkit.data import LTVTask, build_dataset, read_transactions
 from ltvkit.data.schema import ColumnMapping
 from ltvkit.errors import TaskError
+from ltvkit.evaluation.runner import BenchmarkPlan
+from ltvkit.evaluation.splits import customer_split
+from ltvkit.metrics import nmae
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +111,30 @@ def test_two_logs_make_the_same_cross_domain_dataset_as_one_log_with_a_domain_co
     assert a.feature_names == b.feature_names
     np.testing.assert_array_equal(a.features, b.features)
     np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_runner_rebuilds_each_level_with_the_seed_and_scores_sparse_customers_apart(
+        two_domain_log, tmp_path):
+    def rebuild(share: float, seed: int):
+        return build_dataset(two_domain_log, _task(share, seed))
+
+    plan = BenchmarkPlan(rebuild(0.0, 0), customer_split, ["historical_mean"], [0, 1], [0, 50],
+                         rebuild)
+    assert plan.n_steps == 4
+    steps: list[str] = []
+    records = plan.run(tmp_path, on_step=steps.append)
+    assert steps == ["historical_mean seed 0-sparsity0", "historical_mean seed 1-sparsity0",
+                     "historical_mean seed 0-sparsity50", "historical_mean seed 1-sparsity50"]
+    assert [(r["sparsity"], r["seed"]) for r in records] == [(0, 0), (0, 1), (50, 0), (50, 1)]
+    assert all("error" not in r for r in records), records
+    assert not any("metrics_sparse" in r for r in records[:2])
+    record = records[3]
+    frame = pd.read_parquet(tmp_path / "predictions" / "historical_mean-sparsity50-seed1.parquet")
+    # the sparse customers of level 50 are drawn with the run's seed (1)
+    _, _, test = customer_split(rebuild(0.5, 1), 1)
+    np.testing.assert_array_equal(frame["sparse"].to_numpy(), test.sparse)
+    for key, part in (("metrics_sparse", frame[frame["sparse"]]),
+                      ("metrics_non_sparse", frame[~frame["sparse"]])):
+        assert record[key]["n"] == len(part)
+        assert record[key]["nmae"] == pytest.approx(nmae(part.y_true, part.y_pred))
+    assert "[sparsity=50]" in (tmp_path / "leaderboard.md").read_text()

@@ -57,6 +57,7 @@ __all__ = [
     "decile_stats",
     "evaluate",
     "gini_from_gain",
+    "interval_coverage",
     "mae",
     "mutual_gini",
     "nmae",
@@ -645,6 +646,21 @@ def recall_at_k(y_true: ArrayLike, y_pred: ArrayLike, k: int | None = None,
     return float((true_w & pred_w).sum() / n_true)
 
 
+def interval_coverage(y_true: ArrayLike, q_low: ArrayLike, q_high: ArrayLike) -> float:
+    """Share of labels inside the predicted interval ``[q_low, q_high]`` (bounds included,
+    with a ``1e-9`` tolerance). For the 10 % and 90 % quantiles a calibrated model covers
+    about 80 % of the labels.
+
+    Raises
+    ------
+    MetricError
+        On bad input (empty, different lengths, NaN/inf values).
+    """
+    y, lo = _pair(y_true, q_low, "y_true", "q_low")
+    hi = _pair(y, q_high, "y_true", "q_high")[1]
+    return float(np.mean((y >= lo - 1e-9) & (y <= hi + 1e-9)))
+
+
 def quantile_bucket_edges(y_train: ArrayLike,
                           quantiles: Sequence[float] = (0.5, 0.75)) -> np.ndarray:
     """Bucket edges from training labels: ``[0, q_1, q_2, ...]`` of the POSITIVE labels.
@@ -764,7 +780,8 @@ def mutual_gini(y_true: ArrayLike, y_pred: ArrayLike) -> float:
 
 
 def evaluate(y_true: ArrayLike, y_pred: ArrayLike, p_active: ArrayLike | None = None, *,
-             top_frac: float = 0.10, bucket_edges: ArrayLike | None = None) -> dict[str, Any]:
+             top_frac: float = 0.10, bucket_edges: ArrayLike | None = None,
+             q_low: ArrayLike | None = None, q_high: ArrayLike | None = None) -> dict[str, Any]:
     """Compute every leaderboard metric of :data:`METRIC_KEYS` at once.
 
     Parameters
@@ -781,6 +798,9 @@ def evaluate(y_true: ArrayLike, y_pred: ArrayLike, p_active: ArrayLike | None = 
     bucket_edges : array-like, optional
         Edges for ``bucket_accuracy``. Defaults to ``quantile_bucket_edges(y_true)`` (edges from
         the evaluated labels themselves); the benchmark passes the training-set edges.
+    q_low, q_high : array-like, optional
+        The predicted 10 % and 90 % quantiles. When both are given the result also holds
+        ``interval_coverage_80`` (:func:`interval_coverage`).
 
     Returns
     -------
@@ -788,7 +808,8 @@ def evaluate(y_true: ArrayLike, y_pred: ArrayLike, p_active: ArrayLike | None = 
         The 18 keys of :data:`METRIC_KEYS` (floats), plus the informational floats ``n``,
         ``label_mean``, ``zero_label_fraction`` (share of labels ``<= 0``),
         ``decile_mape_skipped_bins`` and ``percentile_mape_skipped_bins`` (bins with label mean 0;
-        ``nan`` when there are fewer samples than bins), and ``warnings`` (list of str). A metric that cannot be computed on this data (all labels
+        ``nan`` when there are fewer samples than bins), ``interval_coverage_80`` when
+        ``q_low`` and ``q_high`` are given, and ``warnings`` (list of str). A metric that cannot be computed on this data (all labels
         0, constant predictions, fewer than 100 samples for ``percentile_mape``, ...) is ``nan``
         and ``warnings`` says why. This function never raises for such data.
 
@@ -860,5 +881,7 @@ def evaluate(y_true: ArrayLike, y_pred: ArrayLike, p_active: ArrayLike | None = 
     result["zero_label_fraction"] = float(np.mean(y <= 0))
     result["decile_mape_skipped_bins"] = out["decile_mape_skipped_bins"]
     result["percentile_mape_skipped_bins"] = out["percentile_mape_skipped_bins"]
+    if q_low is not None and q_high is not None:
+        result["interval_coverage_80"] = interval_coverage(y, q_low, q_high)
     result["warnings"] = notes
     return result

@@ -1,0 +1,103 @@
+"""``ltv prepare``: build a leak-free LTV dataset from a transaction log or a public dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ltvkit.cli._common import _split_list, cli_errors, console, out_console, print_quality
+from ltvkit.errors import LTVError
+
+
+@cli_errors
+def prepare(
+    log: Annotated[str | None, typer.Argument(help="Transaction log: CSV (.gz), Parquet file, "
+                                                   "folder or glob.")] = None,
+    out: Annotated[Path, typer.Option(help="Dataset directory to write.")] = Path("ltv_dataset"),
+    dataset: Annotated[str | None, typer.Option(help="Use a public dataset and its protocol "
+                                                     "instead of LOG (see `ltv datasets`).")] = None,
+    customer_col: str = typer.Option("customer_id", help="Customer id column."),
+    time_col: str = typer.Option("timestamp", help="Timestamp column."),
+    amount: str = typer.Option("amount", help="Amount column or SQL expression, e.g. "
+                                              "'Quantity*UnitPrice'. Negative = refund."),
+    order_col: str | None = typer.Option(None, help="Order / invoice id column."),
+    quantity_col: str | None = typer.Option(None, help="Quantity column."),
+    category_col: str | None = typer.Option(None, help="Category column."),
+    domain_col: str | None = typer.Option(None, help="Domain column (cross-domain logs)."),
+    source: str | None = typer.Option(None, help="Source domain (with --domain-col)."),
+    target: str | None = typer.Option(None, help="Target domain whose spend is the label."),
+    time_format: str | None = typer.Option(None, help="strptime format, e.g. %Y%m%d."),
+    cutoff: str | None = typer.Option(None, help="Cutoff day (YYYY-MM-DD), included in history."),
+    cutoff_start: str | None = typer.Option(None, help="First of sliding cutoffs."),
+    cutoff_end: str | None = typer.Option(None, help="Last of sliding cutoffs."),
+    cutoff_step: str = typer.Option("30D", help="Step of sliding cutoffs."),
+    lookback: str | None = typer.Option(None, help="History the features see, e.g. 180D."),
+    horizons: str = typer.Option("90D", help="Label windows, comma separated: 30D,90D,365D."),
+    period: str = typer.Option("M", help="Sequence period: 1D, 7D, 30D or M (calendar month)."),
+    n_periods: int = typer.Option(12, help="Sequence length in periods."),
+    cohort: str = typer.Option("known", help="known | active | new."),
+    new_from: str | None = typer.Option(None, help="Cohort 'new': first purchase from."),
+    new_until: str | None = typer.Option(None, help="Cohort 'new': first purchase until."),
+    attributes: str | None = typer.Option(None, help="Customer attributes file (one row per "
+                                                     "customer)."),
+    attributes_customer_col: str = typer.Option("customer_id", help="Id column in attributes."),
+    keep_duplicates: bool = typer.Option(False, help="Keep exact duplicate rows."),
+    drop_refunds: bool = typer.Option(False, help="Drop negative amounts instead of keeping "
+                                                  "them as refunds."),
+    keep_zero_amounts: bool = typer.Option(False, help="Keep rows whose amount is 0."),
+    data_end: str | None = typer.Option(None, help="Drop (and count) rows after this day."),
+    allow_partial_horizon: bool = typer.Option(False, help="Allow label windows past the data."),
+    sparsity: float = typer.Option(0.0, help="Share of customers (0-1) whose target-domain "
+                                             "history is removed (paper 000's protocol)."),
+    sparsity_seed: int = typer.Option(0, help="Seed that draws the sparse customers."),
+    json_out: bool = typer.Option(False, "--json", help="Print the data-quality report as JSON."),
+) -> None:
+    """Build a leak-free LTV dataset (features, sequences, labels) from a transaction log."""
+    from ltvkit.data import CleaningRules, ColumnMapping, LTVTask, build_dataset, read_transactions
+
+    with console.status("reading and validating the log") as status:
+        if dataset:
+            from ltvkit.datasets import get_dataset
+
+            public = get_dataset(dataset)
+            tlog = public.load_log()
+            task = public.task
+            attrs = public.load_attributes(tlog)
+            attr_col = public.attribute_customer_col
+        else:
+            if log is None:
+                raise LTVError("give a LOG file or --dataset NAME")
+            mapping = ColumnMapping(customer=customer_col, time=time_col, amount=amount,
+                                    order=order_col, quantity=quantity_col,
+                                    category=category_col, domain=domain_col,
+                                    time_format=time_format)
+            cleaning = CleaningRules(drop_duplicates=not keep_duplicates,
+                                     refunds="drop" if drop_refunds else "keep",
+                                     zero_amounts="keep" if keep_zero_amounts else "drop",
+                                     data_end=data_end)
+            tlog = read_transactions(log, mapping, cleaning)
+            domains = None
+            if source or target:
+                if not (source and target and domain_col):
+                    raise LTVError("cross-domain needs --domain-col, --source and --target")
+                domains = (source, target)
+            task = LTVTask(cutoff=cutoff, cutoff_start=cutoff_start, cutoff_end=cutoff_end,
+                           cutoff_step=cutoff_step, lookback=lookback,
+                           horizons=tuple(_split_list(horizons)), period=period,
+                           n_periods=n_periods, cohort=cohort, new_from=new_from,
+                           new_until=new_until, allow_partial_horizon=allow_partial_horizon,
+                           domains=domains, target_domain=target, sparsity=sparsity,
+                           sparsity_seed=sparsity_seed)
+            attrs, attr_col = attributes, attributes_customer_col
+        print_quality(tlog.quality)
+        ds = build_dataset(tlog, task, attrs, attribute_customer_col=attr_col,
+                           progress=lambda msg: status.update(msg))
+        ds.save(out)
+        tlog.quality.to_json(Path(out) / "quality.json")
+    if json_out:
+        out_console.print_json(tlog.quality.to_json())
+    console.print(f"wrote {len(ds):,} samples of {ds.n_customers:,} customers "
+                  f"({len(ds.feature_names)} features, sequences {ds.sequences.shape[1:]}, "
+                  f"horizons {', '.join(ds.horizons)}) to {out}")

@@ -1,0 +1,50 @@
+"""``ltv train``: fit a model on a prepared dataset and save it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ltvkit.cli._common import cli_errors, console
+
+
+def _load_params(params: str | None, config: Path | None) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    if config is not None:
+        merged.update(json.loads(Path(config).read_text()))
+    if params:
+        merged.update(json.loads(params))
+    return merged
+
+
+@cli_errors
+def train(
+    data: Annotated[Path, typer.Option(help="Dataset directory from `ltv prepare`.")],
+    model: Annotated[str, typer.Option(help="Model name (see `ltv models`).")],
+    out: Annotated[Path, typer.Option(help="Directory to save the model in.")],
+    params: str | None = typer.Option(None, help="Hyper-parameters as JSON."),
+    config: Path | None = typer.Option(None, help="Hyper-parameters from a JSON file."),
+    valid_frac: float = typer.Option(0.1, help="Share of customers held out for early "
+                                               "stopping (0 = none)."),
+    seed: int = typer.Option(0, help="Random seed."),
+) -> None:
+    """Fit a model on a prepared dataset and save it (JSON config + weights, no pickle)."""
+    from ltvkit.data import LTVDataset
+    from ltvkit.models import create_model, get_model_class
+
+    ds = LTVDataset.load(data)
+    hp = _load_params(params, config)
+    if "random_state" in get_model_class(model)._param_names():
+        hp.setdefault("random_state", seed)
+    estimator = create_model(model, **hp)
+    if valid_frac > 0:
+        fit_part, valid, _ = ds.split_customers(seed=seed, test_frac=0.0, valid_frac=valid_frac)
+    else:
+        fit_part, valid = ds, None
+    with console.status(f"fitting {model} on {len(fit_part):,} samples"):
+        estimator.fit(fit_part, valid if valid is not None and len(valid) else None)
+    estimator.save(out)
+    console.print(f"saved {model} to {out}")
