@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ltvkit.data import LTVTask, build_dataset, read_transactions
-from ltvkit.data.schema import ColumnMapping
+from ltvkit.data.mapping import ColumnMapping
 from ltvkit.errors import TaskError
 from ltvkit.evaluation.runner import BenchmarkPlan
 from ltvkit.evaluation.splits import customer_split

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from ltvkit.data import LTVDataset, LTVTask, build_dataset, read_transactions
 from ltvkit.data.dataset import UNKNOWN
-from ltvkit.data.schema import CleaningRules, ColumnMapping, new_connection
+from ltvkit.data.mapping import CleaningRules, ColumnMapping
+from ltvkit.data.sources import new_connection
 from ltvkit.data.task import parse_days, parse_period
 from ltvkit.data.windows import SEQUENCE_CHANNELS, STATIC_FEATURES
 from ltvkit.datasets import get_dataset

@@ -1,6 +1,6 @@
 """LTVTask -> LTVDataset: features before the cutoff, labels after it, never both.
 
-DuckDB has read, cleaned and sorted the log once (:mod:`ltvkit.data.schema`); here the samples
+DuckDB has read, cleaned and sorted the log once (:mod:`ltvkit.data.read`); here the samples
 are chosen and, per domain and cutoff, the compiled walks of :mod:`ltvkit.data.kernels` fill in
 their features, sequences and labels.
 
@@ -21,7 +21,9 @@ from ltvkit.data import kernels
 from ltvkit.data.arrays import US_PER_DAY, LogArrays
 from ltvkit.data.dataset import UNKNOWN, LTVDataset
 from ltvkit.data.layout import domain_column
-from ltvkit.data.schema import TransactionLog, _customer_expr, _register_source
+from ltvkit.data.log import TransactionLog
+from ltvkit.data.mapping import customer_expr
+from ltvkit.data.sources import register_source
 from ltvkit.data.task import LTVTask, parse_date, parse_days, parse_period
 from ltvkit.errors import DataValidationError, TaskError
 
@@ -135,13 +137,13 @@ def _is_numeric_type(sql_type: str) -> bool:
 def _attributes(con: duckdb.DuckDBPyConnection, attributes: Any, customer_col: str,
                 customer_ids: np.ndarray, vocabularies: dict[str, list[str]] | None
                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, list[str]]]:
-    _register_source(con, attributes, "_attr_raw", None)
+    register_source(con, attributes, "_attr_raw", None)
     types = {r[0]: str(r[1]).upper() for r in con.execute("DESCRIBE _attr_raw").fetchall()}
     if customer_col not in types:
         raise DataValidationError(
             f"customer attributes: missing column '{customer_col}'; they have {', '.join(types)}",
             column=customer_col, rule="column exists")
-    cid = _customer_expr(customer_col, types[customer_col])
+    cid = customer_expr(customer_col, types[customer_col])
     dup = con.execute(f"SELECT count(*) - count(DISTINCT {cid}) FROM _attr_raw").fetchall()[0][0]
     if dup:
         raise DataValidationError(
