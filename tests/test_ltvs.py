@@ -12,10 +12,10 @@ from ltvkit.models.ltvs import (
     ExpertMaskNetwork,
     LtvS,
     expert_classification_loss,
-    expert_labels,
     expert_ordinal_loss,
 )
 from ltvkit.nn.losses import mae_loss
+from ltvkit.targets import rank_groups
 
 
 def _outputs(b: int = 16, k: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -51,20 +51,20 @@ def test_hidden_not_divisible_by_experts_is_a_clear_error():
 
 def test_in_batch_expert_labels_are_equal_count_value_groups():
     values = torch.randperm(256).float() * 1.7 + 0.3
-    labels = expert_labels(values, 4)
+    labels = rank_groups(values, 4)
     assert torch.bincount(labels, minlength=4).tolist() == [64, 64, 64, 64]
     for j in range(3):  # groups are ordered by value
         assert values[labels == j].max() < values[labels == j + 1].min()
     # Batch not divisible by k: counts differ by at most one.
-    counts = torch.bincount(expert_labels(torch.randn(10), 4), minlength=4)
+    counts = torch.bincount(rank_groups(torch.randn(10), 4), minlength=4)
     assert counts.sum() == 10 and counts.max() - counts.min() <= 1
 
 
 def test_tied_labels_share_the_group_of_their_lowest_rank():
     values = torch.tensor([0.0, 3.0, 0.0, 0.0, 1.0, 0.0, 2.0, 0.0])
     # rank = number of smaller values: zeros 0, 1 -> 5, 2 -> 6, 3 -> 7; group = 4 * rank // 8
-    assert expert_labels(values, 4).tolist() == [0, 3, 0, 0, 2, 0, 3, 0]
-    assert expert_labels(torch.tensor([5.0]), 4).tolist() == [0]
+    assert rank_groups(values, 4).tolist() == [0, 3, 0, 0, 2, 0, 3, 0]
+    assert rank_groups(torch.tensor([5.0]), 4).tolist() == [0]
 
 
 def test_ordinal_loss_is_the_bce_of_group_greater_than_j_by_hand():
@@ -88,7 +88,7 @@ def test_lambda_schedule_drops_to_a_hundredth_after_epoch_20():
     out, y = _outputs(), torch.rand(16, 1)
     early, late = model._auxiliary_loss(out, y, 3), model._auxiliary_loss(out, y, 21)
     assert late.item() == pytest.approx(0.01 * early.item(), rel=1e-5)
-    labels = expert_labels(y[:, 0], 4)
+    labels = rank_groups(y[:, 0], 4)
     expected = (10 * expert_classification_loss(out["expert_logits"], labels)
                 + 20 * expert_ordinal_loss(out["ordinal_logits"], labels))
     assert early.item() == pytest.approx(expected.item(), rel=1e-6)

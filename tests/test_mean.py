@@ -13,9 +13,8 @@ from ltvkit.models import create_model  # noqa: E402
 from ltvkit.models.mean import (  # noqa: E402
     distillation_cross_entropy,
     kl_bucket_attention,
-    value_range_edges,
-    value_range_index,
 )
+from ltvkit.targets import bucket_index, value_range_edges  # noqa: E402
 
 TINY = {"shared_hidden": (16,), "expert_dim": 8, "attention_dim": 4, "dam_hidden": (8,),
         "max_epochs": 2, "batch_size": 128, "lr": 1e-2, "n_threads": 1}
@@ -108,7 +107,7 @@ def test_value_ranges_are_zero_plus_quartiles_of_positive_training_labels(fitted
     y = np.array([0, 0, 1, 2, 3, 4, 5, 100.0])
     edges = value_range_edges(y, n_ranges=5, cap=20.0)
     np.testing.assert_allclose(edges, [np.quantile([1, 2, 3, 4, 5, 20.0], [0.25, 0.5, 0.75])])
-    z = value_range_index(torch.tensor(y)[:, None], torch.tensor(edges))[:, 0]
+    z = bucket_index(torch.tensor(y)[:, None], torch.tensor(edges))[:, 0]
     assert z.tolist() == [0, 0, 1, 1, 2, 3, 4, 4]
     # the model stores its training edges ([H, n - 2], scaled units) in the saved state
     state, _ = fitted_mean._get_state()

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,8 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from ltvkit.errors import MetricError
+from ltvkit.targets import ZERO_EPS, quantile_bucket_edges
+from ltvkit.targets import assign_buckets as _assign_buckets
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -116,8 +118,6 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "recall_at_k": True,
 }
 
-#: Values ``<= ZERO_EPS`` (above the first bucket edge) belong to the zero bucket.
-ZERO_EPS: float = 1e-6
 
 
 class _Undefined(MetricError):
@@ -661,28 +661,6 @@ def interval_coverage(y_true: ArrayLike, q_low: ArrayLike, q_high: ArrayLike) ->
     return float(np.mean((y >= lo - 1e-9) & (y <= hi + 1e-9)))
 
 
-def quantile_bucket_edges(y_train: ArrayLike,
-                          quantiles: Sequence[float] = (0.5, 0.75)) -> np.ndarray:
-    """Bucket edges from training labels: ``[0, q_1, q_2, ...]`` of the POSITIVE labels.
-
-    The default gives CC-OR-Net's K = 4 buckets: zero, ``(0, q50]``, ``(q50, q75]``,
-    ``(q75, inf)`` (MODELS.md §2 and §8). Use the training set's edges when scoring a test set.
-
-    Raises
-    ------
-    MetricError
-        When no label is positive or a quantile is outside ``(0, 1)``.
-    """
-    y = _as_1d(y_train, "y_train")
-    qs = np.asarray(quantiles, dtype=np.float64).ravel()
-    if qs.size == 0 or np.any((qs <= 0) | (qs >= 1)) or np.any(np.diff(qs) <= 0):
-        raise MetricError(f"quantiles: must be increasing values in (0, 1), got {quantiles!r}")
-    pos = y[y > ZERO_EPS]
-    if pos.size == 0:
-        raise MetricError("quantile_bucket_edges: no positive label in y_train")
-    return np.concatenate([[0.0], np.quantile(pos, qs)])
-
-
 def _check_edges(edges: ArrayLike) -> np.ndarray:
     e = _as_1d(edges, "edges")
     if np.any(np.diff(e) < 0):
@@ -691,20 +669,8 @@ def _check_edges(edges: ArrayLike) -> np.ndarray:
 
 
 def assign_buckets(y: ArrayLike, edges: ArrayLike) -> np.ndarray:
-    """Bucket of each value for edges ``[e0, e1, ..., em]`` (``m + 2`` buckets).
-
-    Bucket 0 holds ``y <= e0 + ZERO_EPS`` (zero and negative values); bucket ``j >= 1`` holds
-    ``e_{j-1} < y <= e_j`` (right-closed); the last bucket holds ``y > em``.
-
-    Returns
-    -------
-    numpy.ndarray of int64
-    """
-    v = _as_1d(y, "y")
-    e = _check_edges(edges)
-    out = 1 + np.searchsorted(e[1:], v, side="left")
-    out[v <= e[0] + ZERO_EPS] = 0
-    return out.astype(np.int64)
+    """:func:`ltvkit.targets.assign_buckets` of checked inputs (finite values, sorted edges)."""
+    return _assign_buckets(_as_1d(y, "y"), _check_edges(edges))
 
 
 def bucket_scores(y_true: ArrayLike, y_pred: ArrayLike, edges: ArrayLike) -> dict[str, Any]:

@@ -57,12 +57,12 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
-from ltvkit.metrics import ZERO_EPS, assign_buckets, quantile_bucket_edges
 from ltvkit.models.base.torch_model import Labels, TorchLTVModel
 from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP, TabularInput
 from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import PredictionParts
+from ltvkit.targets import ZERO_EPS, assign_buckets, bucket_index, quantile_bucket_edges
 
 #: ``|v| <= V_MARGIN``: predictions stay strictly inside their bucket's interval.
 V_MARGIN = 1.0 - 1e-3
@@ -231,8 +231,7 @@ class CCORNet(nn.Module):
 
     def bucket_of(self, y: Tensor) -> Tensor:
         """True bucket [b] int64 of scaled labels ``y`` [b] (right-closed, as assign_buckets)."""
-        bucket = torch.bucketize(y.contiguous(), self.edges[1:], right=False) + 1
-        return torch.where(y <= self.edges[0] + self.zero_eps, 0, bucket)
+        return bucket_index(y, self.edges[1:], self.edges[0] + self.zero_eps)
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         h = self.encoder(self.tabular(batch["features"], batch["categorical"]))

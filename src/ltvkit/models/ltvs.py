@@ -85,6 +85,7 @@ from ltvkit.nn.losses import mae_loss
 from ltvkit.nn.spec import ModuleSpec
 from ltvkit.nn.trainer import StepSchedule
 from ltvkit.prediction import PredictionParts
+from ltvkit.targets import rank_groups
 
 
 # --------------------------------------------------------------------------------- modules
@@ -159,17 +160,6 @@ class LtvSNet(nn.Module):
 
 
 # --------------------------------------------------------------------------------- losses
-def expert_labels(values: Tensor, n_experts: int) -> Tensor:
-    """In-batch value group of each sample ``[b] -> [b]`` int64 in ``0..k-1``.
-
-    ``floor(k * rank / b)`` with ``rank`` = number of batch samples with a strictly smaller
-    value: ``k`` equal-count groups when the values are distinct, ties share a group.
-    """
-    b = values.shape[0]
-    rank = torch.searchsorted(torch.sort(values).values.contiguous(), values.contiguous())
-    return torch.div(rank * n_experts, max(b, 1), rounding_mode="floor").clamp_max(n_experts - 1)
-
-
 def expert_classification_loss(expert_logits: Tensor, labels: Tensor) -> Tensor:
     """``L_EC`` (eq. 7): cross-entropy of ``softmax(logits [b, k])`` vs ``labels [b]``, / k."""
     return F.cross_entropy(expert_logits, labels) / expert_logits.shape[1]
@@ -194,7 +184,7 @@ class ExMNLoss:
         if not self.enabled:
             return y.new_zeros(())
         logits = outputs["expert_logits"]
-        labels = expert_labels(y.sum(dim=1), logits.shape[1])
+        labels = rank_groups(y.sum(dim=1), logits.shape[1])
         return (self.lambda_ec(epoch) * expert_classification_loss(logits, labels)
                 + self.lambda_eo(epoch) * expert_ordinal_loss(outputs["ordinal_logits"], labels))
 

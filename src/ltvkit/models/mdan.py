@@ -23,7 +23,7 @@ Losses (labels divided by the mean positive training label by the base class)::
 - ``L_reg``: ``loss`` = ``"mse"`` (default), ``"huber"``, ``"log1p_mse"`` or ``"mae"``.
 - Channel learning: channel ``k`` is assigned value range ``k`` (range 0 = zero spend, then
   ``C - 1`` equal-count ranges of the positive training labels, cut at their quantiles, as
-  MEAN's ranges: :func:`~ltvkit.models.mean.value_range_edges`). ``CE(z, w)`` trains the CLC to
+  MEAN's ranges: :func:`~ltvkit.targets.value_range_edges`). ``CE(z, w)`` trains the CLC to
   put its weight on the channel of a customer's range. Since ``h = sum_k w_k c_k``, the
   gradient that reaches channel ``k`` is scaled by ``w_k``: the controller decides how strongly
   each channel learns from each customer, and each channel specialises in its part of the
@@ -60,12 +60,13 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
-from ltvkit.models.mean import ValueRangeModel, value_range_index
+from ltvkit.models.mean import ValueRangeModel
 from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP, TabularInput
 from ltvkit.nn.heads import HEAD_KINDS, head_loss, head_prediction, make_head
 from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import PredictionParts
+from ltvkit.targets import bucket_index
 
 SIMILARITY_TARGETS = ("log1p", "linear")
 _EPS = 1e-8
@@ -194,7 +195,7 @@ class MDAN(ValueRangeModel):
         Similarity Loss is on (each already multiplied by its weight)."""
         out = {"regression": head_loss(self.loss, outputs.value, y)}
         if float(self.controller_weight) > 0:
-            z = value_range_index(y, self.network.bucket_edges)[:, 0]
+            z = bucket_index(y, self.network.bucket_edges)[:, 0]
             out["controller"] = float(self.controller_weight) * F.cross_entropy(
                 outputs.controller_logits, z)
         if self.use_similarity and float(self.similarity_weight) > 0:

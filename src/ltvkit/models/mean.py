@@ -86,42 +86,10 @@ from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP, TabularInput
 from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import PredictionParts
+from ltvkit.targets import bucket_index, value_range_edges
 
 DISTILL_TARGETS = ("scores", "log_scores")
 _LOG_FLOOR = 1e-12  # log(theta_hat) of a range the attention gives (numerically) no mass
-
-
-# --------------------------------------------------------------------------------- value ranges
-def value_range_edges(scaled_labels: np.ndarray, n_ranges: int, cap: float | None = None
-                      ) -> np.ndarray:
-    """Cut points between the positive value ranges, per horizon: ``[H, n_ranges - 2]``.
-
-    Range 0 is ``y = 0``; the positive labels (clipped to ``cap``) are cut at their quantiles
-    ``1/(n_ranges-1), ..., (n_ranges-2)/(n_ranges-1)`` into ``n_ranges - 1`` equal-count ranges.
-    A horizon without a positive label gets zeros (every label then falls in range 0).
-    """
-    y = np.asarray(scaled_labels, dtype=np.float64)
-    if y.ndim == 1:
-        y = y[:, None]
-    if cap is not None:
-        y = np.clip(y, 0.0, cap)
-    qs = np.arange(1, n_ranges - 1) / (n_ranges - 1)
-    edges = np.zeros((y.shape[1], max(n_ranges - 2, 0)))
-    for j in range(y.shape[1]):
-        pos = y[y[:, j] > 0, j]
-        if pos.size and qs.size:
-            edges[j] = np.quantile(pos, qs)
-    return edges
-
-
-def value_range_index(y: Tensor, edges: Tensor) -> Tensor:
-    """Value range of each label ``y [b, H]`` for cut points ``edges [H, m]``: ``[b, H]`` int64.
-
-    0 for ``y <= 0``; else ``1 + #{edges < y}`` (right-closed, as
-    :func:`ltvkit.metrics.assign_buckets`), so ``m + 2`` ranges.
-    """
-    above = (y.unsqueeze(-1) > edges.to(y.dtype)).sum(dim=-1)
-    return torch.where(y > 0, 1 + above, torch.zeros_like(above))
 
 
 class ValueRangeModel(TorchLTVModel):
@@ -347,7 +315,7 @@ class MEAN(ValueRangeModel):
         if self.mvfe_only or outputs.bucket_logits is None:
             return out
         logits, theta = outputs.bucket_logits, outputs.attention_mean     # [b, H, n]
-        z = value_range_index(y, self.network.bucket_edges)               # [b, H]
+        z = bucket_index(y, self.network.bucket_edges)               # [b, H]
         ce = F.cross_entropy(logits.transpose(1, 2), z, reduction="none")  # [b, H]
         out["bucket"] = float(self.beta) * ce.mean(dim=0).sum()
         stop = bool(self.align_stop_gradient)

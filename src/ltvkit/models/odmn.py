@@ -50,38 +50,18 @@ from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
-from ltvkit.metrics import ZERO_EPS
 from ltvkit.models.base.torch_model import Labels, TorchLTVModel
 from ltvkit.models.registry import register
 from ltvkit.nn.blocks import MLP, TabularInput
 from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import PredictionParts
+from ltvkit.targets import ZERO_EPS, equal_frequency_bounds
 
 #: Keys of ``extras`` that are values (scaled back to the label unit like ``value``).
 VALUE_EXTRAS = ("value_before_cummax", "bucket_lower", "bucket_upper")
 
 
 # --------------------------------------------------------------------------------- segmentation
-def segment_labels(y: np.ndarray, n_positive: int, n_buckets: int,
-                   cap_quantile: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Equal-frequency bucket bounds of the positive labels ``y`` [n] (MDME segmentation).
-
-    Returns ``lower``, ``upper`` [P, B]: bucket ``(s, b)`` (s = 1..P as row ``s - 1``) covers
-    ``[lower, upper]``; consecutive buckets share an edge. Ties in ``y`` may give empty buckets
-    of zero width.
-    """
-    positive = np.asarray(y, dtype=np.float64)
-    positive = positive[positive > ZERO_EPS]
-    if positive.size == 0:
-        raise ModelError("odmn: a horizon has no positive training label, so there is no "
-                         "value range to cut into buckets")
-    n = n_positive * n_buckets
-    levels = np.linspace(0.0, 1.0, n + 1)
-    levels[-1] = cap_quantile
-    edges = np.maximum.accumulate(np.quantile(positive, levels))
-    return edges[:-1].reshape(n_positive, n_buckets), edges[1:].reshape(n_positive, n_buckets)
-
-
 def calibration_loss(values: Tensor) -> Tensor:
     """``mean_i sum_t ReLU(v_{i,t} - v_{i,t+1})`` of per-horizon values [b, H] (ODMN)."""
     if values.shape[1] < 2:
@@ -307,7 +287,7 @@ class ODMN(TorchLTVModel):
             raise ModelError(f"odmn: horizons must be ordered from shortest to longest, got "
                              f"{self.horizons_}")
         y = labels.raw
-        bounds = [segment_labels(y[:, t], self.n_sub_distributions - 1, self.n_buckets,
+        bounds = [equal_frequency_bounds(y[:, t], self.n_sub_distributions - 1, self.n_buckets,
                                  self.cap_quantile) for t in range(y.shape[1])]
         self.bucket_lower_ = np.stack([lo for lo, _ in bounds])
         self.bucket_upper_ = np.stack([up for _, up in bounds])
