@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from ltvkit.data.dataset import LTVDataset
+from ltvkit.data.layout import Horizon
 from ltvkit.data.task import parse_period
 from ltvkit.errors import DataValidationError, ModelError
 from ltvkit.models.base.model import LTVModel
@@ -119,7 +120,7 @@ class ARIMAModel(LTVModel):
         spend = data.sequences[:, :, self._spend_channel(data)].astype(np.float64)
         spend = np.where(np.isfinite(spend), spend, 0.0)
         period = self._period_days(data)
-        days = [data.horizon_days[data.horizons.index(h)] for h in self.horizons_]
+        days = [Horizon.parse(h).days for h in self.horizons_]
         weights = [horizon_weights(d / period) for d in days]
         steps = max(len(w) for w in weights)
 
@@ -211,11 +212,12 @@ class ARIMAModel(LTVModel):
             aic if math.isfinite(aic) else math.inf)
 
     def _spend_channel(self, data: LTVDataset) -> int:
-        name = f"{data.target_domain}__spend" if data.target_domain else "spend"
-        if name not in data.channel_names:
-            raise DataValidationError(f"arima reads the period spend channel '{name}', which the "
-                                      f"dataset does not have (channels {data.channel_names})")
-        return data.channel_names.index(name)
+        try:
+            return data.layout.channel_index("spend", data.target_domain if data.domains else None)
+        except DataValidationError:
+            raise DataValidationError(f"arima reads the target domain's period spend channel, "
+                                      f"which the dataset does not have (channels "
+                                      f"{data.channel_names})") from None
 
     def _period_days(self, data: LTVDataset) -> float:
         if self.period_days is not None:

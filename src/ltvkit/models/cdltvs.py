@@ -74,8 +74,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ltvkit.data.dataset import LTVDataset
+from ltvkit.data.layout import DatasetLayout
 from ltvkit.errors import DataValidationError
-from ltvkit.models.base.torch_model import TorchLTVModel, TrainingStage
+from ltvkit.models.base.torch_model import Labels, TorchLTVModel, TrainingStage
 from ltvkit.models.ltvs import ExMNLoss, LtvSNet
 from ltvkit.models.registry import register
 from ltvkit.nn.losses import mae_loss
@@ -116,15 +117,6 @@ def alignment_type_loss(transfer: Tensor, target: Tensor, sparse: Tensor,
 
 
 # --------------------------------------------------------------------------------- module
-def domain_columns(names: Sequence[str], domain: str, domains: Sequence[str],
-                   shared: bool) -> list[int]:
-    """Positions of ``domain``'s columns (``"<domain>__"`` names) and, when ``shared``, of the
-    columns of no domain (attributes, calendar): what ``LTVDataset.domain_view`` keeps."""
-    prefixes = tuple(f"{d}__" for d in domains)
-    return [i for i, n in enumerate(names) if n.startswith(f"{domain}__")
-            or (shared and not n.startswith(prefixes))]
-
-
 class CrossDomainNet(nn.Module):
     """Source and target LtvS branches + knowledge transfer, fusion and projections.
 
@@ -206,53 +198,42 @@ class CDLtvS(TorchLTVModel):
 
     # ------------------------------------------------------------------ data
     def _source_labels(self, data: LTVDataset) -> np.ndarray:
-        labels = data.labels_by_domain.get(self.source_domain_)
-        if labels is None:
+        if self.source_domain_ not in data.labels_by_domain:
             raise DataValidationError(
                 f"{self.name}: the data has no labels of the source domain "
                 f"'{self.source_domain_}' (labels_by_domain) for stage-1 pre-training")
-        return labels[:, [data.horizons.index(h) for h in self.horizons_]]
+        return data.labels_for(self.horizons_, domain=self.source_domain_)
 
-    def _inputs(self, data: LTVDataset) -> dict[str, Tensor]:
-        if list(data.channel_names) != self.channel_names_:
-            raise DataValidationError(f"{self.name}: the data's sequence channels differ from "
-                                      f"training ({data.channel_names} vs {self.channel_names_})")
-        out = super()._inputs(data)
-        if getattr(self, "_fitting", False):  # training-only inputs, never read at predict time
-            out["source_label"] = torch.from_numpy(
-                self.source_label_scaler_.transform(self._source_labels(data)))
-            sparse = (np.zeros(len(data), bool) if data.sparse is None
-                      else np.asarray(data.sparse, bool))
-            out["sparse"] = torch.from_numpy(sparse)
-        return out
+    def _training_inputs(self, data: LTVDataset) -> dict[str, Tensor]:
+        sparse = (np.zeros(len(data), bool) if data.sparse is None
+                  else np.asarray(data.sparse, bool))
+        return {"source_label": torch.from_numpy(
+                    self.source_label_scaler_.transform(self._source_labels(data))),
+                "sparse": torch.from_numpy(sparse)}
 
-    def _fit(self, train: LTVDataset, valid: LTVDataset | None) -> None:
-        if len(train.domains) != 2 or train.target_domain not in train.domains:
+    def _fit_label_state(self, train: LTVDataset, labels: Labels) -> None:
+        layout = train.layout
+        if layout.source_domain is None:
             raise DataValidationError(f"{self.name} needs a dataset with two domains and a "
                                       f"target domain, got domains {train.domains} "
                                       f"(target {train.target_domain!r})")
-        self.target_domain_ = str(train.target_domain)
-        self.source_domain_ = next(d for d in train.domains if d != self.target_domain_)
+        self.target_domain_ = str(layout.target_domain)
+        self.source_domain_ = layout.source_domain
         self.domains_ = list(train.domains)
-        self.channel_names_ = list(train.channel_names)
         y_source = self._source_labels(train)
         self.source_label_scaler_ = LabelScaler().fit(y_source)
         self.source_label_mean_ = label_statistics(
             self.source_label_scaler_.transform(y_source))["mean"]
-        self._fitting = True
-        try:
-            super()._fit(train, valid)
-        finally:
-            self._fitting = False
 
     # ------------------------------------------------------------------ hooks
     def _columns(self) -> dict[str, list[int]]:
+        layout = DatasetLayout(tuple(self.feature_names_), tuple(self.channel_names_),
+                               tuple(self.categorical_names_), (), tuple(self.domains_),
+                               self.target_domain_)
         cols = {}
         for role, domain in (("source", self.source_domain_), ("target", self.target_domain_)):
-            cols[f"{role}_features"] = domain_columns(self.feature_names_, domain,
-                                                      self.domains_, shared=True)
-            cols[f"{role}_channels"] = domain_columns(self.channel_names_, domain,
-                                                      self.domains_, shared=False)
+            cols[f"{role}_features"] = layout.domain_features(domain, shared=True)
+            cols[f"{role}_channels"] = layout.domain_channels(domain)
             if not cols[f"{role}_channels"]:
                 raise DataValidationError(f"{self.name}: the {role} domain '{domain}' has no "
                                           "sequence channels")
@@ -338,7 +319,7 @@ class CDLtvS(TorchLTVModel):
         state, arrays = super()._get_state()
         state["cross_domain"] = {
             "source_domain": self.source_domain_, "target_domain": self.target_domain_,
-            "domains": self.domains_, "channel_names": self.channel_names_,
+            "domains": self.domains_,
             "source_label_scale": self.source_label_scaler_.scale,
             "source_label_mean": list(self.source_label_mean_)}
         return state, arrays
@@ -346,7 +327,7 @@ class CDLtvS(TorchLTVModel):
     def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         cross = state["cross_domain"]
         self.source_domain_, self.target_domain_ = cross["source_domain"], cross["target_domain"]
-        self.domains_, self.channel_names_ = list(cross["domains"]), list(cross["channel_names"])
+        self.domains_ = list(cross["domains"])
         self.source_label_scaler_ = LabelScaler(cross["source_label_scale"])
         self.source_label_mean_ = list(cross["source_label_mean"])
         super()._set_state(state, arrays)

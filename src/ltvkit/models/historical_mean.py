@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ltvkit.data.dataset import LTVDataset
+from ltvkit.data.layout import Horizon
 from ltvkit.models.base.model import LTVModel
 from ltvkit.models.registry import register
 from ltvkit.prediction import PredictionParts
@@ -28,10 +29,8 @@ class HistoricalMean(LTVModel):
         pass  # nothing to learn: the rate comes from each customer's own history
 
     def _predict(self, data: LTVDataset) -> PredictionParts:
-        names = data.feature_names
-        prefix = f"{data.target_domain}__" if data.target_domain else ""
-        spend = data.features[:, names.index(prefix + "net_spend")].astype(np.float64)
-        tenure = data.features[:, names.index(prefix + "T_days")].astype(np.float64) + 1.0
+        spend = data.target_feature("net_spend").astype(np.float64)
+        tenure = data.target_feature("T_days").astype(np.float64) + 1.0
         rate = np.maximum(spend, 0.0) / np.maximum(tenure, self.min_history_days)
-        days = np.asarray([data.horizon_days[data.horizons.index(h)] for h in self.horizons_])
+        days = np.asarray([Horizon.parse(h).days for h in self.horizons_], dtype=np.float64)
         return PredictionParts(value=rate[:, None] * days[None, :])

@@ -15,6 +15,7 @@ import numpy as np
 
 from ltvkit.btyd import GammaGammaParams, clv, gamma_gamma, p_alive
 from ltvkit.data.dataset import LTVDataset
+from ltvkit.data.layout import Horizon
 from ltvkit.errors import ModelError
 from ltvkit.models.base.model import LTVModel
 from ltvkit.prediction import PredictionParts
@@ -24,11 +25,8 @@ DAYS_PER_WEEK = 7.0
 
 def rfm(data: LTVDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x, t_x, T, zbar) per sample, in weeks, from the (target-domain) static features."""
-    prefix = f"{data.target_domain}__" if data.target_domain else ""
-    names = data.feature_names
-
     def col(name: str) -> np.ndarray:
-        return data.features[:, names.index(prefix + name)].astype(np.float64)
+        return data.target_feature(name).astype(np.float64)
 
     x = col("frequency")
     t_x = col("recency_days") / DAYS_PER_WEEK
@@ -94,8 +92,7 @@ class BTYDModel(LTVModel):
             self.spend_params_, np.where(has_spend, x, 0.0), np.where(has_spend, zbar, 1.0))
         values = []
         for h in self.horizons_:
-            days = data.horizon_days[data.horizons.index(h)] if h in data.horizons else \
-                float(h.rstrip("Dd"))
+            days = Horizon.parse(h).days
             values.append(clv(self.purchase_params_, None, x, t_x, T, spend,
                               days / DAYS_PER_WEEK,
                               period_length=self.discount_period_days / DAYS_PER_WEEK,
