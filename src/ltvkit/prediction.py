@@ -66,7 +66,7 @@ class Prediction:
         if horizon not in self.horizons:
             raise DataValidationError(f"horizon {horizon} is not predicted; the prediction has "
                                       f"{self.horizons}")
-        return self.horizons.index(horizon)
+        return list(self.horizons).index(horizon)
 
     def subset(self, index: np.ndarray | Sequence[int]) -> Prediction:
         """Rows ``index`` (a boolean mask or integer positions) of every field."""

@@ -25,7 +25,7 @@ def predict(
     pred = estimator.predict(ds)
     frames = []
     for h in pred.horizons:
-        y = ds.labels[:, ds.horizons.index(h)] if h in ds.horizons else None
+        y = ds.labels_for(h) if h in ds.horizons else None
         f = pred.to_frame(h, y_true=y)
         f.insert(2, "horizon", h)
         frames.append(f)

@@ -38,9 +38,8 @@ def score(pred: Prediction, test: LTVDataset, horizon: str, bucket_edges: np.nda
           ) -> dict[str, Any]:
     """The metrics of ``pred`` against ``test``'s labels at ``horizon`` (with the 10-90 %
     interval coverage when the prediction has those quantiles)."""
-    j_true = test.horizons.index(horizon)
-    j_pred = pred.horizons.index(horizon)
-    y = test.labels[:, j_true]
+    j_pred = pred.horizon_index(horizon)
+    y = test.labels_for(horizon)
     p_active = None if pred.p_active is None else pred.p_active[:, j_pred]
     q = pred.quantiles or {}
     has_interval = 0.1 in q and 0.9 in q
@@ -97,7 +96,7 @@ def fit_and_score(name: str, train: LTVDataset, valid: LTVDataset, test: LTVData
                 if mask.any():
                     record[key] = score(pred.subset(mask), test.subset(mask), horizon, edges)
         if predictions_dir is not None:
-            frame = pred.to_frame(horizon, y_true=test.labels[:, test.horizons.index(horizon)])
+            frame = pred.to_frame(horizon, y_true=test.labels_for(horizon))
             if test.sparse is not None:
                 frame["sparse"] = test.sparse
             stem = file_stem or label
@@ -127,7 +126,7 @@ def run_benchmark(dataset: LTVDataset, split: Split, models: Sequence[str], seed
     for seed in seeds:
         train, valid, test = split(dataset, seed)
         # Bucket metrics use thresholds from the training labels, never the test labels.
-        edges = quantile_bucket_edges(train.labels[:, train.horizons.index(horizon)])
+        edges = quantile_bucket_edges(train.labels_for(horizon))
         for name in models:
             if on_step:
                 on_step(f"{name} seed {seed}{suffix}")

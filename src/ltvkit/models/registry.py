@@ -15,17 +15,18 @@ import importlib
 import json
 import pkgutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ltvkit.errors import ModelError
 
-if TYPE_CHECKING:
-    from ltvkit.models.base.model import LTVModel
+# Models are known here only as classes (``LTVModel`` subclasses, which import this module):
+# annotations say ``type`` so the registry stays below the base classes.
+ModelClass = type
 
 #: The version of the saved-model layout (config.json + arrays) this ltvkit writes and reads.
 SAVE_FORMAT_VERSION = 1
 
-REGISTRY: dict[str, type[LTVModel]] = {}
+REGISTRY: dict[str, ModelClass] = {}
 _SKIPPED: dict[str, str] = {}
 _DISCOVERED = False
 _PACKAGE = "ltvkit.models"
@@ -33,7 +34,7 @@ _PACKAGE = "ltvkit.models"
 _NOT_MODELS = (f"{_PACKAGE}.base", f"{_PACKAGE}.registry")
 
 
-def register(cls: type[LTVModel]) -> type[LTVModel]:
+def register(cls: ModelClass) -> ModelClass:
     """Class decorator: make the model available by its ``name``."""
     if not getattr(cls, "name", None):
         raise TypeError(f"{cls.__name__} needs a class attribute 'name' to be registered")
@@ -60,13 +61,13 @@ def discover() -> None:
     _DISCOVERED = True
 
 
-def all_models() -> dict[str, type[LTVModel]]:
+def all_models() -> dict[str, ModelClass]:
     """Registered models by name, sorted."""
     discover()
     return dict(sorted(REGISTRY.items()))
 
 
-def get_model_class(name: str) -> type[LTVModel]:
+def get_model_class(name: str) -> ModelClass:
     models = all_models()
     if name not in models:
         hint = ""
@@ -76,7 +77,7 @@ def get_model_class(name: str) -> type[LTVModel]:
     return models[name]
 
 
-def create_model(name: str, **params: Any) -> LTVModel:
+def create_model(name: str, **params: Any) -> Any:
     """An unfitted model ``name`` with hyper-parameters ``params``."""
     return get_model_class(name)(**params)
 
@@ -106,7 +107,7 @@ def read_saved_config(directory: str | Path) -> dict[str, Any]:
     return config
 
 
-def load_model(directory: str | Path) -> LTVModel:
+def load_model(directory: str | Path) -> Any:
     """Load any model saved by ``LTVModel.save`` (the class is read from its config)."""
     config = read_saved_config(directory)
     return get_model_class(config["model"])._restore(Path(directory), config)
