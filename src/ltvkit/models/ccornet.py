@@ -78,7 +78,7 @@ MIN_HALF_WIDTH = 1e-6
 
 # --------------------------------------------------------------------------------- cascade
 def cascade_log_probs(stage_logits: Tensor) -> tuple[Tensor, Tensor]:
-    """Bucket log-probabilities of the cascade (MODELS.md §2a).
+    """Bucket log-probabilities of the cascade (structural ordinal decomposition, Zhao et al. 2026).
 
     Parameters
     ----------
