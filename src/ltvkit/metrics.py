@@ -1,4 +1,4 @@
-"""Every LTV metric, implemented once (``shared/MODELS.md`` §8).
+"""Every LTV metric, implemented once.
 
 All public functions take array-likes, flatten them to 1-D ``float64`` and return plain Python
 floats (or small dicts / a ``pandas.DataFrame``). Bad input raises :class:`ltvkit.errors.MetricError`
@@ -10,7 +10,7 @@ Conventions shared by all metrics
   tied predictions the customer that comes first in the input comes first in the ranking. This
   makes the gain curve and the normalized Gini deterministic when many predictions tie (e.g. many
   exact zeros), which pandas' default (unstable) sort in google/lifetime_value ``metrics.py`` does
-  not guarantee (MODELS.md §8, notes).
+  not guarantee.
 - Equal-count bins (deciles, percentiles) are built on ``rank(y_pred, method="first")``, so ties
   never make ``pd.qcut`` fail on duplicate edges and there are always exactly ``n_bins`` bins.
 - Predictions may be negative (a regression model can produce them); every metric is still
@@ -23,9 +23,27 @@ Conventions shared by all metrics
 
 References
 ----------
-google/lifetime_value ``lifetime_value/metrics.py`` (``cumulative_true``, ``gini_from_gain``,
-``decile_stats``); ``shared/MODELS.md`` §8 for the others (Spearman, NMAE/NRMSE, AMBE, mutual Gini,
-bucket accuracy/F1, Recall@k, AUC).
+The gain curve, normalized Gini and decile statistics follow google/lifetime_value
+``lifetime_value/metrics.py`` (``cumulative_true``, ``gini_from_gain``, ``decile_stats``), the
+code of [1]_; the others come from the papers that report them: NMAE / NRMSE and the normalized
+Gini from [2]_, Percentile MAPE and Spearman from [3]_, AMBE and mutual Gini from [4]_, bucket
+accuracy / F1 and Recall@k from [5]_.
+
+.. [1] Wang, X., Liu, T., Miao, J. (2019). "A Deep Probabilistic Model for Customer
+   Lifetime Value Prediction." arXiv:1912.07753.
+.. [2] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
+.. [3] Liu, K., Zhou, Y., Liu, B., Su, H., Chen, S. (2025). "MEAN: Multi-Expert Adaptive
+   Network for Customer Lifetime Value Prediction." ECML PKDD 2025,
+   doi:10.1007/978-3-032-05981-9_18.
+.. [4] Li, K., Shao, G., Yang, N., Fang, X., Song, Y. (2022). "Billion-user Customer Lifetime
+   Value Prediction: An Industrial-scale Solution from Kuaishou." Proceedings of the
+   31st ACM International Conference on Information & Knowledge Management (CIKM '22),
+   3243-3251. arXiv:2208.13358.
+.. [5] Zhao, M., Bai, H., Tian, Y., Zhu, B., Luo, H. (2026). "CC-OR-Net: A Unified Framework
+   for LTV Prediction through Structural Decoupling." The Web Conference (WWW 2026).
+   arXiv:2601.10176.
 """
 
 from __future__ import annotations
@@ -191,7 +209,7 @@ def cumulative_true(y_true: ArrayLike, y_pred: ArrayLike) -> np.ndarray:
     """Gain curve: cumulative share of the label total over customers ranked by prediction.
 
     ``G_j = sum_{i <= j} y_(i) / sum(y)`` for ``j = 1..n`` where ``(i)`` orders customers by
-    ``y_pred`` descending (MODELS.md §8; google/lifetime_value ``metrics.cumulative_true``).
+    ``y_pred`` descending (google/lifetime_value ``metrics.cumulative_true``).
 
     Parameters
     ----------
@@ -226,8 +244,8 @@ def cumulative_true(y_true: ArrayLike, y_pred: ArrayLike) -> np.ndarray:
 def gini_from_gain(curve: ArrayLike) -> float:
     """Raw Gini coefficient of one gain curve: ``2 * mean_j G_j - 1``.
 
-    Same as google/lifetime_value ``gini_from_gain`` (``2 * x.sum() / n - 1``) for one column;
-    MODELS.md §8. The normalized Gini divides the raw Gini of the model's curve by the raw Gini of
+    Same as google/lifetime_value ``gini_from_gain`` (``2 * x.sum() / n - 1``) for one column.
+    The normalized Gini divides the raw Gini of the model's curve by the raw Gini of
     the perfect curve (see :func:`normalized_gini`).
 
     Parameters
@@ -248,7 +266,7 @@ def normalized_gini(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Normalized Gini: raw Gini of the gain curve by prediction / raw Gini of the perfect curve.
 
     ``gini_from_gain(cumulative_true(y, y_pred)) / gini_from_gain(cumulative_true(y, y))``
-    (MODELS.md §8; google/lifetime_value). 1 means the prediction orders customers as well as
+    (google/lifetime_value). 1 means the prediction orders customers as well as
     the labels themselves do.
 
     Parameters
@@ -305,7 +323,7 @@ def _spearman(y_true: ArrayLike, y_pred: ArrayLike) -> float:
 def spearman(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Spearman rank correlation, ``scipy.stats.spearmanr`` (average ranks for ties).
 
-    MODELS.md §8 / google/lifetime_value notebooks.
+    As in the google/lifetime_value notebooks.
 
     Returns
     -------
@@ -341,7 +359,7 @@ def _rank_bins(p: np.ndarray, n_bins: int) -> np.ndarray:
 def decile_stats(y_true: ArrayLike, y_pred: ArrayLike, n_bins: int = 10) -> pd.DataFrame:
     """Per-bin label and prediction means over equal-count bins of the prediction.
 
-    google/lifetime_value ``decile_stats`` (MODELS.md §8), except that bins are built on
+    google/lifetime_value ``decile_stats``, except that bins are built on
     ``rank(y_pred, method="first")`` so ties never produce duplicate ``qcut`` edges: there are
     always exactly ``n_bins`` bins, bin 0 holding the lowest predictions.
 
@@ -402,7 +420,7 @@ def binned_mape(y_true: ArrayLike, y_pred: ArrayLike, n_bins: int) -> tuple[floa
     """Mean over bins of ``|pred_mean - label_mean| / label_mean`` (bins of :func:`decile_stats`).
 
     Bins whose label mean is 0 (their MAPE would be infinite) are skipped and counted
-    (MODELS.md §8: "report and skip/flag").
+    (reported, not silently dropped).
 
     Returns
     -------
@@ -426,7 +444,7 @@ def decile_mape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
 def percentile_mape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Percentile MAPE (MEAN paper, exact rule uncertain): :func:`binned_mape` with 100 bins.
 
-    MODELS.md §8 [interp]: 100 equal-count bins of the prediction, bins with label mean 0 skipped.
+    [interp]: 100 equal-count bins of the prediction, bins with label mean 0 skipped.
     """
     return binned_mape(y_true, y_pred, 100)[0]
 
@@ -460,7 +478,7 @@ def _positive_label_total(y: np.ndarray, fn: str) -> float:
 def nmae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Normalized MAE ``sum |y - y_pred| / sum y`` (= MAE / mean y).
 
-    MODELS.md §8; google/lifetime_value ``_normalized_mae``.
+    As google/lifetime_value ``_normalized_mae``.
 
     Raises
     ------
@@ -475,7 +493,7 @@ def nmae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
 def nrmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Normalized RMSE ``RMSE / mean y``.
 
-    MODELS.md §8; google/lifetime_value ``_normalized_rmse``.
+    As google/lifetime_value ``_normalized_rmse``.
 
     Raises
     ------
@@ -501,7 +519,7 @@ def smape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
 
 
 def ambe(y_true: ArrayLike, y_pred: ArrayLike, normalize: bool = False) -> float:
-    """Absolute mean bias error ``|mean(y_pred - y)|`` (Kuaishou, CC-OR-Net; MODELS.md §8).
+    """Absolute mean bias error ``|mean(y_pred - y)|`` (Li et al. 2022, Zhao et al. 2026).
 
     Parameters
     ----------
@@ -562,7 +580,7 @@ def auc(y_binary: ArrayLike, score: ArrayLike) -> float:
 
 
 def auc_active(y_true: ArrayLike, p_active: ArrayLike) -> float:
-    """AUC of ``p_active`` for the "purchases anything" event ``y_true > 0`` (MODELS.md §8).
+    """AUC of ``p_active`` for the "purchases anything" event ``y_true > 0``.
 
     ``nan`` when all labels are 0 or all are positive.
     """
@@ -624,8 +642,8 @@ def recall_at_k(y_true: ArrayLike, y_pred: ArrayLike, k: int | None = None,
                 top_frac: float = 0.10) -> float:
     """Recall@k: share of the true top-``top_frac`` customers among the ``k`` highest predictions.
 
-    CC-OR-Net (MODELS.md §8, whale finding). True whales are the ``ceil(top_frac * n)`` largest
-    labels, ties broken by input order; ``k`` defaults to that number.
+    CC-OR-Net (Zhao et al. 2026; finding the whales). True whales are the
+    ``ceil(top_frac * n)`` largest labels, ties broken by input order; ``k`` defaults to that number.
 
     Raises
     ------
@@ -676,7 +694,7 @@ def assign_buckets(y: ArrayLike, edges: ArrayLike) -> np.ndarray:
 def bucket_scores(y_true: ArrayLike, y_pred: ArrayLike, edges: ArrayLike) -> dict[str, Any]:
     """Bucket accuracy and per-bucket F1 of ``bucket(y_pred)`` vs ``bucket(y_true)``.
 
-    CC-OR-Net bucket consistency (MODELS.md §8 [interp]); use training-set edges
+    CC-OR-Net bucket consistency (Zhao et al. 2026) [interp]; use training-set edges
     (:func:`quantile_bucket_edges`).
 
     Returns
@@ -720,7 +738,7 @@ def _lorenz(v: np.ndarray, name: str) -> np.ndarray:
 
 
 def mutual_gini(y_true: ArrayLike, y_pred: ArrayLike) -> float:
-    """Area between the Lorenz curves of labels and predictions (Kuaishou; MODELS.md §8).
+    """Area between the Lorenz curves of labels and predictions (Li et al. 2022, Kuaishou).
 
     Lorenz curve of ``v``: sort ascending, ``L_v(i/n) = sum of the i smallest / sum v`` with
     ``L_v(0) = 0``. ``MG = integral_0^1 |L_y(x) - L_pred(x)| dx`` by the trapezoid rule on the

@@ -276,8 +276,8 @@ def maximize_likelihood(
     """Minimise a mean negative log-likelihood over log-parameters with BFGS.
 
     BFGS rather than L-BFGS-B because scipy's L-BFGS-B calls multithreaded OpenBLAS routines on
-    its tiny work matrices, which costs about 10 ms per iteration when the cores are busy (more
-    than the whole BG/NBD fit); with four parameters the full BFGS matrix is free.
+    its tiny work matrices, whose thread overhead dominates when the cores are busy (it can
+    exceed the cost of the whole BG/NBD fit); with four parameters the full BFGS matrix is free.
 
     Parameters
     ----------

@@ -1,13 +1,18 @@
 """BG/NBD model (beta-geometric / negative binomial distribution) of repeat purchasing.
 
-Reference: Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005a), "'Counting Your Customers' the
-Easy Way: An Alternative to the Pareto/NBD Model", *Marketing Science* 24(2), 275-284; equation
-numbers below are that paper's. P(alive) is from Fader, Hardie & Lee (2008), "Computing P(alive)
-Using the BG/NBD Model" (brucehardie.com note 021).
+Fader, Hardie & Lee (2005) [1]_; equation numbers below are that paper's. P(alive) is from
+Fader, Hardie & Lee (2008) [2]_.
 
 While active, a customer buys at Poisson rate ``lambda ~ Gamma(r, alpha)``; after every purchase
 they drop out with probability ``p ~ Beta(a, b)``. Data per customer: ``x`` repeat purchases, the
 time ``t_x`` of the last one and the age ``T``, all measured from the first purchase.
+
+References
+----------
+.. [1] Fader, P. S., Hardie, B. G. S., Lee, K. L. (2005). "Counting Your Customers the Easy
+   Way: An Alternative to the Pareto/NBD Model." Marketing Science 24(2), 275-284.
+.. [2] Fader, P. S., Hardie, B. G. S., Lee, K. L. (2008). "Computing P(alive) Using the
+   BG/NBD Model." Note 021, brucehardie.com.
 """
 
 from __future__ import annotations

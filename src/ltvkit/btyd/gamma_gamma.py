@@ -1,14 +1,19 @@
 """Gamma-Gamma model of the spend per transaction.
 
-References: Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005b), "RFM and CLV: Using Iso-Value
-Curves for Customer Base Analysis", *Journal of Marketing Research* 42(4), 415-430 (section "The
-spend model"); Fader, P. S. and Hardie, B. G. S. (2013), "The Gamma-Gamma Model of Monetary
-Value" (brucehardie.com note 025), whose equation numbers are used below.
+Fader, Hardie & Lee (2005) [1]_, section "The spend model"; the equation numbers below are
+those of Fader & Hardie (2013) [2]_.
 
 A customer's transaction values are gamma(p, nu) distributed around their own mean ``p / nu``,
 and ``nu ~ Gamma(q, gamma)`` across customers. Data per customer: the number ``x >= 1`` of
 transactions the mean is taken over, and their mean value ``zbar``. The model assumes that spend
 is independent of the purchase process, so it combines with BG/NBD or Pareto/NBD for CLV.
+
+References
+----------
+.. [1] Fader, P. S., Hardie, B. G. S., Lee, K. L. (2005). "RFM and CLV: Using Iso-Value
+   Curves for Customer Base Analysis." Journal of Marketing Research 42(4), 415-430.
+.. [2] Fader, P. S., Hardie, B. G. S. (2013). "The Gamma-Gamma Model of Monetary Value."
+   Note 025, brucehardie.com.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Pareto/NBD model of repeat purchasing.
 
-References: Schmittlein, D. C., Morrison, D. G. and Colombo, R. (1987), "Counting Your Customers:
-Who Are They and What Will They Do Next?", *Management Science* 33(1), 1-24; Fader, P. S. and
-Hardie, B. G. S. (2005), "A Note on Deriving the Pareto/NBD Model and Related Expressions"
-(brucehardie.com note 009, version of 2005-11-05), whose equation numbers are used below and whose
-likelihood ``lifetimes.ParetoNBDFitter`` implements.
+Schmittlein, Morrison & Colombo (1987) [1]_; the equation numbers below are those of Fader &
+Hardie (2005) [2]_, whose likelihood ``lifetimes.ParetoNBDFitter`` implements.
 
 While active, a customer buys at Poisson rate ``lambda ~ Gamma(r, alpha)``; their lifetime is
 exponential with rate ``mu ~ Gamma(s, beta)``. Data per customer: ``x`` repeat purchases, the time
@@ -29,6 +26,13 @@ Everything is combined in log space; ``F(t_x) - F(T)`` is formed as
 ``F(t_x) * (1 - F(T)/F(t_x))``. For ``z > 0.75`` (scale parameters more than four times apart)
 the series would need hundreds of terms and ``scipy.special.hyp2f1`` is used instead, with
 central differences for the derivatives in ``b`` and ``c``.
+
+References
+----------
+.. [1] Schmittlein, D. C., Morrison, D. G., Colombo, R. (1987). "Counting Your Customers:
+   Who Are They and What Will They Do Next?" Management Science 33(1), 1-24.
+.. [2] Fader, P. S., Hardie, B. G. S. (2005). "A Note on Deriving the Pareto/NBD Model and
+   Related Expressions." Note 009 (version of 2005-11-05), brucehardie.com.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ class LTVTask:
         [``new_from``, ``new_until``], as in the ZILN paper's new-customer setting).
     allow_partial_horizon : allow label windows that run past the end of the data.
     domains : for cross-domain logs, the domains to build features for (all when ``None``).
-    sparsity : the sparsity protocol of paper 000 (CDLtvS, section 5.1): for this share of the
+    sparsity : the sparsity protocol of CDLtvS (WWW 2024, section 5.1): for this share of the
         customers (chosen with ``sparsity_seed``), the target domain's history before the cutoff
         is removed, so their target features and sequences are those of a customer with no
         target history; the dataset's ``sparse`` flag marks them (C_na). Labels are unchanged.

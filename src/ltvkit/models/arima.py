@@ -1,10 +1,11 @@
 """ARIMA per customer: forecast the period spend series and sum the horizon's periods.
 
-The time-series baseline of paper 000 (table 1, "ARIMA [4]", Box-Jenkins) and paper 002's
-per-customer ARIMA. Each customer's spend sequence (channel ``spend``; ``<target>__spend`` on a
-cross-domain dataset, so ``arima@target`` and plain ``arima`` read the same series) gets its own
-ARIMA fit (statsmodels estimators); the forecasts of the next periods, each clipped at 0, are summed over
-the horizon: ``value_h = sum_{i < floor(k)} f_i + (k - floor(k)) f_floor(k)`` with
+The time-series baseline of CDLtvS [1]_ (table 1, "ARIMA", after Box and Jenkins [2]_) and the
+per-customer ARIMA of [3]_. Each customer's spend sequence (channel ``spend``;
+``<target>__spend`` on a cross-domain dataset, so ``arima@target`` and plain ``arima`` read the
+same series) gets its own ARIMA fit (statsmodels estimators); the forecasts of the next periods,
+each clipped at 0, are summed over the horizon:
+``value_h = sum_{i < floor(k)} f_i + (k - floor(k)) f_floor(k)`` with
 ``k = horizon_days / period_days`` (a 273-day horizon is 8.97 calendar months). There is nothing
 to learn across customers, so ``fit`` only records the period length and ``save`` writes no
 weights; predictions are deterministic.
@@ -16,13 +17,12 @@ Choices (documented, not from the papers):
   (2, 0, 0))``) pick the lowest AIC per customer.
 - *estimator*: ``method="yule_walker"`` (default) or ``"burg"`` run statsmodels' moment
   estimator (``statsmodels.tsa.arima.estimators``) on the mean-centred series and forecast by
-  the AR recursion (:meth:`ARIMAModel._fit_moments`): about 0.4 ms per series. Any other
+  the AR recursion (:meth:`ARIMAModel._fit_moments`), a closed-form fit per series. Any other
   ``method`` (``"statespace"``: the exact Gaussian likelihood) fits
-  ``statsmodels.tsa.arima.model.ARIMA`` itself: 30-100 ms per series on this shared 2-core
-  machine (10-20 ms with ``ARIMA(...).fit(method="yule_walker")``, which adds iterated GLS for
-  the constant and a Kalman smoother), i.e. minutes instead of about two seconds for the
-  ~5,000 Olist test sellers. On a long AR(1) both agree to 1 % (``tests/
-  test_cross_domain_baselines.py``).
+  ``statsmodels.tsa.arima.model.ARIMA`` itself, an iterative likelihood optimisation per series
+  that is far slower (``ARIMA(...).fit(method="yule_walker")`` also adds iterated GLS for the
+  constant and a Kalman smoother), which matters with thousands of customers. On a long AR(1)
+  both agree to about 1 %.
 - *series*: periods before the customer's first purchase in the window are dropped (the
   features cannot tell a customer who had not arrived from an inactive one, and the zeros would
   drag the mean down; ``historical_mean`` divides by the same tenure).
@@ -32,6 +32,17 @@ Choices (documented, not from the papers):
   method is in ``Prediction.extras["arima_method"]`` (codes in :data:`METHOD_CODES`) and the
   counts of the last ``predict`` in ``fallback_counts_``.
 - identical series are fitted once per ``predict`` call.
+
+References
+----------
+.. [1] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
+.. [2] Box, G. E. P., Jenkins, G. M., Reinsel, G. C., Ljung, G. M. (2015). "Time Series
+   Analysis: Forecasting and Control." 5th ed., John Wiley & Sons.
+.. [3] Anitha Kumari, D., Siddiqui, M. S., Dorbala, R., Megala, R., Rao, K. T. V.,
+   Reddy, N. S. (2024). "Deep Learning Models for Customer Lifetime Value Prediction
+   in E-commerce." IEEE ICRTCST 2024, doi:10.1109/ICRTCST61793.2024.10578372.
 """
 
 from __future__ import annotations
@@ -178,7 +189,7 @@ class ARIMAModel(LTVModel):
         gives); AIC is the Gaussian ``n log(sigma^2) + 2 (p + 2)`` with the estimator's
         innovation variance. ``ARIMA(...).fit(method="yule_walker")`` would estimate the same
         AR part but the constant by iterated GLS, and then run a Kalman smoother for its
-        results object: 10-20 ms per series here against 0.4 ms.
+        results object, which costs much more time per series for the same AR estimate.
         """
         from statsmodels.tsa.arima.estimators.burg import burg
         from statsmodels.tsa.arima.estimators.yule_walker import yule_walker

@@ -1,7 +1,7 @@
 """Autoencoder + MLP: unsupervised latent features of the customer, then a value regressor.
 
-Paper 004 (Kumar, Arya, Gupta, "Deep Learning for Big Data in Predicting Customer Lifetime
-Value") uses autoencoders to find latent features of customer behaviour and to detect anomalies,
+Kumar, Arya and Gupta [1]_ ("Deep Learning for Big Data in Predicting Customer Lifetime
+Value") use autoencoders to find latent features of customer behaviour and to detect anomalies,
 and feeds those features to the CLV predictor. Here, in two training stages of the same module:
 
 1. *autoencoder*: ``x -> encoder -> z [b, latent_dim] -> decoder -> x_hat``, trained on the
@@ -14,6 +14,11 @@ and feeds those features to the CLV predictor. Here, in two training stages of t
 
 :meth:`AutoencoderMLP.anomaly_score` is the reconstruction error per sample (large = unusual
 customer); :meth:`AutoencoderMLP.embed` returns the latent vectors ``z``.
+
+References
+----------
+.. [1] Kumar, R., Arya, L. K., Gupta, P. "Deep Learning for Big Data in Predicting Customer
+   Lifetime Value." (Year and venue are not stated in the available text.)
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""CC-OR-Net: Conditional Cascaded Ordinal-Residual Network (Zhao et al., WWW'26, arXiv 2601.10176).
+"""CC-OR-Net: Conditional Cascaded Ordinal-Residual Network (Zhao et al., WWW'26).
 
-``shared/MODELS.md`` section 2. Only the abstract of the paper was available; the module list,
-``K = 4`` quantile buckets and the loss list come from secondary summaries and the equations are
-a reconstruction (marked [interp] below and in MODELS.md). Shapes: ``b`` samples, ``d`` encoder
+Zhao et al. [1]_. Only the abstract of the paper was available; the module list, ``K = 4``
+quantile buckets and the loss list come from secondary summaries and the equations are a
+reconstruction (marked [interp] below). Shapes: ``b`` samples, ``d`` encoder
 width, ``K`` buckets (0-based here: bucket 0 is the zero bucket, bucket ``K - 1`` the whales).
 
 Buckets (fixed, from the TRAINING labels, kept in the model state): edges
@@ -42,6 +42,12 @@ prediction on a neighbour's edge), so a customer assigned a higher bucket is nev
 below one assigned a lower bucket. ``soft=True`` predicts ``sum_k P(b = k) yhat_k`` instead
 (smoother ranking, no ordering guarantee). ``p_active = P(b >= 1)`` and ``bucket_probs`` [n, K]
 are returned; the model is not probabilistic (no quantiles).
+
+References
+----------
+.. [1] Zhao, M., Bai, H., Tian, Y., Zhu, B., Luo, H. (2026). "CC-OR-Net: A Unified Framework
+   for LTV Prediction through Structural Decoupling." The Web Conference (WWW 2026).
+   arXiv:2601.10176.
 """
 
 from __future__ import annotations
@@ -72,7 +78,7 @@ MIN_HALF_WIDTH = 1e-6
 
 # --------------------------------------------------------------------------------- cascade
 def cascade_log_probs(stage_logits: Tensor) -> tuple[Tensor, Tensor]:
-    """Bucket log-probabilities of the cascade (MODELS.md §2a).
+    """Bucket log-probabilities of the cascade (structural ordinal decomposition, Zhao et al. 2026).
 
     Parameters
     ----------
@@ -277,7 +283,7 @@ class CCORNet(nn.Module):
 # --------------------------------------------------------------------------------- model
 @register
 class CCORNetModel(TorchLTVModel):
-    """CC-OR-Net (Zhao et al. 2026; MODELS.md §2) — see the module docstring for the equations.
+    """CC-OR-Net (Zhao et al. 2026) — see the module docstring for the equations.
 
     Parameters
     ----------
@@ -301,11 +307,10 @@ class CCORNetModel(TorchLTVModel):
         exactly 0 [not in the paper]. The values stay below the metrics' zero threshold
         (``ZERO_EPS = 1e-6``), so buckets, NMAE and the ordering guarantee are unchanged, but
         the zero-bucket majority is ranked by its probability of spending instead of tied.
-    n_threads : 1 by default (the other torch models leave torch's setting alone). On the
-        shared 2-core machine, with other benchmarks running, ``ltv benchmark --dataset cdnow
-        --models ccornet --seeds 0`` fitted in 378 s with torch's 2 threads
-        (``n_threads=None``, load average ~9) and in 11.8 s with 1 (load ~5); both stopped
-        early after 85 epochs. A 30-epoch fit at load ~5-6 took 57.2 s vs 11.6 s.
+    n_threads : 1 by default (the other torch models leave torch's setting alone). The
+        network's matrices are small, so a second torch thread adds synchronisation cost
+        rather than speed, most of all when the cores are busy with other work; the thread
+        count does not change the number of epochs. ``None`` keeps torch's setting.
     """
 
     name = "ccornet"

@@ -1,12 +1,19 @@
 """1-D CNN over the period sequence, with static features.
 
-Paper 004 ("Deep learning for big data in predicting customer lifetime value") lists CNNs over
+Kumar, Arya and Gupta [1]_ list CNNs over
 behavioural sequences among the deep CLV models. Convolutions with ``same`` padding slide over the
 ``T`` periods (channels: spend / orders / items / refunds), global average and max pooling
 summarise them, and the result is concatenated with an MLP of the static features. Unlike the
 TCN this encoder is not causal and pools over time, so it sees *patterns* (bursts, gaps) rather
 than the state at the cutoff. The default ``loss="ziln"`` gives the ZILN distribution (Wang et al.
-2019): ``E[Y] = p exp(mu + s^2/2)``, ``p_active`` and quantiles.
+2019 [2]_): ``E[Y] = p exp(mu + s^2/2)``, ``p_active`` and quantiles.
+
+References
+----------
+.. [1] Kumar, R., Arya, L. K., Gupta, P. "Deep Learning for Big Data in Predicting Customer
+   Lifetime Value." (Year and venue are not stated in the available text.)
+.. [2] Wang, X., Liu, T., Miao, J. (2019). "A Deep Probabilistic Model for Customer
+   Lifetime Value Prediction." arXiv:1912.07753.
 """
 
 from __future__ import annotations

@@ -1,11 +1,15 @@
 """DNN-MSE: a feed-forward regressor of future spend, the ZILN paper's MSE baseline.
 
-Wang, Liu, Miao (2019), arXiv 1912.07753 (``shared/MODELS.md`` section 1) compare DNN-ZILN with
-the same network trained on mean squared error. Inputs are the scaled numeric features and
-categorical embeddings (width ``floor(V ** 0.25) + 1``); the output is one value per horizon.
-With ``log_target=True`` the network fits ``log1p(y)`` instead (squared error in log space) and
-predicts ``expm1`` of its output: a better ranker on heavy tails, but it estimates a geometric
-rather than an arithmetic mean, so totals come out low.
+Wang, Liu and Miao (2019) [1]_ compare DNN-ZILN with the same network trained on mean squared error.
+Inputs are the scaled numeric features and categorical embeddings (width ``floor(V ** 0.25) + 1``);
+the output is one value per horizon. With ``log_target=True`` the network fits ``log1p(y)`` instead
+(squared error in log space) and predicts ``expm1`` of its output: a better ranker on heavy tails,
+but it estimates a geometric rather than an arithmetic mean, so totals come out low.
+
+References
+----------
+.. [1] Wang, X., Liu, T., Miao, J. (2019). "A Deep Probabilistic Model for Customer
+   Lifetime Value Prediction." arXiv:1912.07753.
 """
 
 from __future__ import annotations

@@ -1,13 +1,24 @@
 """GRU over the customer's period sequence, fused with static features, ZILN head by default.
 
-Paper 002 ("Deep learning models for CLV prediction in e-commerce") models per-period purchase
-sequences with recurrent networks; the GRU (Cho et al. 2014) is the gated recurrent unit with
+Anitha Kumari et al. [1]_ model per-period purchase sequences with recurrent networks; the GRU
+(Cho et al. 2014 [2]_) is the gated recurrent unit with
 fewer parameters than the LSTM. The sequence ``[T, C]`` of per-period spend / orders / items /
 refunds (oldest first, the last period ending at the cutoff) is read by the GRU, whose last
 hidden state is concatenated with an MLP of the static features and categorical embeddings; a
 fusion MLP feeds the head. The default ``loss="ziln"`` gives the ZILN distribution (Wang et al.
-2019, ``shared/MODELS.md`` section 1): ``E[Y] = p exp(mu + s^2/2)`` with ``p_active`` and
+2019 [3]_): ``E[Y] = p exp(mu + s^2/2)`` with ``p_active`` and
 quantiles; ``loss="mse"`` (or ``"huber"``, ``"mae"``, ``"log1p_mse"``) gives a point prediction.
+
+References
+----------
+.. [1] Anitha Kumari, D., Siddiqui, M. S., Dorbala, R., Megala, R., Rao, K. T. V.,
+   Reddy, N. S. (2024). "Deep Learning Models for Customer Lifetime Value Prediction
+   in E-commerce." IEEE ICRTCST 2024, doi:10.1109/ICRTCST61793.2024.10578372.
+.. [2] Cho, K., van Merrienboer, B., Gulcehre, C., Bahdanau, D., Bougares, F., Schwenk, H.,
+   Bengio, Y. (2014). "Learning Phrase Representations using RNN Encoder-Decoder for
+   Statistical Machine Translation." EMNLP 2014. arXiv:1406.1078.
+.. [3] Wang, X., Liu, T., Miao, J. (2019). "A Deep Probabilistic Model for Customer
+   Lifetime Value Prediction." arXiv:1912.07753.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Two-stage LightGBM (after Drachen et al.'s two-stage XGBoost, MODELS.md §6).
+"""Two-stage LightGBM (after Drachen et al.'s two-stage XGBoost [1]_).
 
 Stage 1 is a binary LightGBM classifier of "purchased" (first-horizon spend > 0) on every
 customer; stage 2 is a LightGBM regressor of the spend trained on the buyers only. Both use the
@@ -17,6 +17,16 @@ floored at 0).
 Edge cases: a training set whose customers all bought gets a constant ``P(buy) = 1`` instead of
 a classifier; one where nobody bought raises :class:`~ltvkit.errors.ModelError`. Saved as two
 native LightGBM text files, ``booster_classifier.txt`` and ``booster_regressor.txt``.
+
+References
+----------
+.. [1] Drachen, A., Pastor, M., Liu, A., Fontaine, D. J., Chang, Y., Runge, J., Sifa, R.,
+   Klabjan, D. (2018). "To Be or Not to Be... Social: Incorporating Simple Social
+   Features in Mobile Game Customer Lifetime Value Predictions." Proceedings of the
+   Australasian Computer Science Week Multiconference (ACSW '18), 1-10.
+.. [2] Ke, G., Meng, Q., Finley, T., Wang, T., Chen, W., Ma, W., Ye, Q., Liu, T.-Y. (2017).
+   "LightGBM: A Highly Efficient Gradient Boosting Decision Tree." Advances in Neural
+   Information Processing Systems 30 (NeurIPS 2017).
 """
 
 from __future__ import annotations

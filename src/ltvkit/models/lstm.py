@@ -1,13 +1,25 @@
 """LSTM over the customer's period sequence, fused with static features, ZILN head by default.
 
-Paper 002 ("Deep learning models for CLV prediction in e-commerce") models per-period purchase
-sequences with LSTM/RNNs; CDLtvS (paper 000) uses an LSTM baseline. The sequence ``[T, C]`` of
-per-period spend / orders / items / refunds (oldest first, the last period ending at the cutoff)
-is read by an LSTM (Hochreiter & Schmidhuber 1997) whose last hidden state is concatenated with an
-MLP of the static features and categorical embeddings; a fusion MLP feeds the head. The default
-``loss="ziln"`` gives the ZILN distribution (Wang et al. 2019, ``shared/MODELS.md`` section 1):
-``E[Y] = p exp(mu + s^2/2)`` with ``p_active`` and quantiles; ``loss="mse"`` (or ``"huber"``,
+Anitha Kumari et al. [1]_ model per-period purchase sequences with LSTM/RNNs; CDLtvS [2]_ uses an
+LSTM baseline. The sequence ``[T, C]`` of per-period spend / orders / items / refunds (oldest first,
+the last period ending at the cutoff) is read by an LSTM (Hochreiter & Schmidhuber 1997 [3]_) whose
+last hidden state is concatenated with an MLP of the static features and categorical embeddings; a
+fusion MLP feeds the head. The default ``loss="ziln"`` gives the ZILN distribution (Wang et al. 2019
+[4]_): ``E[Y] = p exp(mu + s^2/2)`` with ``p_active`` and quantiles; ``loss="mse"`` (or ``"huber"``,
 ``"mae"``, ``"log1p_mse"``) gives a point prediction only.
+
+References
+----------
+.. [1] Anitha Kumari, D., Siddiqui, M. S., Dorbala, R., Megala, R., Rao, K. T. V.,
+   Reddy, N. S. (2024). "Deep Learning Models for Customer Lifetime Value Prediction
+   in E-commerce." IEEE ICRTCST 2024, doi:10.1109/ICRTCST61793.2024.10578372.
+.. [2] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
+.. [3] Hochreiter, S., Schmidhuber, J. (1997). "Long Short-Term Memory." Neural Computation
+   9(8), 1735-1780.
+.. [4] Wang, X., Liu, T., Miao, J. (2019). "A Deep Probabilistic Model for Customer
+   Lifetime Value Prediction." arXiv:1912.07753.
 """
 
 from __future__ import annotations

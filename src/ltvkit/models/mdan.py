@@ -1,7 +1,7 @@
 """MDAN: Multi-Distribution Adaptive Networks (Liu, Xu, Ye, Luo, He, Yin; Tencent; PAKDD 2024).
 
-``shared/MODELS.md`` section 5. **Low confidence**: no code and no full text were available; what
-is known comes from the abstract and from MEAN's description (paper 001): a multi-channel network
+Liu et al. [1]_. **Low confidence**: no code and no full text were available; what is known
+comes from the abstract and from MEAN's description [2]_: a multi-channel network
 whose channels each learn a part of the LTV distribution, a Channel Learning Controller (CLC)
 that weights the channels (soft, weighted fusion of channel embeddings), and a Distance
 Similarity Loss that makes hidden-representation distances mirror LTV distances (RankSim-like).
@@ -42,9 +42,19 @@ Losses (labels divided by the mean positive training label by the base class)::
   mirror). MEAN reports MDAN to be sensitive to the label scaling inside this loss; the choice
   of ``t`` is that knob here. ``use_similarity=False`` (or ``similarity_weight=0``) removes it.
 
-Default budget: ``max_epochs=40``, ``patience=5`` (CDNOW, seed 0: 15 epochs, 14 s). Early
-stopping monitors ``L_reg`` alone on the validation set. ``n_threads`` defaults to 1: on the
-shared 2-core machine the same fit took 168 s with torch's two threads (see :mod:`.mean`).
+Default budget: ``max_epochs=40``, ``patience=5``. Early stopping monitors ``L_reg`` alone on
+the validation set. ``n_threads`` defaults to 1, as in :mod:`.mean`: the network's matrices are
+small, so a second torch thread adds synchronisation cost rather than speed, most of all on a
+machine whose cores are busy with other work.
+
+References
+----------
+.. [1] Liu, W., Xu, G., Ye, B., Luo, X., He, Y., Yin, C. (2024). "MDAN: Multi-distribution
+   Adaptive Networks for LTV Prediction." Pacific-Asia Conference on Knowledge Discovery
+   and Data Mining (PAKDD 2024), Springer, 409-420.
+.. [2] Liu, K., Zhou, Y., Liu, B., Su, H., Chen, S. (2025). "MEAN: Multi-Expert Adaptive
+   Network for Customer Lifetime Value Prediction." ECML PKDD 2025,
+   doi:10.1007/978-3-032-05981-9_18.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""MEAN: Multi-Expert Adaptive Network (Liu, Zhou, Liu, Su, Chen; Tencent WeChat Pay; paper 001).
+"""MEAN: Multi-Expert Adaptive Network (Liu, Zhou, Liu, Su, Chen; Tencent WeChat Pay).
 
-``shared/papers/001``, section 3.2; ``shared/MODELS.md`` section 7.2. Shapes: ``b`` samples,
+Liu et al. [1]_, section 3.2 (the experts and gates are MMoE's [2]_). Shapes: ``b`` samples,
 ``H`` horizons (1 for ``mean``; ``mtl_mean`` has one tower per horizon), ``n`` value ranges
 ("distributions"), ``M`` experts, ``d`` expert width.
 
@@ -61,11 +61,20 @@ soft-label term of ``L_dis`` (``L_bucket`` stays, DAM is still supervised); ``mv
 trains the MVFE alone with ``L_cltv`` (no DAM, no alignment; ``bucket_probs`` is then ``None``).
 
 Default budget: the paper reports convergence in 12-15 epochs (batch 1024, Adam 1e-3); we cap
-training at ``max_epochs=40`` with ``patience=5`` (CDNOW, seed 0: 18 epochs, best epoch 12).
-``n_threads`` defaults to 1, not ``None``: on the 2-core machine shared with other jobs (load
-average ~8), one CDNOW fit (16,970 training customers) took 262 s with torch's two threads and
-33 s with one, same epochs (``ltv benchmark --dataset cdnow --models mean --seeds 0``, and a
-direct fit with ``n_threads=1``). Pass ``n_threads=None`` on an idle multi-core machine.
+training at ``max_epochs=40`` with ``patience=5``, which leaves room above the published count.
+``n_threads`` defaults to 1, not ``None``: the network's matrices are small, so extra torch
+threads add synchronisation cost rather than speed, most of all on a machine whose cores are
+busy with other work. Pass ``n_threads=None`` on an idle multi-core machine.
+
+References
+----------
+.. [1] Liu, K., Zhou, Y., Liu, B., Su, H., Chen, S. (2025). "MEAN: Multi-Expert Adaptive
+   Network for Customer Lifetime Value Prediction." ECML PKDD 2025,
+   doi:10.1007/978-3-032-05981-9_18.
+.. [2] Ma, J., Zhao, Z., Yi, X., Chen, J., Hong, L., Chi, E. H. (2018). "Modeling Task
+   Relationships in Multi-task Learning with Multi-gate Mixture-of-Experts."
+   Proceedings of the 24th ACM SIGKDD International Conference on Knowledge Discovery
+   & Data Mining (KDD '18), 1930-1939.
 """
 
 from __future__ import annotations
@@ -224,7 +233,7 @@ class MEANNet(nn.Module):
 # --------------------------------------------------------------------------------- model
 @register
 class MEAN(ValueRangeModel):
-    """MEAN (paper 001): MMoE + attention over value-range embeddings, aligned with a classifier.
+    """MEAN (Liu et al. 2025): MMoE + attention over value ranges, aligned with a classifier.
 
     Parameters
     ----------

@@ -1,8 +1,8 @@
 """MTL-ZILN: one shared-bottom network with a ZILN head per horizon (30 / 90 / 180 / 365 days).
 
-The multi-task ZILN baseline of MEAN (paper 001) and ODMN (Li et al. 2022, arXiv 2208.13358):
-a shared MLP over the customer features feeds one tower per horizon, each ending in the ZILN
-output ``(z_p, z_mu, z_s)`` of Wang et al. (2019, arXiv 1912.07753; ``shared/MODELS.md`` section 1).
+The multi-task ZILN baseline of MEAN [1]_ and ODMN (Li et al. 2022 [2]_): a shared MLP over the
+customer features feeds one tower per horizon, each ending in the ZILN output
+``(z_p, z_mu, z_s)`` of Wang et al. (2019) [3]_.
 The loss is the ZILN NLL averaged over samples and horizons.
 
 With ``monotone=True`` the heads are tied so that ``p`` and ``E[Y]`` are non-decreasing over the
@@ -10,6 +10,18 @@ With ``monotone=True`` the heads are tied so that ``p`` and ``E[Y]`` are non-dec
 ``log E_h = z_m_1 + sum_{1<j<=h} softplus(z_m_j)``, with ``mu_h`` derived from
 ``E_h = p_h exp(mu_h + s_h^2 / 2)`` (see :class:`~ltvkit.nn.losses.ZILNHead`); a 365-day
 prediction can then never fall below the 90-day one.
+
+References
+----------
+.. [1] Liu, K., Zhou, Y., Liu, B., Su, H., Chen, S. (2025). "MEAN: Multi-Expert Adaptive
+   Network for Customer Lifetime Value Prediction." ECML PKDD 2025,
+   doi:10.1007/978-3-032-05981-9_18.
+.. [2] Li, K., Shao, G., Yang, N., Fang, X., Song, Y. (2022). "Billion-user Customer Lifetime
+   Value Prediction: An Industrial-scale Solution from Kuaishou." Proceedings of the
+   31st ACM International Conference on Information & Knowledge Management (CIKM '22),
+   3243-3251. arXiv:2208.13358.
+.. [3] Wang, X., Liu, T., Miao, J. (2019). "A Deep Probabilistic Model for Customer
+   Lifetime Value Prediction." arXiv:1912.07753.
 """
 
 from __future__ import annotations

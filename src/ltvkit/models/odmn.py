@@ -1,10 +1,9 @@
 """ODMN + MDME: Order-Dependent Monotonic Network over Multi-Distribution Multi-Experts.
 
-Li, Shao, Yang, Fang, Song (Kuaishou, CIKM 2022, arXiv 2208.13358); ``shared/MODELS.md``
-section 3. Tower names and the coupling come from secondary summaries; the equations are a
-reconstruction ([interp]). Shapes: ``b`` samples, ``H`` horizons (ordered by length),
-``S`` sub-distributions (sub-distribution 0 is the zero label), ``P = S - 1`` positive
-sub-distributions of ``B`` buckets each.
+Li, Shao, Yang, Fang, Song (Kuaishou, CIKM 2022) [1]_. Tower names and the coupling come from
+secondary summaries; the equations are a reconstruction ([interp]). Shapes: ``b`` samples, ``H``
+horizons (ordered by length), ``S`` sub-distributions (sub-distribution 0 is the zero label),
+``P = S - 1`` positive sub-distributions of ``B`` buckets each.
 
 MDME, one per horizon ``t`` (on a shared-bottom MLP and a per-horizon tower ``h_t``):
 
@@ -35,6 +34,13 @@ Monotone predictions (``monotone=True``): hard argmax predictions can still cros
 returned value is the cumulative maximum over the horizons, ``y^_t <- max_{j<=t} y^_j``; the
 per-horizon argmax values before it are in ``extras["value_before_cummax"]`` (with the chosen
 bucket's ``extras["bucket_lower"]`` / ``["bucket_upper"]``).
+
+References
+----------
+.. [1] Li, K., Shao, G., Yang, N., Fang, X., Song, Y. (2022). "Billion-user Customer Lifetime
+   Value Prediction: An Industrial-scale Solution from Kuaishou." Proceedings of the
+   31st ACM International Conference on Information & Knowledge Management (CIKM '22),
+   3243-3251. arXiv:2208.13358.
 """
 
 from __future__ import annotations
@@ -236,7 +242,7 @@ class ODMNNet(nn.Module):
 # --------------------------------------------------------------------------------- model
 @register
 class ODMN(TorchLTVModel):
-    """ODMN with an MDME per horizon (Li et al. 2022; MODELS.md §3); see the module docstring.
+    """ODMN with an MDME per horizon (Li et al. 2022); see the module docstring.
 
     Parameters
     ----------
@@ -252,7 +258,7 @@ class ODMN(TorchLTVModel):
     monotone : cumulative maximum over horizons (exactly monotone predictions).
     soft : expected value over buckets instead of the hard argmax value.
     n_threads : 1 by default, see :class:`~ltvkit.models.ccornet.CCORNetModel` (one torch
-        thread is several times faster than two on the shared 2-core benchmark machine).
+        thread avoids synchronisation overhead on the small matrices of this network).
     """
 
     name = "odmn"

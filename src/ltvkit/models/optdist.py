@@ -1,12 +1,12 @@
-"""OptDist: learning an optimal distribution per customer (Weng et al., CIKM 2024, arXiv 2408.08585).
+"""OptDist: learning an optimal distribution per customer (Weng et al., CIKM 2024).
 
-``shared/MODELS.md`` section 4. The module structure is from the abstract; the losses are from a
+Weng et al. [1]_. The module structure is from the abstract; the losses are from a
 secondary summary and partly reconstructed ([interp]). Shapes: ``b`` samples, ``L`` candidate
 sub-distributions, ``d`` embedding width.
 
 - Shared embedding ``e = MLP([features, embeddings(categorical)])`` [b, d].
 - DLM (distribution learning module): ``L`` sub-distribution networks (SDNs), each an MLP ending
-  in ZILN logits ``(z_p, z_mu, z_s)`` (MODELS.md §1) -> ``[b, L, 3]``; per-sample loss
+  in ZILN logits ``(z_p, z_mu, z_s)`` (Wang et al. 2019 [2]_) -> ``[b, L, 3]``; per-sample loss
   ``l_{u,i}`` = the ZILN negative log-likelihood of SDN ``i``
   (:func:`~ltvkit.nn.losses.ziln_nll`). The output biases start at the marginal label
   distribution, with ``mu`` spread by ``init_spread * log_std * (i - (L-1)/2)`` across the SDNs
@@ -25,6 +25,15 @@ sub-distributions, ``d`` embedding width.
 Inference: no noise; ``i* = argmax alpha``; the prediction is the selected SDN's ZILN mean
 ``p exp(mu + s^2 / 2)``, with ``p_active`` and quantiles from the same ZILN (probabilistic).
 ``extras["selected"]`` [n] is ``i*`` and ``extras["alpha"]`` [n, L] the selection weights.
+
+References
+----------
+.. [1] Weng, Y., Tang, X., Xu, Z., Lyu, F., Liu, D., Sun, Z., He, X. (2024). "OptDist:
+   Learning Optimal Distribution for Customer Lifetime Value Prediction."
+   Proceedings of the 33rd ACM International Conference on Information and Knowledge
+   Management (CIKM '24), 2523-2533. arXiv:2408.08585.
+.. [2] Wang, X., Liu, T., Miao, J. (2019). "A Deep Probabilistic Model for Customer
+   Lifetime Value Prediction." arXiv:1912.07753.
 """
 
 from __future__ import annotations
@@ -113,7 +122,7 @@ class OptDistNet(nn.Module):
 
 @register
 class OptDist(TorchLTVModel):
-    """OptDist (Weng et al. 2024; MODELS.md §4); see the module docstring for the equations.
+    """OptDist (Weng et al. 2024); see the module docstring for the equations.
 
     Parameters
     ----------
@@ -128,7 +137,7 @@ class OptDist(TorchLTVModel):
     focal_gamma : focusing parameter of the focal cross-entropy.
     init_spread : spread of the SDNs' initial ``mu`` in units of the label log-std [interp].
     n_threads : 1 by default, see :class:`~ltvkit.models.ccornet.CCORNetModel` (one torch
-        thread is several times faster than two on the shared 2-core benchmark machine).
+        thread avoids synchronisation overhead on the small matrices of this network).
     """
 
     name = "optdist"

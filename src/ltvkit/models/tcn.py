@@ -1,12 +1,21 @@
 """TCN: dilated causal convolutions over the period sequence, with static features.
 
-The series encoder of LtvS / CDLtvS (paper 000, ``shared/MODELS.md`` section 7.1) and one of its
-baselines: a temporal convolutional network (Bai, Kolter, Koltun 2018, "An Empirical Evaluation
-of Generic Convolutional and Recurrent Networks for Sequence Modeling") of residual blocks, each
+The series encoder of LtvS / CDLtvS [1]_ and one of its baselines: a temporal convolutional
+network (Bai, Kolter, Koltun 2018 [2]_) of residual blocks, each
 two causal Conv1d layers with dilation ``2**i``; the output at the last period (the one ending at
 the cutoff) is concatenated with an MLP of the static features. The default ``loss="ziln"``
-gives the ZILN distribution (Wang et al. 2019): ``E[Y] = p exp(mu + s^2/2)``, ``p_active`` and
+gives the ZILN distribution (Wang et al. 2019 [3]_): ``E[Y] = p exp(mu + s^2/2)``, ``p_active`` and
 quantiles; ``loss="mse"`` etc. give a point prediction only.
+
+References
+----------
+.. [1] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
+.. [2] Bai, S., Kolter, J. Z., Koltun, V. (2018). "An Empirical Evaluation of Generic
+   Convolutional and Recurrent Networks for Sequence Modeling." arXiv:1803.01271.
+.. [3] Wang, X., Liu, T., Miao, J. (2019). "A Deep Probabilistic Model for Customer
+   Lifetime Value Prediction." arXiv:1912.07753.
 """
 
 from __future__ import annotations

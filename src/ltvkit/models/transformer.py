@@ -1,12 +1,28 @@
 """Transformer encoder over the period sequence, with static features.
 
-Self-attention over periods (Vaswani et al. 2017) stands in for the Informer baseline of CDLtvS
-(paper 000): each period's ``C`` channels are projected to ``d_model``, learned position
+Self-attention over periods (Vaswani et al. 2017 [1]_) stands in for the Informer [2]_ baseline
+of CDLtvS [3]_: each period's ``C`` channels are projected to ``d_model``, learned position
 embeddings are added, ``n_layers`` pre-norm encoder layers attend over all ``T`` periods and the
 last period's output (the one ending at the cutoff) is concatenated with an MLP of the static
 features. Informer's ProbSparse attention is not needed at LTV sequence lengths (T <= ~52): see
 :class:`~ltvkit.nn.blocks.TransformerSequenceEncoder`. The default ``loss="ziln"`` gives the
-ZILN distribution (Wang et al. 2019): ``E[Y] = p exp(mu + s^2/2)``, ``p_active`` and quantiles.
+ZILN distribution (Wang et al. 2019 [4]_): ``E[Y] = p exp(mu + s^2/2)``, ``p_active`` and
+quantiles.
+
+References
+----------
+.. [1] Vaswani, A., Shazeer, N., Parmar, N., Uszkoreit, J., Jones, L., Gomez, A. N.,
+   Kaiser, L., Polosukhin, I. (2017). "Attention Is All You Need." Advances in Neural
+   Information Processing Systems 30 (NeurIPS 2017).
+.. [2] Zhou, H., Zhang, S., Peng, J., Zhang, S., Li, J., Xiong, H., Zhang, W. (2021).
+   "Informer: Beyond Efficient Transformer for Long Sequence Time-Series
+   Forecasting." Proceedings of the AAAI Conference on Artificial Intelligence
+   (AAAI 2021).
+.. [3] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
+.. [4] Wang, X., Liu, T., Miao, J. (2019). "A Deep Probabilistic Model for Customer
+   Lifetime Value Prediction." arXiv:1912.07753.
 """
 
 from __future__ import annotations

@@ -3,6 +3,21 @@
 Shapes: ``b`` samples, ``F`` numeric features, ``K`` categorical features, ``T`` periods,
 ``C`` channels per period. Every encoder maps its input to one vector per sample and exposes
 its width as ``out_dim``.
+
+References
+----------
+.. [1] Guo, H., Tang, R., Ye, Y., Li, Z., He, X. (2017). "DeepFM: A Factorization-Machine
+   based Neural Network for CTR Prediction." arXiv:1703.04247.
+.. [2] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
+.. [3] Bai, S., Kolter, J. Z., Koltun, V. (2018). "An Empirical Evaluation of Generic
+   Convolutional and Recurrent Networks for Sequence Modeling." arXiv:1803.01271.
+.. [4] Anitha Kumari, D., Siddiqui, M. S., Dorbala, R., Megala, R., Rao, K. T. V.,
+   Reddy, N. S. (2024). "Deep Learning Models for Customer Lifetime Value Prediction
+   in E-commerce." IEEE ICRTCST 2024, doi:10.1109/ICRTCST61793.2024.10578372.
+.. [5] Kumar, R., Arya, L. K., Gupta, P. "Deep Learning for Big Data in Predicting Customer
+   Lifetime Value." (Year and venue are not stated in the available text.)
 """
 
 from __future__ import annotations
@@ -94,7 +109,7 @@ class MLP(nn.Module):
 
 
 class DeepFM(nn.Module):
-    """DeepFM portrait encoder (Guo et al. 2017; the portrait encoder of CDLtvS, paper 000).
+    """DeepFM portrait encoder (Guo et al. 2017; the portrait encoder of CDLtvS, WWW 2024).
 
     Every categorical feature and every numeric feature is a field with a ``k``-dim embedding
     ``e_f`` (numeric fields: ``v_f * x_f``). The FM part gives the first-order term
@@ -138,7 +153,7 @@ class RNNEncoder(nn.Module):
     """LSTM or GRU over the period sequence ``[b, T, C]`` -> last hidden state ``[b, hidden]``.
 
     The last period ends at the cutoff, so the final state summarises the whole history
-    (paper 002 uses LSTM/RNN models of per-period purchase sequences).
+    (Anitha Kumari et al. 2024 use LSTM/RNN models of per-period purchase sequences).
     """
 
     def __init__(self, in_channels: int, hidden: int = 32, n_layers: int = 1,
@@ -185,7 +200,8 @@ class TCN(nn.Module):
     """Temporal convolutional network: ``[b, T, C] -> [b, channels[-1]]`` (at the last period).
 
     Block ``i`` has dilation ``2**i``, so the receptive field is
-    ``1 + 2 (k - 1) (2**L - 1)`` periods for ``L`` blocks (the series encoder of LtvS, paper 000).
+    ``1 + 2 (k - 1) (2**L - 1)`` periods for ``L`` blocks (Bai et al. 2018; the series encoder
+    of LtvS, WWW 2024).
     """
 
     def __init__(self, in_channels: int, channels: Sequence[int] = (32, 32),
@@ -239,8 +255,8 @@ class TransformerSequenceEncoder(nn.Module):
 class CNNEncoder(nn.Module):
     """1-D CNN over periods: ``[b, T, C] -> [b, 2 * channels[-1]]`` (global average and max pool).
 
-    Convolutions with ``same`` padding + ReLU; paper 004 lists CNNs over behaviour sequences
-    among the deep CLV models.
+    Convolutions with ``same`` padding + ReLU; Kumar, Arya and Gupta list CNNs over behaviour
+    sequences among the deep CLV models.
     """
 
     def __init__(self, in_channels: int, channels: Sequence[int] = (32, 32),

@@ -3,8 +3,7 @@
 Shapes: ``b`` samples in a batch, ``H`` horizons. Every loss returns a scalar: the mean over all
 samples (and horizons), so a zero label contributes to the mean like any other.
 
-ZILN (Wang, Liu, Miao 2019, "A Deep Probabilistic Model for Customer Lifetime Value Prediction",
-arXiv 1912.07753; ``shared/MODELS.md`` section 1): ``P(Y=0) = 1 - p`` and
+ZILN (Wang, Liu, Miao 2019 [1]_): ``P(Y=0) = 1 - p`` and
 ``Y | Y>0 ~ LogNormal(mu, s)`` with ``p = sigmoid(z_p)``, ``mu = z_mu``,
 ``s = max(softplus(z_s), sqrt(1e-7))``. The per-sample loss is the exact negative log-likelihood
 
@@ -12,6 +11,14 @@ arXiv 1912.07753; ``shared/MODELS.md`` section 1): ``P(Y=0) = 1 - p`` and
         + 1[y>0] * (log y + log s + 0.5 log(2 pi) + (log y - mu)^2 / (2 s^2))
 
 and the point prediction is ``E[Y] = p * exp(mu + s^2 / 2)``.
+
+References
+----------
+.. [1] Wang, X., Liu, T., Miao, J. (2019). "A Deep Probabilistic Model for Customer
+   Lifetime Value Prediction." arXiv:1912.07753.
+.. [2] Liu, K., Zhou, Y., Liu, B., Su, H., Chen, S. (2025). "MEAN: Multi-Expert Adaptive
+   Network for Customer Lifetime Value Prediction." ECML PKDD 2025,
+   doi:10.1007/978-3-032-05981-9_18.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ def mae_loss(pred: Tensor, y: Tensor) -> Tensor:
 
 
 def huber_loss(pred: Tensor, y: Tensor, delta: float = 1.0) -> Tensor:
-    """Huber loss with threshold ``delta`` (MEAN, paper 001, uses delta = 1)."""
+    """Huber loss with threshold ``delta`` (MEAN, Liu et al. 2025, uses delta = 1)."""
     return F.huber_loss(pred, y, delta=delta)
 
 
@@ -63,7 +70,7 @@ class ZILNParams:
     Keeping only the logits lets prediction concatenate one tensor per batch and derive the
     distribution once, vectorised, in float64.
 
-    Plain parametrization (MODELS.md §1): ``p = sigmoid(z_p)``, ``mu = z_mu``,
+    Plain parametrization (Wang et al. 2019): ``p = sigmoid(z_p)``, ``mu = z_mu``,
     ``s = max(softplus(z_s), sqrt(1e-7))``. ``monotone=True`` (:class:`ZILNHead`) reads the
     logits as ``1 - p_h = prod_{j<=h}(1 - sigmoid(z_p_j))`` and
     ``log E_h = z_m_1 + sum_{1<j<=h} softplus(z_m_j)`` and derives ``mu_h`` from
@@ -125,12 +132,12 @@ class ZILNParams:
 
 
 def ziln_params(logits: Tensor) -> ZILNParams:
-    """The ZILN parameters of raw logits ``[..., 3] = (z_p, z_mu, z_s)`` (MODELS.md §1)."""
+    """The ZILN parameters of raw logits ``[..., 3] = (z_p, z_mu, z_s)`` (Wang et al. 2019)."""
     return ZILNParams(logits)
 
 
 def ziln_nll(params: ZILNParams, y: Tensor) -> Tensor:
-    """Per-element ZILN negative log-likelihood [b, H] (exact; MODELS.md §1).
+    """Per-element ZILN negative log-likelihood [b, H] (exact; Wang et al. 2019).
 
     For ``y = 0`` the lognormal term is masked and ``log y`` is evaluated at ``y := 1`` with
     ``torch.where`` (as the published code does), so neither the value nor the gradient is NaN.

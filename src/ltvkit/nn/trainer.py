@@ -14,8 +14,8 @@ Determinism: :func:`training_context` seeds torch's global generator inside a fo
 duration of the fit, and restores every global setting afterwards. On CPU the kernels the
 models use (matmul, conv, RNN, embedding backward, fused Adam) give identical results run to run
 at a fixed thread count (the conformance suite checks it for every model), and the first
-``use_deterministic_algorithms`` call imports ``torch._inductor`` (about 3 s), so it is skipped
-there. The thread count is left alone unless ``n_threads`` asks.
+``use_deterministic_algorithms`` call imports ``torch._inductor`` (a slow import), so it is
+skipped there. The thread count is left alone unless ``n_threads`` asks.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def training_context(seed: int, device: torch.device, n_threads: int | None = No
 class StepSchedule:
     """A loss weight that is multiplied by ``factor`` from epoch ``after_epoch`` on (0-based).
 
-    CDLtvS (paper 000) trains with ``lambda_1..4`` and multiplies all of them by 0.01 after
+    CDLtvS (WWW 2024) trains with ``lambda_1..4`` and multiplies all of them by 0.01 after
     epoch 20: ``StepSchedule(10.0, after_epoch=20)``. A model's ``_loss(outputs, y, epoch)``
     reads ``weight = schedule(epoch)``.
     """
@@ -172,7 +172,7 @@ class Trainer:
     grad_clip : max global gradient norm (``None``: no clipping).
     eval_batch_size : batch size for validation and prediction (4096: larger than training
         batches since there is no backward pass, small enough for the activations to stay in
-        cache; 65536 scores an MLP about 2x slower on this 2-core machine).
+        cache; much larger batches score slower once the activations leave the cache).
     device : ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ...
     seed : seeds the shuffling generator.
     progress : show a rich progress bar over epochs.

@@ -1,9 +1,18 @@
 """Shared work of the BTYD models: RFM from the dataset, the Gamma-Gamma spend model, CLV.
 
-The purchase model (BG/NBD or Pareto/NBD) is fitted on the training customers' calibration
+The purchase model (BG/NBD [1]_ or Pareto/NBD [3]_) is fitted on the training customers' calibration
 summary (``frequency``, ``recency_days``, ``T_days`` of the dataset, in weeks), the Gamma-Gamma
 model on those with repeat purchases and a positive mean repeat spend. The labels are not used:
-these models are unsupervised, exactly as in Fader, Hardie & Lee (2005).
+these models are unsupervised, exactly as in Fader, Hardie & Lee (2005) [1]_ [2]_.
+
+References
+----------
+.. [1] Fader, P. S., Hardie, B. G. S., Lee, K. L. (2005). "Counting Your Customers the Easy
+   Way: An Alternative to the Pareto/NBD Model." Marketing Science 24(2), 275-284.
+.. [2] Fader, P. S., Hardie, B. G. S., Lee, K. L. (2005). "RFM and CLV: Using Iso-Value
+   Curves for Customer Base Analysis." Journal of Marketing Research 42(4), 415-430.
+.. [3] Schmittlein, D. C., Morrison, D. G., Colombo, R. (1987). "Counting Your Customers:
+   Who Are They and What Will They Do Next?" Management Science 33(1), 1-24.
 """
 
 from __future__ import annotations

@@ -11,6 +11,12 @@ LightGBM derives its bagging / feature-fraction / data seeds), so the same data,
 ``num_threads`` give bit-identical boosters. After training, a booster is rebuilt from its own
 text form, so the in-memory booster is exactly the one ``booster.txt`` holds and a loaded model
 predicts identically.
+
+References
+----------
+.. [1] Ke, G., Meng, Q., Finley, T., Wang, T., Chen, W., Ma, W., Ye, Q., Liu, T.-Y. (2017).
+   "LightGBM: A Highly Efficient Gradient Boosting Decision Tree." Advances in Neural
+   Information Processing Systems 30 (NeurIPS 2017).
 """
 
 from __future__ import annotations
