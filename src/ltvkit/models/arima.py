@@ -103,7 +103,7 @@ class ARIMAModel(LTVModel):
     """
 
     name = "arima"
-    tags = {"needs_sequences": True, "multi_horizon": True}
+    tags = {"needs_sequences": True, "multi_horizon": True, "unsupervised": True}
 
     def __init__(self, orders: Sequence[Sequence[int]] = ((1, 0, 0),),
                  method: str = "yule_walker", min_length: int = 3,

@@ -19,7 +19,7 @@ from ltvkit.prediction import PredictionParts
 @register
 class HistoricalMean(LTVModel):
     name = "historical_mean"
-    tags = {"multi_horizon": True}
+    tags = {"multi_horizon": True, "unsupervised": True}
 
     def __init__(self, min_history_days: int = 1):
         self.min_history_days = min_history_days

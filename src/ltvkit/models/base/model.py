@@ -37,7 +37,7 @@ DEFAULT_TAGS: dict[str, bool] = {
     "cross_domain": False,      # needs a cross-domain dataset
     "probabilistic": False,     # returns p_active and quantiles
     "torch": False,             # needs PyTorch
-    "unsupervised": False,      # ignores the labels (BTYD)
+    "unsupervised": False,      # never reads the labels (BTYD, ARIMA, historical mean)
 }
 class LTVModel:
     """Base class of every ltvkit model (see the module docstring for the hooks)."""
@@ -226,7 +226,7 @@ class LTVModel:
         state, arrays = self._get_state()
         config = {
             "model": self.name, "format_version": SAVE_FORMAT_VERSION,
-            "ltvkit_version": __version__, "params": self.get_params(),
+            "ltvkit_version": __version__, "params": encode_params(self.get_params()),
             "horizons": self.horizons_, "feature_names": self.feature_names_,
             "categorical_names": self.categorical_names_, "vocab_sizes": self.vocab_sizes_,
             "sequence_shape": self.sequence_shape_, "channel_names": self.channel_names_,
@@ -251,7 +251,7 @@ class LTVModel:
         """The model saved in ``src`` whose ``config.json`` is ``config`` (see :meth:`save`)."""
         from safetensors.numpy import load_file
 
-        model = cls(**config["params"])
+        model = cls(**decode_params(config["params"]))
         model.horizons_ = config["horizons"]
         model.feature_names_ = config["feature_names"]
         model.categorical_names_ = config["categorical_names"]
@@ -263,6 +263,32 @@ class LTVModel:
         model._load_files(src)
         model._fitted = True
         return model
+
+
+_TUPLE = "__tuple__"
+
+
+def encode_params(value: Any) -> Any:
+    """Hyper-parameters as JSON that keeps tuples tuples (``{"__tuple__": [...]}``), so a
+    loaded model's ``get_params()`` equals the saved one's."""
+    if isinstance(value, tuple):
+        return {_TUPLE: [encode_params(v) for v in value]}
+    if isinstance(value, list):
+        return [encode_params(v) for v in value]
+    if isinstance(value, dict):
+        return {k: encode_params(v) for k, v in value.items()}
+    return value
+
+
+def decode_params(value: Any) -> Any:
+    """The inverse of :func:`encode_params`."""
+    if isinstance(value, dict):
+        if set(value) == {_TUPLE}:
+            return tuple(decode_params(v) for v in value[_TUPLE])
+        return {k: decode_params(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_params(v) for v in value]
+    return value
 
 
 def _json_default(obj: Any) -> Any:
