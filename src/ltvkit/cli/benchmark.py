@@ -62,7 +62,8 @@ def benchmark(
     out: Path = typer.Option(Path("runs/benchmark"), help="Output directory."),
     params: str | None = typer.Option(None, help="JSON {model: {param: value}} overrides."),
     sparsity: str | None = typer.Option(None, help="Cross-domain sparsity levels in percent, "
-                                                   "e.g. 0,20,50,80 (paper 000's protocol)."),
+                                                   "e.g. 0,20,50,80 (the CDLtvS sparsity "
+                                                   "protocol)."),
 ) -> None:
     """Fit every model on the same split, score the test split, print the leaderboard.
 

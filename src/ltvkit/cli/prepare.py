@@ -50,7 +50,8 @@ def prepare(
     data_end: str | None = typer.Option(None, help="Drop (and count) rows after this day."),
     allow_partial_horizon: bool = typer.Option(False, help="Allow label windows past the data."),
     sparsity: float = typer.Option(0.0, help="Share of customers (0-1) whose target-domain "
-                                             "history is removed (paper 000's protocol)."),
+                                             "history is removed (the CDLtvS sparsity "
+                                             "protocol)."),
     sparsity_seed: int = typer.Option(0, help="Seed that draws the sparse customers."),
     json_out: bool = typer.Option(False, "--json", help="Print the data-quality report as JSON."),
 ) -> None:

@@ -4,6 +4,17 @@ Time semantics (one rule everywhere): a cutoff is a calendar day and includes th
 Features see rows with ``timestamp < cutoff + 1 day`` (and ``>= cutoff + 1 day - lookback``);
 the label of horizon h sums rows with ``cutoff + 1 day <= timestamp < cutoff + 1 day + h``,
 i.e. the days (cutoff, cutoff + h].
+
+The ``"new"`` cohort follows the new-customer setting of the ZILN paper [1]_; ``sparsity`` is the
+sparsity protocol of the CDLtvS paper [2]_.
+
+References
+----------
+.. [1] Wang, X., Liu, T., Miao, J. (2019). "A Deep Probabilistic Model for Customer
+   Lifetime Value Prediction." arXiv:1912.07753.
+.. [2] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
 """
 
 from __future__ import annotations
@@ -70,7 +81,7 @@ class LTVTask:
         [``new_from``, ``new_until``], as in the ZILN paper's new-customer setting).
     allow_partial_horizon : allow label windows that run past the end of the data.
     domains : for cross-domain logs, the domains to build features for (all when ``None``).
-    sparsity : the sparsity protocol of CDLtvS (WWW 2024, section 5.1): for this share of the
+    sparsity : the sparsity protocol of the CDLtvS paper (section 5.1): for this share of the
         customers (chosen with ``sparsity_seed``), the target domain's history before the cutoff
         is removed, so their target features and sequences are those of a customer with no
         target history; the dataset's ``sparse`` flag marks them (C_na). Labels are unchanged.

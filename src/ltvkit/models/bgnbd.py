@@ -1,4 +1,12 @@
-"""BG/NBD purchases x Gamma-Gamma spend (Fader, Hardie & Lee 2005a, 2005b)."""
+"""BG/NBD purchases x Gamma-Gamma spend (Fader, Hardie & Lee 2005a [1]_, 2005b [2]_).
+
+References
+----------
+.. [1] Fader, P. S., Hardie, B. G. S., Lee, K. L. (2005). "Counting Your Customers the Easy
+   Way: An Alternative to the Pareto/NBD Model." Marketing Science 24(2), 275-284.
+.. [2] Fader, P. S., Hardie, B. G. S., Lee, K. L. (2005). "RFM and CLV: Using Iso-Value
+   Curves for Customer Base Analysis." Journal of Marketing Research 42(4), 415-430.
+"""
 
 from __future__ import annotations
 

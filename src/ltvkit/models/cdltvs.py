@@ -1,7 +1,6 @@
 """CDLtvS: cross-domain LTV prediction with pre-trained LtvS encoders and two alignments.
 
-Paper 000 ("A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
-Platform", JD, WWW'24 submission), sections 4.1 and 4.3; ``shared/MODELS.md`` section 7.1.
+The CDLtvS paper [1]_, sections 4.1 and 4.3.
 Input: a cross-domain :class:`~ltvkit.data.dataset.LTVDataset` with two domains; the source
 domain is the one that is not ``data.target_domain``. Shapes: ``b`` samples, ``h`` hidden size,
 ``d`` alignment size, ``H`` horizons (1 here).
@@ -21,7 +20,7 @@ ExMN), giving ``e^s`` (source) and ``e^t`` (target), both ``[b, h]``. Then (eqs.
 ``C_na`` are the sparse customers of the sparsity protocol (``data.sparse``; ``None``: every
 customer is non-sparse, ``C_a``). An empty group contributes 0.
 
-Training (section 4.1) runs as three :class:`~ltvkit.nn.torch_model.TrainingStage` s of the
+Training (section 4.1) runs as three :class:`~ltvkit.models.base.torch_model.TrainingStage` s of the
 shared trainer, each with its own early stopping (patience 7) on its own MAE:
 
 1. ``pretrain_source``: the source LtvS alone, on the *source-domain* labels
@@ -42,7 +41,7 @@ Choices the paper leaves open or gets wrong:
   ``S`` are every target projection in the batch (the positive included, as in InfoNCE).
 - The text says "positive alignment for sparse data and negative alignment for non-sparse
   data", the opposite of eq. 16; we follow eq. 16 (sparse pushed below ``η``, non-sparse pulled
-  together), as ``shared/MODELS.md`` does.
+  together), because the equation is the unambiguous statement.
 - The stage-1 source branch predicts source-domain LTV (the paper pre-trains "LtvS in each
   domain"); its labels are fed to the network only while fitting.
 - ``max_epochs`` (per stage) is not given: 100, with ``pretrain_epochs`` for stage 1.
@@ -50,17 +49,23 @@ Choices the paper leaves open or gets wrong:
 - Labels are on the :class:`~ltvkit.nn.preprocess.LabelScaler` scale (divided by the mean
   positive training label), see :mod:`ltvkit.models.ltvs`.
 
-Measured on Olist, seed 0 (``LTVKIT_DATA_HOME=... ltv benchmark --dataset olist --models
-cdltvs,ltvs@target,lgbm --seeds 0 --sparsity 0,50``), normalized Gini / NMAE / NRMSE:
-P = 0 %: cdltvs 0.769 / 0.669 / 1.832, ltvs@target 0.802 / 0.646 / 1.779, lgbm 0.851 / 0.696 /
-1.851; P = 50 %: cdltvs 0.812 / 0.699 / 2.183 (sparse sellers: Gini 0.830), ltvs@target
-0.734 / 0.781 / 2.230 (sparse 0.690), lgbm 0.844 / 0.697 / 1.890. With ``ap_loss=False,
-at_loss=False`` (direct fits, same split): P = 0 %: 0.823 / 0.652 / 1.909; P = 50 %: 0.810 /
-0.677 / 2.001. At the paper's λ3 = 2, λ4 = 1 on this label scale the joint stage's validation
-MAE is best at its epoch 1 and early stopping ends it before the λ drop at epoch 20.
+Results on the benchmark datasets come from ``ltv benchmark`` (e.g. ``--dataset olist
+--models cdltvs,ltvs@target,lgbm --sparsity 0,50``), not from this docstring. What such runs
+show: the transfer helps the sparse customers most (with half of the target history hidden,
+CDLtvS ranks the sparse sellers better than ``ltvs@target`` does), while with full history
+the single-domain models can be as good or better. At the paper's λ3 = 2, λ4 = 1 on this label
+scale the joint stage's validation MAE is best within its first epochs, so early stopping ends
+the stage before the λ drop at epoch 20; ``ap_loss=False, at_loss=False`` is the comparison to
+run.
 
 Ablations (section 5.4): ``ap_loss=False`` (w/o ``L_AP``), ``at_loss=False`` (w/o ``L_AT``),
 ``exmn_losses=False`` (stage 1 without ``L_EC`` / ``L_EO``).
+
+References
+----------
+.. [1] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
 """
 
 from __future__ import annotations
@@ -166,7 +171,7 @@ class CrossDomainNet(nn.Module):
 # --------------------------------------------------------------------------------- model
 @register
 class CDLtvS(TorchLTVModel):
-    """CDLtvS (paper 000 §4.3): LtvS pre-training per domain, then joint training with
+    """CDLtvS (CDLtvS paper, §4.3): LtvS pre-training per domain, then joint training with
     knowledge transfer and pair / type alignments. See the module docstring."""
 
     name = "cdltvs"

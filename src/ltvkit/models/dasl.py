@@ -1,13 +1,12 @@
-"""DASL: dual attentive sequential learning, adapted to cross-domain LTV as paper 000 did.
+"""DASL: dual attentive sequential learning, adapted to cross-domain LTV as CDLtvS did.
 
-Li, Jiang, Que, Hu, Tuzhilin (KDD 2021), "Dual Attentive Sequential Learning for Cross-Domain
-Click-Through Rate Prediction"; ``shared/MODELS.md`` section 6. DASL has two parts: *dual
+Li, Jiang, Que, Hu, Tuzhilin [1]_. DASL has two parts: *dual
 embedding* (user embeddings of both domains learned jointly, each enriched with the other
-through a latent orthogonal mapping, the dual-transfer device of the same authors' DDTCDR,
-WSDM 2020) and *dual attention* (each domain's sequence embedding is matched using the other
-domain's embedding). It predicts both domains' CTR at once. Paper 000 (section 5.2) ran it as
-a baseline "using the same encoding methods of sequence features and portrait features as our
-model" and a regression head; the paper gives no more detail, so the mapping below is ours
+through a latent orthogonal mapping, the dual-transfer device of the same authors' DDTCDR [2]_)
+and *dual attention* (each domain's sequence embedding is matched using the other
+domain's embedding). It predicts both domains' CTR at once. The CDLtvS paper [3]_ (section 5.2)
+ran it as a baseline "using the same encoding methods of sequence features and portrait features
+as our model" and a regression head; the paper gives no more detail, so the mapping below is ours
 [interp]:
 
 - *encoders*: per domain ``d`` a :class:`~ltvkit.nn.cross_domain.DomainEncoder` (DeepFM over the
@@ -25,6 +24,16 @@ model" and a regression head; the paper gives no more detail, so the mapping bel
   ``z``: ``L = MAE_t + source_weight MAE_s + orthogonality_weight ||X^T X - I||^2``. Early
   stopping watches the target MAE alone. All customers (sparse or not) train every term; a
   sparse customer's target embedding sees only its attributes and an empty target series.
+
+References
+----------
+.. [1] Li, P., Jiang, Z., Que, M., Hu, Y., Tuzhilin, A. (2021). "Dual Attentive Sequential
+   Learning for Cross-Domain Click-Through Rate Prediction." KDD 2021.
+.. [2] Li, P., Tuzhilin, A. (2020). "DDTCDR: Deep Dual Transfer Cross Domain
+   Recommendation." WSDM 2020.
+.. [3] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
 """
 
 from __future__ import annotations
@@ -113,9 +122,9 @@ class DASL(CrossDomainTorchModel):
     """DASL (Li et al. 2021) adapted to LTV; see the module docstring.
 
     One training stage on ``MAE_t + source_weight MAE_s + orthogonality_weight ||X^T X - I||^2``
-    (``alpha=0.5`` weighs a domain's own embedding against the transferred one); paper 000's
-    optimiser settings (Adam 1e-3, batch 256, patience 7). Encoder widths are smaller than paper
-    000's (h=128) to fit a shared CPU: ``hidden=64``.
+    (``alpha=0.5`` weighs a domain's own embedding against the transferred one); the CDLtvS
+    paper's optimiser settings (Adam 1e-3, batch 256, patience 7). Encoder widths are smaller
+    than that paper's (h=128) so that a fit stays cheap on a CPU: ``hidden=64``.
     """
 
     name = "dasl"

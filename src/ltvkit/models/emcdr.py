@@ -1,21 +1,22 @@
 """EMCDR: embedding and mapping for cross-domain LTV (Man, Shen, Jin, Cheng, IJCAI 2017).
 
-EMCDR is the mapping baseline of PTUPCDR (``shared/MODELS.md`` section 6; the official
-PTUPCDR code runs it as its ``train_map`` / ``test_map`` stages) and the first paradigm paper 000
-(section 2.2) names: learn customer representations in each domain, learn a mapping from the
-source representation to the target one on the customers present in both domains, and give a
-customer who has no target history the *mapped* source representation.
+Man, Shen, Jin, Cheng [1]_. EMCDR is the mapping baseline of PTUPCDR [2]_ (the official PTUPCDR
+code runs it as its ``train_map`` / ``test_map`` stages) and the first paradigm the CDLtvS
+paper [3]_ (section 2.2) names: learn customer representations in each domain, learn a mapping
+from the source representation to the target one on the customers present in both domains, and
+give a customer who has no target history the *mapped* source representation.
 
 Adaptation to LTV (the recommender's matrix-factorisation user factors and item vector become a
 per-domain encoder and a value head):
 
-1. *embedding* (two stages): in each domain ``d`` an encoder (paper 000's LtvS encoder without
-   the expert mask: DeepFM over the domain's static features + shared attributes + categorical
-   codes, TCN over its period series, ``ReLU(FFN_f([e^p, e^l]))``) followed by a linear layer gives
-   the latent vector ``u_d [b, emb_dim]``; a linear head ``v_d . u_d + b_d`` (the MF rating with one
-   "item", the domain's future value) is trained on that domain's labels with MAE (paper 000's
-   loss). The source side is trained on every customer (their source history is complete); the
-   target side only on the non-sparse customers (``~cold``), whose target history is real.
+1. *embedding* (two stages): in each domain ``d`` an encoder (the CDLtvS paper's LtvS encoder
+   without the expert mask: DeepFM over the domain's static features + shared attributes +
+   categorical codes, TCN over its period series, ``ReLU(FFN_f([e^p, e^l]))``) followed by a
+   linear layer gives the latent vector ``u_d [b, emb_dim]``; a linear head ``v_d . u_d + b_d``
+   (the MF rating with one "item", the domain's future value) is trained on that domain's labels
+   with MAE (the CDLtvS paper's loss). The source side is trained on every customer (their source
+   history is complete); the target side only on the non-sparse customers (``~cold``), whose
+   target history is real.
 2. *mapping*: an MLP ``f`` (EMCDR's MLP variant: one tanh hidden layer, ``mapping_hidden`` units;
    the official PTUPCDR code's EMCDR stage uses a linear map instead) is
    trained with the squared error ``||f(u_s) - u_t||^2`` on the non-sparse customers only, the
@@ -27,9 +28,21 @@ per-domain encoder and a value head):
 "Cold" is the dataset's ``sparse`` flag (the sparsity protocol's C_na) when it has one, else
 "no target-domain history at all in the window" (every target feature and target period is 0).
 
-The plumbing the cross-domain baselines share (:class:`DomainLayout`, :func:`cold_customers`,
-:class:`DomainEncoder`, :class:`CrossDomainTorchModel`, the two-tower base) lives in
-:mod:`ltvkit.nn.cross_domain`; its public names are re-exported here for older imports.
+The plumbing the cross-domain baselines share lives in two places: the PyTorch blocks
+(:class:`~ltvkit.nn.cross_domain.DomainEncoder`, the two-tower network, the point losses) in
+:mod:`ltvkit.nn.cross_domain`, and the model classes (``DomainLayout``, ``cold_customers``,
+``CrossDomainTorchModel``, the two-tower base) in :mod:`ltvkit.models.base.cross_domain`; their
+public names are re-exported here for older imports.
+
+References
+----------
+.. [1] Man, T., Shen, H., Jin, X., Cheng, X. (2017). "Cross-Domain Recommendation: An
+   Embedding and Mapping Approach." IJCAI 2017.
+.. [2] Zhu, Y., Tang, Z., Liu, Y., Zhuang, F., Xie, R., Zhang, X., Lin, L., He, Q. (2022).
+   "Personalized Transfer of User Preferences for Cross-domain Recommendation." WSDM 2022.
+.. [3] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
 """
 
 from __future__ import annotations
@@ -99,8 +112,8 @@ class EMCDR(TowerTransferModel):
     encoder + head, MAE on the target labels, non-sparse customers) and ``mapping`` (the MLP
     ``f``, squared error to ``u_t`` on the non-sparse customers). ``emb_dim`` is the latent
     size (PTUPCDR's default 10); the mapping's hidden layer has ``2 * emb_dim`` units unless
-    ``mapping_hidden`` is given (our default width). Encoder widths are smaller than paper
-    000's (h=128) to fit a shared CPU: ``hidden=64``.
+    ``mapping_hidden`` is given (our default width). Encoder widths are smaller than the
+    CDLtvS paper's (h=128) so that a fit stays cheap on a CPU: ``hidden=64``.
     """
 
     name = "emcdr"

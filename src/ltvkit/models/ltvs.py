@@ -1,7 +1,6 @@
 """LtvS: single-domain LTV model with an Expert Mask Network (ExMN).
 
-Paper 000 ("A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
-Platform", JD, WWW'24 submission), section 4.2; ``shared/MODELS.md`` section 7.1. Shapes: ``b``
+The single-domain model of the CDLtvS paper [1]_, section 4.2. Shapes: ``b``
 samples, ``F`` numeric features, ``K`` categorical features, ``T`` periods, ``C`` channels,
 ``h`` hidden size, ``k`` experts (``h`` divisible by ``k``), ``H`` horizons (1 here).
 
@@ -30,11 +29,12 @@ log(1 - p_ij)]`` with ``p = σ(FFN_sigmoid(ĝ))`` and ``t_ij = 1[m_i > j]`` (eq.
 typo (plain MAE is used).
 
 Label scale: the MAE (and every prediction) is in units of the
-:class:`~ltvkit.nn.preprocess.LabelScaler` of :class:`~ltvkit.nn.torch_model.TorchLTVModel`, i.e.
-labels divided by the mean *positive* training label (predictions are multiplied back). The
-paper's MAE is on raw waybill counts; the λ's keep the paper's values, so on our scale the
-ExMN terms weigh relatively more against the MAE during the first 20 epochs than they would on
-a raw-count MAE (they are O(1) on both scales; the MAE is O(1) here).
+:class:`~ltvkit.nn.preprocess.LabelScaler` of
+:class:`~ltvkit.models.base.torch_model.TorchLTVModel`, i.e. labels
+divided by the mean *positive* training label (predictions are multiplied back). The paper's
+MAE is on raw waybill counts; the λ's keep the paper's values, so on our scale the ExMN terms
+weigh relatively more against the MAE during the first 20 epochs than they would on a
+raw-count MAE (they are O(1) on both scales; the MAE is O(1) here).
 
 Notes on choices the paper leaves open:
 
@@ -48,21 +48,26 @@ Notes on choices the paper leaves open:
   ``deepfm_hidden`` MLP (:class:`~ltvkit.nn.blocks.DeepFM`), a TCN with ``tcn_channels``
   (:class:`~ltvkit.nn.blocks.TCN`), each projected to ``h`` by a linear layer.
 - ``max_epochs`` is not given; 100 with patience 7 (the paper's patience).
-- ``n_threads=1`` by default: batches of 256 through a 6-9 period TCN are tiny kernels, and on
-  this shared 2-core machine (load average ~7) a full CDNOW fit (16,970 samples) took 327 s
-  with torch's default 2 threads and 27 s with one (3 epochs: 49.2 s vs 3.8 s, identical
-  predictions; ``ltv benchmark --dataset cdnow --models ltvs`` and a direct fit). Pass
+- ``n_threads=1`` by default: batches of 256 through a 6-9 period TCN are tiny kernels, so
+  intra-op threads add more synchronisation than work, and on a machine whose cores are busy
+  one thread is much faster than several (the predictions are the same). Pass
   ``n_threads=None`` to leave torch's setting alone.
 
-Measured (seed 0, ``ltv benchmark --dataset cdnow --models ltvs,ziln --seeds 0``): normalized
-Gini 0.609, NMAE 0.868, NRMSE 3.508 (ziln: 0.718 / 1.030 / 2.661); the MAE predicts exactly 0
-for ~80 % of CDNOW customers (70 % have no future purchase), which costs Gini. A direct fit
-with ``exmn_losses=False`` gave 0.640 / 0.857 / 3.318 on the same split.
+The MAE is minimised by the conditional median, so on data where most customers have no future
+purchase (CDNOW) LtvS predicts exactly 0 for most of them; the ties cost normalized Gini compared
+with a distributional loss such as ZILN, while NMAE benefits. ``exmn_losses=False`` is the
+ablation to compare against.
 
 On a cross-domain dataset LtvS reads every feature and channel of both domains; the paper's
 single-domain LtvS baseline is ``ltvs@target`` in the benchmark (``LTVDataset.domain_view``).
 :meth:`LtvS.embed` returns the customer representation ``e`` (or ``ê``); CDLtvS
 (:mod:`ltvkit.models.cdltvs`) builds its two domain branches from :class:`LtvSNet`.
+
+References
+----------
+.. [1] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
 """
 
 from __future__ import annotations
@@ -90,7 +95,7 @@ from ltvkit.targets import rank_groups
 
 # --------------------------------------------------------------------------------- modules
 class ExpertMaskNetwork(nn.Module):
-    """ExMN (paper 000, eqs. 2-4 and 8, 10): ``ê [b, h] -> e = mask * ê``.
+    """ExMN (CDLtvS paper, eqs. 2-4 and 8, 10): ``ê [b, h] -> e = mask * ê``.
 
     ``forward`` returns ``{"representation" e [b, h], "mask" [b, h], "expert_logits" [b, k]
     (FFN_smax(ĝ)), "ordinal_logits" [b, k] (FFN_sigmoid(ĝ)), "expert" [b] int64}``.
@@ -192,7 +197,7 @@ class ExMNLoss:
 # --------------------------------------------------------------------------------- model
 @register
 class LtvS(TorchLTVModel):
-    """LtvS (paper 000 §4.2): DeepFM + TCN + Expert Mask Network, MAE + ExMN losses.
+    """LtvS (CDLtvS paper, §4.2): DeepFM + TCN + Expert Mask Network, MAE + ExMN losses.
 
     Defaults are section 5.1.4's: ``hidden`` h = 128, ``n_experts`` k = 4, batch 256, Adam 1e-3,
     λ1 = 10 (``lambda_ec``), λ2 = 20 (``lambda_eo``) times ``lambda_decay`` = 0.01 from epoch

@@ -1,4 +1,13 @@
-"""Pareto/NBD purchases x Gamma-Gamma spend (Schmittlein, Morrison & Colombo 1987)."""
+"""Pareto/NBD purchases x Gamma-Gamma spend (Schmittlein, Morrison & Colombo 1987 [1]_;
+Gamma-Gamma: Fader, Hardie & Lee 2005 [2]_).
+
+References
+----------
+.. [1] Schmittlein, D. C., Morrison, D. G., Colombo, R. (1987). "Counting Your Customers:
+   Who Are They and What Will They Do Next?" Management Science 33(1), 1-24.
+.. [2] Fader, P. S., Hardie, B. G. S., Lee, K. L. (2005). "RFM and CLV: Using Iso-Value
+   Curves for Customer Base Analysis." Journal of Marketing Research 42(4), 415-430.
+"""
 
 from __future__ import annotations
 

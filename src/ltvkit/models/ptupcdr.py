@@ -1,16 +1,14 @@
 """PTUPCDR: personalized transfer of user preferences, adapted to cross-domain LTV.
 
-Zhu, Tang, Liu, Zhuang, Xie, Zhang, Lin, He (WSDM 2022), "Personalized Transfer of User
-Preferences for Cross-domain Recommendation"; ``shared/MODELS.md`` section 6, following the
-official code (easezyc/WSDM2022-PTUPCDR, ``models.py`` ``MetaNet`` / ``MFBasedModel`` and
-``run.py``'s stages). In the notation of MODELS.md:
+Zhu, Tang, Liu, Zhuang, Xie, Zhang, Lin, He [1]_, following the authors' official code [2]_
+(its ``MetaNet`` / ``MFBasedModel`` classes and its staged training). In the paper's notation:
 
     characteristic embedding  p_u = sum_j softmax_j(w2^T ReLU(W1 e_j + b1)) e_j   (masked)
     personalised bridge       W_u = reshape(MLP_meta(p_u), d x d)                  (hidden meta_dim)
     transferred user vector   u_t = u_s W_u ;   y_hat = v_t . u_t + b_t
 
-Adaptation to LTV (paper 000 ran PTUPCDR as a baseline with its own DeepFM + TCN encoders and
-MAE; it does not print the details, so the mapping below is ours):
+Adaptation to LTV (the CDLtvS paper [3]_ ran PTUPCDR as a baseline with its own DeepFM + TCN
+encoders and MAE; it does not print the details, so the mapping below is ours):
 
 - *users*: ``u_s [b, emb_dim]`` is a linear layer on the source-domain encoder (DeepFM over the
   source static features + shared attributes, TCN over the source periods; see
@@ -31,6 +29,16 @@ MAE; it does not print the details, so the mapping below is ours):
   flag, else no target history) the bridged prediction and the others the target model's, as the
   official code evaluates cold-start users with ``test_meta`` and warm ones with ``test_tgt``;
   ``bridge_for="all"`` routes every customer through the bridge.
+
+References
+----------
+.. [1] Zhu, Y., Tang, Z., Liu, Y., Zhuang, F., Xie, R., Zhang, X., Lin, L., He, Q. (2022).
+   "Personalized Transfer of User Preferences for Cross-domain Recommendation." WSDM 2022.
+.. [2] Zhu, Y. et al. (2022). Official PyTorch implementation of PTUPCDR, GitHub repository
+   easezyc/WSDM2022-PTUPCDR.
+.. [3] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
 """
 
 from __future__ import annotations
@@ -122,9 +130,9 @@ class PTUPCDR(TowerTransferModel):
 
     Stages (each with early stopping on the validation set): ``source``, ``target``, ``meta``.
     Defaults from the official code: ``emb_dim=10``, ``meta_dim=50``; optimiser settings from
-    paper 000 (Adam 1e-3, batch 256, patience 7; the official readme uses lr 0.01 and a fixed
-    10 epochs per stage). Encoder widths are smaller than paper 000's (h=128) to fit a shared
-    CPU: ``hidden=64``.
+    the CDLtvS paper (Adam 1e-3, batch 256, patience 7; the official code's instructions use
+    lr 0.01 and a fixed 10 epochs per stage). Encoder widths are smaller than the CDLtvS
+    paper's (h=128) so that a fit stays cheap on a CPU: ``hidden=64``.
     """
 
     name = "ptupcdr"

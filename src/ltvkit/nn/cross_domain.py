@@ -4,6 +4,21 @@
 - :class:`TowerNet`: a source and a target tower (encoder, linear latent layer, value head);
 - :func:`with_source_labels`: pass the training-only source labels through to the losses;
 - :func:`pointwise_loss` and :func:`masked_mean`: the point losses and their masked means.
+
+The encoder is LtvS's [1]_ without the expert mask; its period states are what PTUPCDR [2]_ and
+DASL [3]_ attend over. The model classes built on these blocks (``DomainLayout``,
+``cold_customers``, ``CrossDomainTorchModel``, the two-tower base) live in
+:mod:`ltvkit.models.base.cross_domain`; this module imports nothing from :mod:`ltvkit.models`.
+
+References
+----------
+.. [1] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
+.. [2] Zhu, Y., Tang, Z., Liu, Y., Zhuang, F., Xie, R., Zhang, X., Lin, L., He, Q. (2022).
+   "Personalized Transfer of User Preferences for Cross-domain Recommendation." WSDM 2022.
+.. [3] Li, P., Jiang, Z., Que, M., Hu, Y., Tuzhilin, A. (2021). "Dual Attentive Sequential
+   Learning for Cross-Domain Click-Through Rate Prediction." KDD 2021.
 """
 
 from __future__ import annotations
@@ -21,7 +36,7 @@ POINT_LOSSES = ("mae", "mse", "huber", "log1p_mse")
 
 # --------------------------------------------------------------------------------- blocks
 class DomainEncoder(nn.Module):
-    """One domain's customer encoder: LtvS's encoder without the expert mask (paper 000, eq. 1).
+    """One domain's customer encoder: LtvS's encoder without the expert mask (CDLtvS paper, eq. 1).
 
     ``e^p = DeepFM(features[:, feature_idx], categorical)`` (the portrait),
     ``H = TCN(sequences[:, :, channel_idx])`` (states of every period [b, T, c]),

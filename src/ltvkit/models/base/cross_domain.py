@@ -8,6 +8,23 @@ training-only source labels, and the two-tower pre-training of EMCDR / PTUPCDR.
   domain's labels to the network inputs;
 - :class:`TowerTransferModel`: a source and a target tower, each pre-trained on its own domain,
   followed by a transfer stage the subclass adds (EMCDR's mapping, PTUPCDR's meta network).
+
+The PyTorch blocks these bases build on (the domain encoder, the towers, the point losses) are
+in :mod:`ltvkit.nn.cross_domain`. The models are EMCDR [1]_, PTUPCDR [2]_ and DASL [3]_ as
+adapted by the CDLtvS paper [4]_ (its baselines), whose sparsity protocol defines the cold
+customers.
+
+References
+----------
+.. [1] Man, T., Shen, H., Jin, X., Cheng, X. (2017). "Cross-Domain Recommendation: An
+   Embedding and Mapping Approach." IJCAI 2017.
+.. [2] Zhu, Y., Tang, Z., Liu, Y., Zhuang, F., Xie, R., Zhang, X., Lin, L., He, Q. (2022).
+   "Personalized Transfer of User Preferences for Cross-domain Recommendation." WSDM 2022.
+.. [3] Li, P., Jiang, Z., Que, M., Hu, Y., Tuzhilin, A. (2021). "Dual Attentive Sequential
+   Learning for Cross-Domain Click-Through Rate Prediction." KDD 2021.
+.. [4] "A Cross-Domain Method for Customer Lifetime Value Prediction in Supply Chain
+   Platform" (2024). The Web Conference (WWW 2024), JD; authors anonymous in the
+   reviewed version.
 """
 
 from __future__ import annotations
@@ -80,8 +97,9 @@ class DomainLayout:
 def cold_customers(data: LTVDataset, layout: DomainLayout) -> np.ndarray:
     """[n] bool: the customers without target-domain history.
 
-    The dataset's ``sparse`` flag (C_na of paper 000's protocol) when it has one; otherwise the
-    samples whose target features and target periods are all zero (NaN counts as zero).
+    The dataset's ``sparse`` flag (C_na of the CDLtvS paper's sparsity protocol) when it has one;
+    otherwise the samples whose target features and target periods are all zero (NaN counts as
+    zero).
     """
     if data.sparse is not None:
         return np.asarray(data.sparse, dtype=bool)
@@ -99,8 +117,8 @@ class CrossDomainTorchModel(TorchLTVModel):
     model's horizons, divided by the mean positive source label): the target of the source-side
     pre-training, never read at prediction time. Saves :class:`DomainLayout` with the weights.
     Subclasses expose ``hidden``, ``fm_dim``, ``fm_hidden``, ``tcn_channels``, ``kernel_size``,
-    ``dropout`` and ``loss`` (a point loss: ``"mae"`` as in paper 000, ``"mse"``, ``"huber"``,
-    ``"log1p_mse"``).
+    ``dropout`` and ``loss`` (a point loss: ``"mae"`` as in the CDLtvS paper, ``"mse"``,
+    ``"huber"``, ``"log1p_mse"``).
     """
 
     tags: ClassVar[dict[str, bool]] = {"torch": True, "cross_domain": True,

@@ -84,7 +84,7 @@ class LTVModel:
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
-        """Tiny configurations that fit in about a second, for the conformance suite."""
+        """Tiny configurations that fit quickly, for the conformance suite."""
         return [{}]
 
     def __repr__(self) -> str:
