@@ -13,15 +13,29 @@ import inspect
 import numpy as np
 import pytest
 
+from _templates import registered, template_classes
 from ltvkit.errors import DataValidationError, LTVError, ModelError, NotFittedError
 from ltvkit.metrics import normalized_gini
 from ltvkit.models import DEFAULT_TAGS, LTVModel, Prediction, all_models
 
+# Every registered model and the copy-me templates of extension_templates/.
+MODELS = {**all_models(), **{f"template_{cls.name}": cls for cls in template_classes()}}
 CASES = [pytest.param(cls, params, id=f"{name}-{i}")
-         for name, cls in all_models().items()
+         for name, cls in MODELS.items()
          for i, params in enumerate(cls.test_params())]
 FIRST_CASES = [pytest.param(cls, cls.test_params()[0], id=name)
-               for name, cls in all_models().items()]
+               for name, cls in MODELS.items()]
+
+
+@pytest.fixture(autouse=True)
+def _templates_registered(request):
+    """A template is registered only while its own test runs (so load() can find it)."""
+    cls = request.node.callspec.params.get("cls") if hasattr(request.node, "callspec") else None
+    if cls is None:
+        yield
+        return
+    with registered(cls):
+        yield
 
 
 @pytest.fixture

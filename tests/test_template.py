@@ -1,39 +1,39 @@
-"""The copy-me template is a working model: it passes the core of the contract."""
+"""The copy-me templates are working models (the conformance suite runs them too) that keep
+out of the registry unless asked."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-from ltvkit.models.base.model import LTVModel
-from ltvkit.models.registry import REGISTRY
-
-TEMPLATE = Path(__file__).resolve().parents[1] / "extension_templates" / "ltv_model.py"
+from _templates import registered, template_classes
+from ltvkit.models import LTVModel, all_models
 
 
-def _load_template():
-    spec = importlib.util.spec_from_file_location("ltv_model_template", TEMPLATE)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-        return module.ShrunkRate
-    finally:
-        REGISTRY.pop("shrunk_rate", None)  # keep the template out of the real registry
+def test_templates_stay_out_of_the_registry():
+    names = {cls.name for cls in template_classes()}
+    assert names == {"shrunk_rate", "capped_mlp"}
+    assert not names & set(all_models())
 
 
-def test_template_fits_predicts_and_round_trips(cdnow_slices, tmp_path):
-    cls = _load_template()
+def test_templates_fit_predict_and_round_trip(cdnow_slices, tmp_path):
     train, valid, test = cdnow_slices
-    for params in cls.test_params():
-        model = cls(**params).fit(train, valid)
+    for cls in template_classes():
+        model = cls(**cls.test_params()[0]).fit(train, valid)
         pred = model.predict(test)
         assert pred.value.shape == (len(test), 1) and np.all(pred.value >= 0)
-        model.save(tmp_path / "m")
-        REGISTRY["shrunk_rate"] = cls
-        try:
-            loaded = LTVModel.load(tmp_path / "m")
-        finally:
-            REGISTRY.pop("shrunk_rate", None)
+        model.save(tmp_path / cls.name)
+        with registered(cls):
+            loaded = LTVModel.load(tmp_path / cls.name)
         np.testing.assert_array_equal(loaded.predict(test).value, pred.value)
+
+
+def test_torch_template_caps_predictions_in_the_label_unit(cdnow_slices):
+    cls = next(c for c in template_classes() if c.name == "capped_mlp")
+    train, valid, test = cdnow_slices
+    model = cls(**{**cls.test_params()[0], "cap_quantile": 0.95}).fit(train, valid)
+    pred = model.predict(test)
+    cap = float(np.quantile(train.labels[:, 0], 0.95))
+    assert cap > 0
+    # The cap is applied in scaled units and comes back in the label unit (value_extras too).
+    assert pred.value.max() <= cap * (1 + 1e-5)
+    assert np.all(pred.extras["uncapped"][:, 0] >= pred.value[:, 0] - 1e-9)
