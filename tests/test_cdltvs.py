@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from ltvkit.data.layout import DatasetLayout
 from ltvkit.metrics import normalized_gini
 from ltvkit.models import create_model
 from ltvkit.models.cdltvs import (
     CDLtvS,
     alignment_pair_loss,
     alignment_type_loss,
-    domain_columns,
 )
 
 
@@ -102,11 +102,13 @@ def test_no_sparse_flag_means_every_customer_is_non_sparse():
 
 
 def test_domain_columns_split_like_domain_view():
-    names = ["sales__n_orders", "logistics__n_orders", "cutoff_month", "attr__n_products"]
-    domains = ["sales", "logistics"]
-    assert domain_columns(names, "sales", domains, shared=True) == [0, 2, 3]
-    assert domain_columns(names, "logistics", domains, shared=True) == [1, 2, 3]
-    assert domain_columns(names, "logistics", domains, shared=False) == [1]
+    names = ("sales__n_orders", "logistics__n_orders", "cutoff_month", "attr__n_products")
+    layout = DatasetLayout(names, ("sales__spend", "logistics__spend"), (), (),
+                           ("sales", "logistics"), "logistics")
+    assert layout.domain_features("sales", shared=True) == [0, 2, 3]
+    assert layout.domain_features("logistics", shared=True) == [1, 2, 3]
+    assert layout.domain_features("logistics") == [1]
+    assert layout.domain_channels("sales") == [0] and layout.source_domain == "sales"
 
 
 def test_fits_in_three_stages_and_beats_historical_mean_on_olist(olist_slices):

@@ -11,7 +11,7 @@ from ltvkit.models import LTVModel, create_model
 from ltvkit.models.base.lgbm import design_matrix
 
 TINY = {"n_estimators": 20, "num_leaves": 7, "min_child_samples": 20, "learning_rate": 0.1,
-        "num_threads": 1}
+        "n_threads": 1}
 
 
 def _gini(model, test):
@@ -22,7 +22,7 @@ def test_tweedie_beats_historical_mean_in_gini(cdnow_slices):
     # Measured on this slice: lgbm 0.722, historical_mean 0.701 (numbers are deterministic).
     train, valid, test = cdnow_slices
     base = _gini(create_model("historical_mean").fit(train), test)
-    model = create_model("lgbm", num_leaves=7, min_child_samples=50, num_threads=1).fit(
+    model = create_model("lgbm", num_leaves=7, min_child_samples=50, n_threads=1).fit(
         train, valid)
     assert model.objective == "tweedie"
     gini = _gini(model, test)
@@ -64,7 +64,7 @@ def test_hard_mode_is_exactly_zero_below_threshold(cdnow_slices):
 
 def test_early_stopping_keeps_fewer_trees_than_n_estimators(cdnow_slices, tmp_path):
     train, valid, _ = cdnow_slices
-    fast = {"learning_rate": 0.1, "num_threads": 1}
+    fast = {"learning_rate": 0.1, "n_threads": 1}
     stopped = create_model("lgbm", n_estimators=2000, early_stopping_rounds=20, **fast).fit(
         train, valid)
     n = stopped.n_trees_
@@ -82,7 +82,7 @@ def test_early_stopping_keeps_fewer_trees_than_n_estimators(cdnow_slices, tmp_pa
     loaded = LTVModel.load(stopped.save(tmp_path / "m"))
     assert loaded.booster_.num_trees() == stopped.n_trees_ == loaded.n_trees_
     # Without a validation set (or with early stopping off) every tree is grown (and the
-    # default num_threads=0, all cores, is exercised).
+    # default n_threads=None, all cores, is exercised).
     assert create_model("lgbm", n_estimators=30).fit(train).n_trees_ == 30
     assert create_model("lgbm", n_estimators=30, early_stopping_rounds=None).fit(
         train, valid).n_trees_ == 30

@@ -57,7 +57,7 @@ class LGBMModel(common.LGBMParamsMixin, LTVModel):
                  colsample_bytree: float = 1.0, reg_lambda: float = 0.0,
                  early_stopping_rounds: int | None = 50, tweedie_variance_power: float = 1.5,
                  alpha: float = 0.5, huber_delta: float | None = None, smearing: bool = True,
-                 num_threads: int = 0, random_state: int = 0):
+                 n_threads: int | None = None, random_state: int = 0):
         self.objective = objective
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -72,14 +72,14 @@ class LGBMModel(common.LGBMParamsMixin, LTVModel):
         self.alpha = alpha
         self.huber_delta = huber_delta
         self.smearing = smearing
-        self.num_threads = num_threads
+        self.n_threads = n_threads
         self.random_state = random_state
         super().__init__()
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         # One thread: as fast on data this small, and immune to a busy machine's contention.
-        tiny = {"n_estimators": 20, "num_leaves": 7, "learning_rate": 0.1, "num_threads": 1}
+        tiny = {"n_estimators": 20, "num_leaves": 7, "learning_rate": 0.1, "n_threads": 1}
         return [tiny, {**tiny, "objective": "log1p_mse"}]
 
     # ------------------------------------------------------------------ fit / predict
@@ -102,7 +102,8 @@ class LGBMModel(common.LGBMParamsMixin, LTVModel):
             else target.smearing_factor(self.booster_, d.x, d.y))
 
     def _predict(self, data: LTVDataset) -> PredictionParts:
-        raw = self.booster_.predict(common.design_matrix(data), num_threads=int(self.num_threads))
+        raw = self.booster_.predict(common.design_matrix(data),
+                                    num_threads=common.lgbm_threads(self.n_threads))
         target = self._regression_target(self.objective)
         return PredictionParts(value=target.inverse(raw, self.smearing_factor_))
 

@@ -61,7 +61,7 @@ class LGBMTwoStageModel(common.LGBMParamsMixin, LTVModel):
                  colsample_bytree: float = 1.0, reg_lambda: float = 0.0,
                  early_stopping_rounds: int | None = 50, tweedie_variance_power: float = 1.5,
                  alpha: float = 0.5, huber_delta: float | None = None, smearing: bool = True,
-                 num_threads: int = 0, random_state: int = 0):
+                 n_threads: int | None = None, random_state: int = 0):
         self.mode = mode
         self.threshold = threshold
         self.regressor_objective = regressor_objective
@@ -78,7 +78,7 @@ class LGBMTwoStageModel(common.LGBMParamsMixin, LTVModel):
         self.alpha = alpha
         self.huber_delta = huber_delta
         self.smearing = smearing
-        self.num_threads = num_threads
+        self.n_threads = n_threads
         self.random_state = random_state
         super().__init__()
 
@@ -86,7 +86,7 @@ class LGBMTwoStageModel(common.LGBMParamsMixin, LTVModel):
     def test_params(cls) -> list[dict[str, Any]]:
         # One thread: as fast on data this small, and immune to a busy machine's contention.
         tiny = {"n_estimators": 20, "num_leaves": 7, "min_child_samples": 20,
-                "learning_rate": 0.1, "num_threads": 1}
+                "learning_rate": 0.1, "n_threads": 1}
         return [tiny, {**tiny, "mode": "hard"}]
 
     # ------------------------------------------------------------------ fit / predict
@@ -130,7 +130,7 @@ class LGBMTwoStageModel(common.LGBMParamsMixin, LTVModel):
 
     def _predict(self, data: LTVDataset) -> PredictionParts:
         x = common.design_matrix(data)
-        nt = int(self.num_threads)
+        nt = common.lgbm_threads(self.n_threads)
         if self.classifier_ is None:
             p = np.full(len(data), float(self.p_constant_))
         else:

@@ -8,7 +8,7 @@ the characters LightGBM refuses (JSON punctuation, whitespace) replaced by ``_``
 
 Determinism: ``deterministic=True``, ``force_row_wise=True`` and ``seed=random_state`` (from which
 LightGBM derives its bagging / feature-fraction / data seeds), so the same data, parameters and
-``num_threads`` give bit-identical boosters. After training, a booster is rebuilt from its own
+``n_threads`` give bit-identical boosters. After training, a booster is rebuilt from its own
 text form, so the in-memory booster is exactly the one ``booster.txt`` holds and a loaded model
 predicts identically.
 
@@ -51,6 +51,11 @@ def design_matrix(data: LTVDataset) -> np.ndarray:
     """[n, F + K] float64: numeric features, then the categorical codes."""
     return np.hstack([data.features.astype(np.float64),
                       data.categorical.astype(np.float64)])
+
+
+def lgbm_threads(n_threads: int | None) -> int:
+    """LightGBM's ``num_threads`` for ltvkit's ``n_threads`` (``None`` -> 0: all cores)."""
+    return 0 if n_threads is None else int(n_threads)
 
 
 def column_names(feature_names: list[str], categorical_names: list[str]) -> list[str]:
@@ -99,7 +104,7 @@ class LGBMParamsMixin:
 
     The model's ``__init__`` stores ``n_estimators``, ``learning_rate``, ``num_leaves``,
     ``max_depth``, ``min_child_samples``, ``subsample``, ``colsample_bytree``, ``reg_lambda``,
-    ``num_threads``, ``random_state`` (names as in ``lightgbm.LGBMRegressor``) and the regression
+    ``n_threads`` (the name every ltvkit model uses; ``None``: LightGBM's default, all cores), ``random_state`` (the other names as in ``lightgbm.LGBMRegressor``) and the regression
     objective's ``tweedie_variance_power``, ``alpha``, ``huber_delta`` and ``smearing``.
     """
 
@@ -125,7 +130,7 @@ class LGBMParamsMixin:
             "seed": int(self.random_state),
             "deterministic": True,
             "force_row_wise": True,
-            "num_threads": int(self.num_threads),
+            "num_threads": lgbm_threads(self.n_threads),
             "feature_pre_filter": False,
             "verbosity": -1,
         }
