@@ -16,7 +16,9 @@ from ltvkit.scoring.segments import (
     segment_risk_matrix,
     segment_table,
 )
+from ltvkit.scoring.targeting import TargetResult, parse_share, target
 
 __all__ = ["ScoredBase", "ScoringError", "ValueSegments", "churn_risk", "discount_factor",
            "discounted_value", "learn_segments", "out_of_scope", "rank_columns",
-           "rfm_segments", "score", "segment_risk_matrix", "segment_table"]
+           "parse_share", "rfm_segments", "score", "segment_risk_matrix", "segment_table",
+           "target", "TargetResult"]
