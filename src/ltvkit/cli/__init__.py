@@ -1,5 +1,5 @@
 """The ``ltv`` command line: prepare, evaluate, datasets, models, train, predict, benchmark, demo,
-score, target.
+score, target, explain.
 
 Each command lives in its own module and only parses its arguments and calls the library; heavy
 libraries are imported inside the commands, so ``ltv --help`` stays fast. Every command ends a
@@ -16,6 +16,7 @@ from ltvkit.cli import benchmark as _benchmark
 from ltvkit.cli import datasets as _datasets
 from ltvkit.cli import demo as _demo
 from ltvkit.cli import evaluate as _evaluate
+from ltvkit.cli import explain as _explain
 from ltvkit.cli import models as _models
 from ltvkit.cli import predict as _predict
 from ltvkit.cli import prepare as _prepare
@@ -28,7 +29,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 for _command in (_prepare.prepare, _evaluate.evaluate, _datasets.datasets, _models.models,
                  _train.train, _predict.predict, _benchmark.benchmark, _demo.demo, _score.score,
-                 _target.target):
+                 _target.target, _explain.explain):
     app.command()(_command)
 
 

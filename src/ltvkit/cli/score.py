@@ -43,8 +43,7 @@ def score(
                                                       "from: lists its out-of-scope "
                                                       "customers with reasons."),
 ) -> None:
-    """Score a customer base: one row per customer in scope, plus the accounted out-of-scope
-    list."""
+    """Score a customer base for a CRM; out-of-scope customers are listed with reasons."""
     from ltvkit.data import LTVDataset
     from ltvkit.models import load_model
     from ltvkit.scoring import ValueSegments, learn_segments
