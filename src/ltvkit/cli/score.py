@@ -49,16 +49,19 @@ def score(
     from ltvkit.scoring import ValueSegments, learn_segments
     from ltvkit.scoring import score as run_score
 
+    # Arguments first, so a bad one fails before anything is loaded.
+    fixed = (ValueSegments.from_thresholds(_floats(segment_thresholds, "segment_thresholds"))
+             if segment_thresholds else None)
+    quantiles = _floats(segment_quantiles, "segment_quantiles")
     estimator = load_model(model)
     ds = LTVDataset.load(data)
     segments = None
-    if segment_thresholds:
-        segments = ValueSegments.from_thresholds(_floats(segment_thresholds,
-                                                         "segment_thresholds"))
+    if fixed is not None:
+        segments = fixed
         segments.save(model)
     elif fit_segments is not None:
-        segments = learn_segments(estimator, LTVDataset.load(fit_segments),
-                                  _floats(segment_quantiles, "segment_quantiles"), save=model)
+        segments = learn_segments(estimator, LTVDataset.load(fit_segments), quantiles,
+                                  save=model)
     if segments is None:
         segments = ValueSegments.load(model)
     log = None

@@ -79,7 +79,7 @@ def out_of_scope(log, dataset):
     for cutoff in task.cutoff_dates():
         w = kernels.make_window(cutoff, lookback)
         have = scored.loc[scored["cutoff"] == np.datetime64(cutoff, "D"), "customer_id"]
-        absent = ~np.isin(ids, have.to_numpy())
+        absent = ~pd.Index(ids).isin(have.to_numpy())  # hashed: np.isin on str is slow
         reason = np.full(len(ids), "", dtype=object)
         never = first == np.iinfo(np.int64).max
         after = (first >= w.end_us) & ~never
