@@ -29,13 +29,13 @@ def _increasing(values: Sequence[float], what: str, lo: float | None = None,
                 hi: float | None = None) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
-        raise ScoringError(f"{what}: must be a non-empty list of finite numbers, got {list(v)}")
+        raise ScoringError(f"{what}: must be a non-empty list of finite numbers, got {v.tolist()}")
     bad = int(np.sum(np.diff(v) <= 0))
     if bad:
-        raise ScoringError(f"{what}: must be strictly increasing, got {list(v)} "
+        raise ScoringError(f"{what}: must be strictly increasing, got {v.tolist()} "
                            f"({bad} step(s) not increasing)")
     if lo is not None and v[0] <= lo or hi is not None and v[-1] >= hi:
-        raise ScoringError(f"{what}: must lie strictly between {lo} and {hi}, got {list(v)}")
+        raise ScoringError(f"{what}: must lie strictly between {lo} and {hi}, got {v.tolist()}")
     return v
 
 
