@@ -1,0 +1,114 @@
+"""`ltv target` / `ltvkit.scoring.target`: the choice under a share, a count or a budget,
+expected revenue / cost / ROI checked by hand on generated values, the spend curve, the
+realised value of the top 10 % on CDNOW's test split, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltvkit.data import build_dataset
+from ltvkit.datasets import get_dataset
+from ltvkit.metrics import top_k_scores
+from ltvkit.models import create_model
+from ltvkit.scoring import ScoringError, score, target
+
+
+def ltv(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ltvkit.cli", *args], capture_output=True,
+                          text=True, check=False)
+
+
+@pytest.fixture
+def small():
+    return pd.DataFrame({"customer_id": list("abcdefghij"),
+                         "value_90D": [5.0, 1.0, 9.0, 0.0, 3.0, 7.0, 2.0, 8.0, 4.0, 6.0],
+                         "y_true_90D": [4.0, 0.0, 12.0, 1.0, 0.0, 5.0, 0.0, 0.0, 9.0, 6.0]})
+
+
+def test_budget_choice_and_money_by_hand(small):
+    r = target(small, budget=7.5, cost_per_contact=2.5, margin=0.5)
+    # 3 contacts: c (9), h (8), f (7)
+    assert r.targets["customer_id"].tolist() == ["c", "h", "f"]
+    assert r.targets["contact_order"].tolist() == [1, 2, 3]
+    s = r.summary
+    assert s["targeted"] == 3 and s["expected_cost"] == 7.5
+    assert s["expected_revenue"] == pytest.approx(0.5 * (9 + 8 + 7))
+    assert s["expected_roi"] == pytest.approx((12.0 - 7.5) / 7.5)
+    assert s["realised_revenue"] == pytest.approx(0.5 * (12 + 0 + 5))
+    assert s["realised_roi"] == pytest.approx((8.5 - 7.5) / 7.5)
+
+
+def test_top_share_and_n(small):
+    assert target(small, top="20%").targets["customer_id"].tolist() == ["c", "h"]
+    assert target(small, top=0.2).summary["targeted"] == 2
+    assert target(small, n=4).targets["customer_id"].tolist() == ["c", "h", "f", "j"]
+    assert target(small, n=100).summary["targeted"] == 10
+
+
+def test_curve_is_the_gain_curve_in_money(small):
+    r = target(small, n=3, cost_per_contact=1.0, margin=1.0, curve_points=10)
+    c = r.curve
+    assert c["contacts"].tolist() == list(range(1, 11))
+    expected = np.cumsum(np.sort(small["value_90D"].to_numpy())[::-1])
+    np.testing.assert_allclose(c["expected_revenue"], expected)
+    np.testing.assert_allclose(c["spend"], np.arange(1, 11))
+    # Marginal ROI falls as less valuable customers are added (the values are distinct).
+    assert c["expected_marginal_roi"].is_monotonic_decreasing
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"budget": 1.0, "cost_per_contact": 2.0}, "budget: 1.0 is below one contact"),
+    ({"top": "10%", "margin": 1.5}, r"margin: must be in \(0, 1\], got 1.5"),
+    ({"top": "10%", "margin": 0.0}, r"margin: must be in \(0, 1\], got 0.0"),
+    ({"top": "0%"}, r"top: must be in \(0, 100%\], got 0%"),
+    ({"top": "ten"}, "top: not a share"),
+    ({"n": 0}, "n: must be >= 1, got 0"),
+    ({"top": "10%", "n": 3}, "give exactly one of top, n and budget"),
+])
+def test_bad_input_names_the_value_and_the_rule(small, kwargs, message):
+    with pytest.raises(ScoringError, match=message):
+        target(small, **kwargs)
+
+
+def test_missing_column_is_named(small):
+    with pytest.raises(ScoringError, match="missing required column value_<h>"):
+        target(small.drop(columns=["value_90D"]), top="10%")
+    with pytest.raises(ScoringError, match="missing required column 'customer_id'"):
+        target(small.drop(columns=["customer_id"]), top="10%")
+
+
+def test_top_10_percent_on_cdnow_expected_and_realised(cdnow_log, tmp_path):
+    public = get_dataset("cdnow")
+    train, valid, test = public.split.split(build_dataset(cdnow_log, public.task), 0)
+    model = create_model("lgbm", n_estimators=60, n_threads=1).fit(train, valid)
+    scored = score(model, test, with_labels=True).frame
+    r = target(scored, top="10%", cost_per_contact=1.0, margin=0.3)
+    s = r.summary
+    y, p = scored["y_true_273D"].to_numpy(), scored["value_273D"].to_numpy()
+    order = np.argsort(-p, kind="mergesort")[:s["targeted"]]
+    assert s["realised_revenue"] == pytest.approx(0.3 * y[order].sum())
+    # The same top 10 % as the metrics' top-k scores: its share of realised spend.
+    share = s["realised_revenue"] / (0.3 * y.sum())
+    assert share > 0.3  # the top tenth by prediction holds far more than a tenth of spend
+    assert top_k_scores(y, p, 0.1)["precision"] > 0.3
+    # The CLI on the written file gives the same numbers.
+    path = tmp_path / "scored.parquet"
+    scored.to_parquet(path)
+    res = ltv("target", "--scored", str(path), "--top", "10%", "--cost-per-contact", "1",
+              "--margin", "0.3", "--out", str(tmp_path / "targets.csv"))
+    assert res.returncode == 0, res.stderr
+    cli = json.loads((tmp_path / "targets.summary.json").read_text())
+    assert cli["targeted"] == s["targeted"]
+    assert cli["realised_revenue"] == pytest.approx(s["realised_revenue"])
+    assert len(pd.read_csv(tmp_path / "targets.csv")) == s["targeted"]
+    assert len(pd.read_csv(tmp_path / "targets.curve.csv")) >= 100
+    bad = ltv("target", "--scored", str(path), "--budget", "0.5", "--cost-per-contact", "2",
+              "--out", str(tmp_path / "t.csv"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "budget: 0.5 is below one contact" in bad.stderr
