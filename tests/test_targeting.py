@@ -112,3 +112,65 @@ def test_top_10_percent_on_cdnow_expected_and_realised(cdnow_log, tmp_path):
               "--out", str(tmp_path / "t.csv"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "budget: 0.5 is below one contact" in bad.stderr
+
+
+# ------------------------------------------------------------------ projected value, spend
+def test_projected_value_is_equation_1():
+    from ltvkit.scoring import projected_value
+
+    assert projected_value(1000, 0.25, 40.0) == pytest.approx(10_000.0)
+    np.testing.assert_allclose(projected_value([10, 20], [0.5, 0.1], [8.0, 30.0]), [40.0, 60.0])
+    with pytest.raises(ScoringError, match=r"purchase_rate: must be in \[0, 1\], 1 value"):
+        projected_value(10, 1.2, 5.0)
+
+
+def test_acquisition_clv_from_the_new_cohort_on_cdnow(cdnow_log):
+    from ltvkit.data import LTVTask
+    from ltvkit.scoring import acquisition_clv, projected_value
+
+    task = LTVTask(cutoff="1997-03-31", horizons=("180D",), period="M", n_periods=3,
+                   cohort="new", new_from="1997-03-01", new_until="1997-03-31")
+    new = build_dataset(cdnow_log, task)
+    model = create_model("bgnbd").fit(new)
+    acq = acquisition_clv(model, new)
+    assert acq["customers"] == len(new)
+    assert acq["acquisition_clv"] == pytest.approx(model.predict(new).value[:, 0].mean())
+    assert 0 < acq["purchase_rate"] <= 1
+    pv = projected_value(acq["customers"], acq["purchase_rate"], acq["value_per_buyer"])
+    assert pv == pytest.approx(acq["customers"] * acq["acquisition_clv"])
+    with pytest.raises(ScoringError, match="must be a dataset of the 'new' cohort"):
+        acquisition_clv(model, build_dataset(cdnow_log, get_dataset("cdnow").task))
+
+
+@pytest.mark.parametrize("form", ["hill", "log"])
+def test_spend_response_recovers_a_known_curve(form):
+    from ltvkit.scoring import fit_spend_response
+
+    rng = np.random.default_rng(1)
+    s = rng.uniform(10, 2000, 240)
+    if form == "hill":
+        true = 1000 * s ** 0.8 / (300 ** 0.8 + s ** 0.8)
+        params = {"vmax": 1000, "h": 300, "k": 0.8}
+    else:
+        true = 400 * np.log1p(s / 150)
+        params = {"a": 400, "b": 150}
+    v = true * (1 + rng.normal(0, 0.02, len(s)))
+    r = fit_spend_response(pd.DataFrame({"spend": s, "value": v}))
+    assert r.form == form
+    for name, value in params.items():
+        assert r.params[name] == pytest.approx(value, rel=0.1), name
+    # The spend where one more unit returns exactly one unit, and the curve's slope there.
+    s0 = r.spend_for_marginal_roi(0.0)
+    assert r.marginal_roi(s0) == pytest.approx(0.0, abs=1e-6)
+    assert r.marginal_roi(s0 / 2) > 0 > r.marginal_roi(s0 * 2)
+    if form == "log":
+        assert s0 == pytest.approx(400 - 150, rel=0.1)  # a / 1 - b
+
+
+def test_spend_response_bad_input():
+    from ltvkit.scoring import fit_spend_response
+
+    with pytest.raises(ScoringError, match=r"missing required column\(s\) \['value'\]"):
+        fit_spend_response(pd.DataFrame({"spend": [1.0] * 20}))
+    with pytest.raises(ScoringError, match="spend must be finite and >= 0 .* 1 row"):
+        fit_spend_response(pd.DataFrame({"spend": [-1.0] + [1.0] * 19, "value": [1.0] * 20}))

@@ -16,9 +16,16 @@ from ltvkit.scoring.segments import (
     segment_risk_matrix,
     segment_table,
 )
+from ltvkit.scoring.spend import (
+    SpendResponse,
+    acquisition_clv,
+    fit_spend_response,
+    projected_value,
+)
 from ltvkit.scoring.targeting import TargetResult, parse_share, target
 
-__all__ = ["ScoredBase", "ScoringError", "ValueSegments", "churn_risk", "discount_factor",
+__all__ = ["ScoredBase", "SpendResponse", "acquisition_clv", "fit_spend_response",
+           "projected_value", "ScoringError", "ValueSegments", "churn_risk", "discount_factor",
            "discounted_value", "learn_segments", "out_of_scope", "rank_columns",
            "parse_share", "rfm_segments", "score", "segment_risk_matrix", "segment_table",
            "target", "TargetResult"]
