@@ -180,3 +180,17 @@ def test_ltv_score_cli_writes_the_scored_file_and_the_accounted_list(lgbm, cdnow
     bad = ltv("score", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "test"),
               "--out", str(out), "--segment-thresholds", "100,20")
     assert bad.returncode == 2 and "thresholds: must be strictly increasing" in bad.stderr
+
+
+def test_demo_ends_with_the_scored_base_segments_and_targets(tmp_path, capsys):
+    from ltvkit.cli.demo import decisions
+
+    decisions(tmp_path)
+    printed = capsys.readouterr()
+    for title in ("scored customer base", "value segments", "top-10 % target list"):
+        assert title in printed.out
+    scored = pd.read_parquet(tmp_path / "decisions" / "scored.parquet")
+    targets = pd.read_csv(tmp_path / "decisions" / "targets.csv")
+    assert len(targets) == int(np.ceil(0.1 * len(scored)))
+    assert (tmp_path / "decisions" / "lgbm" / "segments.json").exists()
+    assert str(tmp_path / "decisions" / "targets.csv") in printed.err.replace("\n", "")
