@@ -174,3 +174,34 @@ def test_spend_response_bad_input():
         fit_spend_response(pd.DataFrame({"spend": [1.0] * 20}))
     with pytest.raises(ScoringError, match="spend must be finite and >= 0 .* 1 row"):
         fit_spend_response(pd.DataFrame({"spend": [-1.0] + [1.0] * 19, "value": [1.0] * 20}))
+
+
+def test_projected_value_of_olist_sellers_by_month(shared_data):
+    """Olist sellers acquired per month: acquisition CLV from the new-seller cohort (BG/NBD +
+    Gamma-Gamma fitted on the sellers known at the month's end), projected value (equation 1)
+    and its response to acquisitions (Olist has no marketing-spend data: the number of sellers
+    acquired stands in for spend)."""
+    from ltvkit.data import LTVTask
+    from ltvkit.scoring import acquisition_clv, fit_spend_response, projected_value
+
+    log = get_dataset("olist_target").load_log(shared_data)
+    rows = []
+    for month in pd.period_range("2017-03", "2018-02", freq="M"):
+        start, end = str(month.start_time.date()), str(month.end_time.date())
+        base = {"cutoff": end, "horizons": ("90D",), "period": "30D", "n_periods": 1}
+        known = build_dataset(log, LTVTask(**base))
+        new = build_dataset(log, LTVTask(**base, cohort="new", new_from=start, new_until=end))
+        model = create_model("bgnbd", log_penalizer=0.01).fit(known)
+        acq = acquisition_clv(model, new)
+        assert acq["purchase_rate_from"] == "p_alive" and 0 < acq["purchase_rate"] <= 1
+        pv = projected_value(acq["customers"], acq["purchase_rate"], acq["value_per_buyer"])
+        assert pv == pytest.approx(model.predict(new).value[:, 0].sum(), rel=1e-9)
+        rows.append({"spend": acq["customers"], "value": pv,
+                     "realised": new.labels[:, 0].sum()})
+    table = pd.DataFrame(rows)
+    assert (table["spend"] > 0).all() and len(table) == 12
+    # The projected value is within a factor 2 of what the sellers really spent in 90 days.
+    assert 0.5 < table["value"].sum() / table["realised"].sum() < 2.0
+    r = fit_spend_response(table[["spend", "value"]])
+    assert r.form in ("log", "hill") and set(r.cv_rmse) == {"log", "hill"}
+    assert np.all(np.diff(r.predict(np.linspace(50, 300, 20))) > 0)  # more sellers, more value

@@ -44,7 +44,9 @@ def acquisition_clv(model, new_customers, horizon: str | None = None) -> dict[st
     """Acquisition CLV from a dataset of the ``"new"`` cohort of :class:`~ltvkit.data.LTVTask`
     (customers whose first purchase is in the new-customer window): the mean predicted value
     of a new customer, the purchase rate (mean predicted ``p_active`` when the model has it,
-    else the share with a positive prediction) and the mean value of a buyer."""
+    else the mean P(alive) of a BTYD model, else the share with a positive prediction) and the
+    value per buyer (acquisition CLV / purchase rate), so that signups x purchase rate x value
+    per buyer is the cohort's predicted value."""
     cohort = new_customers.meta.get("task", {}).get("cohort")
     if cohort != "new":
         raise ScoringError(f"new_customers: must be a dataset of the 'new' cohort, got cohort "
@@ -52,11 +54,16 @@ def acquisition_clv(model, new_customers, horizon: str | None = None) -> dict[st
     pred = model.predict(new_customers)
     j = pred.horizon_index(horizon)
     value = pred.value[:, j]
-    rate = (float(np.mean(pred.p_active[:, j])) if pred.p_active is not None
-            else float(np.mean(value > 0)))
+    if pred.p_active is not None:
+        rate, source = float(np.mean(pred.p_active[:, j])), "p_active"
+    elif "p_alive" in pred.extras:
+        rate, source = float(np.mean(pred.extras["p_alive"])), "p_alive"
+    else:
+        rate, source = float(np.mean(value > 0)), "share of positive predictions"
     return {"horizon": pred.horizons[j], "customers": int(len(value)),
             "acquisition_clv": float(value.mean()), "purchase_rate": rate,
-            "value_per_buyer": float(value.mean() / rate) if rate > 0 else float("nan")}
+            "value_per_buyer": float(value.mean() / rate) if rate > 0 else float("nan"),
+            "purchase_rate_from": source}
 
 
 def _curve(form: str, s: np.ndarray, params: np.ndarray) -> np.ndarray:
