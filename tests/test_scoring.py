@@ -194,3 +194,20 @@ def test_demo_ends_with_the_scored_base_segments_and_targets(tmp_path, capsys):
     assert len(targets) == int(np.ceil(0.1 * len(scored)))
     assert (tmp_path / "decisions" / "lgbm" / "segments.json").exists()
     assert str(tmp_path / "decisions" / "targets.csv") in printed.err.replace("\n", "")
+
+
+def test_every_horizon_of_a_multi_horizon_model_gets_its_columns(cdnow_multi_horizon):
+    pytest.importorskip("torch")
+    ds = cdnow_multi_horizon.subset(np.arange(3000))
+    train, test = ds.subset(np.arange(2000)), ds.subset(np.arange(2000, 3000))
+    model = create_model("mtl_ziln", **create_model("mtl_ziln").test_params()[0]).fit(train)
+    f = score(model, test, discount_rate=0.2).frame
+    pred = model.predict(test)
+    for j, (h, days) in enumerate(zip(ds.horizons, ds.horizon_days, strict=True)):
+        for col in ("value", "q10", "q50", "q90", "p_active", "clv_npv"):
+            assert f"{col}_{h}" in f.columns
+        np.testing.assert_allclose(f[f"clv_npv_{h}"], pred.value[:, j] *
+                                   discount_factor(days, 0.2))
+    # Longer horizons are discounted more; rank and segments follow the first horizon.
+    assert discount_factor(30, 0.2) > discount_factor(273, 0.2)
+    assert (f.loc[f["rank"] == 1, "value_30D"].iloc[0] == f["value_30D"].max())
