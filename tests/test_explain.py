@@ -80,7 +80,7 @@ def test_top_reasons_are_the_largest_contributions(retail, retail_lgbm):
 def test_permutation_shap_on_btyd_adds_up(cdnow_slices):
     train, _, test = cdnow_slices
     model = create_model("bgnbd").fit(train)
-    expl = explain(model, test, max_samples=12, background=10)
+    expl = explain(model, test, max_samples=6, background=8)
     assert expl.method == "permutation"
     # frequency, recency and T are masked together, so every evaluated history is valid.
     assert expl.feature_names[0] == "frequency+recency_days+T_days"
