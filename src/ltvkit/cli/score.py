@@ -62,8 +62,10 @@ def score(
     elif fit_segments is not None:
         segments = learn_segments(estimator, LTVDataset.load(fit_segments), quantiles,
                                   save=model)
+    source = None
     if segments is None:
         segments = ValueSegments.load(model)
+        source = f"{model}/segments.json" if segments is not None else None
     log = None
     if log_dataset:
         from ltvkit.datasets import get_dataset
@@ -71,6 +73,8 @@ def score(
         log = get_dataset(log_dataset).load_log()
     scored = run_score(estimator, ds, discount_rate=discount_rate, segments=segments,
                        intervals=intervals, with_labels=with_labels, log=log)
+    if source is not None:
+        scored.summary["segments_from"] = source
     if explain:
         from ltvkit.explain import explain as run_explain
         from ltvkit.explain import top_reasons
