@@ -65,6 +65,14 @@ def test_rank_decile_percentile():
     assert decile[np.argmax(v)] == 1 and decile[np.argmin(v)] == 10
     assert decile[2] == decile[3]  # tied values, one group
     assert pct.min() == 1 and pct.max() <= 100
+    # The same groups as targets.rank_groups (one sort instead of three), ties included.
+    from ltvkit.targets import rank_groups
+
+    w = np.random.default_rng(0).integers(0, 50, 5000).astype(float)
+    rank, decile, pct = rank_columns(w)
+    np.testing.assert_array_equal(decile, rank_groups(-w, 10) + 1)
+    np.testing.assert_array_equal(pct, rank_groups(-w, 100) + 1)
+    np.testing.assert_array_equal(rank, 1 + (w[None, :] > w[:, None]).sum(axis=1))
 
 
 # ------------------------------------------------------------------ the scored base

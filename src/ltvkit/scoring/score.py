@@ -52,12 +52,22 @@ class ScoredBase:
 
 def rank_columns(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rank, decile, percentile) of ``values``: rank 1 = highest (ties share the best rank),
-    decile 1 = top 10 %, percentile 1 = top 1 % (equal-count groups, ties in one group)."""
-    from ltvkit.targets import rank_groups
-
+    decile 1 = top 10 %, percentile 1 = top 1 %: the groups of
+    :func:`ltvkit.targets.rank_groups` on ``-values`` (``floor(k * g / n)`` with ``g`` the
+    number of larger values), from one sort."""
     v = np.asarray(values, dtype=np.float64)
-    greater = len(v) - np.searchsorted(np.sort(v), v, side="right")
-    return (greater + 1).astype(np.int64), rank_groups(-v, 10) + 1, rank_groups(-v, 100) + 1
+    n = len(v)
+    order = np.argsort(-v, kind="stable")
+    ordered = v[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    greater_sorted = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    greater = np.empty(n, dtype=np.int64)
+    greater[order] = greater_sorted
+    denom = max(n, 1)
+    decile = np.minimum(greater * 10 // denom, 9) + 1
+    percentile = np.minimum(greater * 100 // denom, 99) + 1
+    return greater + 1, decile, percentile
 
 
 def out_of_scope(log, dataset):
