@@ -527,11 +527,11 @@ def _render(sections: list[Section], title: str, subtitle: str, data_dir: str) -
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
 
-    nav = "".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
+    nav = "".join(f'<a href="#sec-{s.id}">{html.escape(s.title)}</a>' for s in sections)
     parts = []
     config = {"displaylogo": False, "responsive": True}
     for s in sections:
-        body = [f'<section id="{s.id}"><h2>{html.escape(s.title)}</h2>']
+        body = [f'<section id="sec-{s.id}"><h2>{html.escape(s.title)}</h2>']
         if s.intro:
             body.append(f"<p>{html.escape(s.intro)}</p>")
         for item in s.items:
