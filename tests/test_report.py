@@ -346,3 +346,49 @@ def test_static_copies(cdnow_run, tmp_path):
     png, svg = sorted(paths)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert svg.read_text().lstrip().startswith("<svg") and "Gini" in svg.read_text()
+
+
+def _sparsity_records() -> list[dict]:
+    """Records of a generated sparsity run: two models, two seeds, levels 0 and 50."""
+    rng = np.random.default_rng(0)
+    out = []
+    for level in (0, 50):
+        for seed in (0, 1):
+            for model, base in (("ltvs", 0.5), ("ziln@target", 0.7)):
+                m = {"nmae": base + level / 100 + rng.normal(0, 0.01),
+                     "normalized_gini": 0.8 - level / 200}
+                r = {"model": model, "seed": seed, "sparsity": level, "fit_seconds": 1.0,
+                     "n_train": 10, "n_valid": 1, "n_test": 5, "metrics": m}
+                if level:
+                    r["metrics_sparse"] = {"nmae": m["nmae"] + 0.2, "normalized_gini": 0.5}
+                    r["metrics_non_sparse"] = {"nmae": m["nmae"] - 0.1,
+                                               "normalized_gini": 0.9}
+                out.append(r)
+    return out
+
+
+def test_cross_domain_and_decisions_sections(tmp_path):
+    run = tmp_path / "cd"
+    run.mkdir()
+    records = _sparsity_records()
+    (run / "leaderboard.json").write_text(json.dumps(records))
+    (run / "segments.json").write_text(json.dumps([{"segment": "A", "customers": 3},
+                                                   {"segment": "B", "customers": 2}]))
+    pd.DataFrame({"segment": ["A", "A", "B"], "y_pred": [1.0, 2.0, 4.0]}).to_parquet(
+        run / "scored.parquet")
+    result = build_report(run)
+    for chart in ("sparsity-nmae", "sparsity-normalized-gini", "sparse-vs-non-sparse",
+                  "value-by-segment"):
+        assert chart in result.charts, result.notes
+    nmae = pd.read_csv(run / "report_data" / "sparsity-nmae.csv")
+    want = np.mean([r["metrics"]["nmae"] for r in records
+                    if r["model"] == "ltvs" and r["sparsity"] == 50])
+    got = nmae[(nmae["model"] == "ltvs") & (nmae["sparsity"] == 50)]["mean"].iloc[0]
+    assert np.isclose(got, want)
+    split = pd.read_csv(run / "report_data" / "sparse-vs-non-sparse.csv")
+    assert set(split["group"]) == {"sparse (C_na)", "non-sparse (C_a)"}
+    seg = pd.read_csv(run / "report_data" / "value-by-segment.csv")
+    assert dict(zip(seg["segment"], seg["sum"], strict=True)) == {"A": 3.0, "B": 4.0}
+    text = result.path.read_text()
+    assert "run.json is missing" in text and "predictions/ltvs-sparsity0-seed0.parquet is " \
+        "missing" in text
