@@ -392,3 +392,17 @@ def test_cross_domain_and_decisions_sections(tmp_path):
     text = result.path.read_text()
     assert "run.json is missing" in text and "predictions/ltvs-sparsity0-seed0.parquet is " \
         "missing" in text
+
+
+def test_failed_model_row_shows_its_reason(cdnow_run, tmp_path):
+    run = _copy(cdnow_run[0], tmp_path / "r")
+    records = _records(run)
+    records.append({"model": "ziln", "seed": 0, "n_train": 1, "n_valid": 0, "n_test": 1,
+                    "error": "ModelError: ziln: <loss> is NaN after epoch 3"})
+    (run / "leaderboard.json").write_text(json.dumps(records))
+    result = build_report(run, btyd=False)
+    text = result.path.read_text()
+    row = re.search(r'<tr class="failed" data-failed="1">(.*?)</tr>', text).group(1)
+    assert "ziln" in row and "failed: ModelError: ziln: &lt;loss&gt; is NaN after epoch 3" in row
+    assert text.index('data-v="lgbm"') < text.index('class="failed"')  # failed models last
+    assert result.n_models == 4
