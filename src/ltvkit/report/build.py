@@ -373,6 +373,8 @@ def btyd_section(run: RunFolder) -> Section:
     except Exception as exc:  # a BTYD failure leaves the rest of the report intact
         s.note(f"BTYD model not fitted: {type(exc).__name__}: {exc}")
         return s
+    if getattr(model, "fit_note_", ""):
+        s.note(f"BG/NBD fit: {model.fit_note_}")
     from ltvkit.models.base.btyd import rfm
 
     x, _, T, _ = rfm(train)
@@ -493,10 +495,10 @@ box-shadow:0 1px 3px rgba(0,0,0,.1)}h2{border-bottom:1px solid #ddd;padding-bott
 .chart{min-height:440px}.chart-box{margin:12px 0}.chart-box small{color:#777}
 .note{background:#fff4d6;border-left:4px solid #e0a800;padding:6px 10px;margin:8px 0}
 table{border-collapse:collapse;font-size:14px;margin:8px 0}
-td,th{padding:4px 10px;border-bottom:1px solid #eee;text-align:right}
+td,th{padding:4px 10px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 td:first-child,th:first-child,table.kv th{text-align:left}
 table.sortable th{cursor:pointer;background:#f3f3f8}table.sortable th:hover{background:#e3e3f0}
-tr.failed td{color:#b00020}
+tr.failed td{color:#b00020;white-space:normal}
 """
 
 SORT_JS = """
