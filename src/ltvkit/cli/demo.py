@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ltvkit.cli._common import _split_list, cli_errors
+from ltvkit.cli.report import write_report
 from ltvkit.evaluation.specs import DEMO_MODELS
 
 
@@ -24,6 +25,7 @@ def demo(
     # Models whose optional dependency (PyTorch) is missing are left out of the demo.
     run("cdnow", None, available_specs(models), [int(s) for s in _split_list(seeds)], out, {})
     decisions(out)
+    write_report(out)  # report.html beside the leaderboard, as `ltv report` writes it
 
 
 def decisions(out: Path) -> None:

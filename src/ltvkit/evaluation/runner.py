@@ -150,6 +150,8 @@ class BenchmarkPlan:
     seeds: list[int]
     levels: list[int | None]
     rebuild: Callable[[float, int], LTVDataset] | None = None
+    #: Where the data came from (``{"dataset": name}`` or ``{"data": dir}``), for ``run.json``.
+    source: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def horizon(self) -> str:
@@ -163,6 +165,7 @@ class BenchmarkPlan:
     def run(self, out: str | Path, *, params: dict[str, dict[str, Any]] | None = None,
             on_step: Callable[[str], None] | None = None) -> list[Record]:
         """Run every level, seed and model into one leaderboard in ``out``."""
+        write_run_info(self, out)
         records: list[Record] = []
         for level in self.levels:
             if level is None:
@@ -178,6 +181,25 @@ class BenchmarkPlan:
                 run_benchmark(level_ds, self.split, self.models, [seed], out, params=params,
                               on_step=on_step, records=records, extra={"sparsity": level})
         return records
+
+
+def write_run_info(plan: BenchmarkPlan, out: str | Path) -> None:
+    """Write ``run.json`` (data source, task, horizon, models, seeds, levels, dataset size) and
+    ``quality.json`` (the data-quality report of the log) into ``out``, for ``ltv report``."""
+    import json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = plan.dataset
+    info = {**plan.source, "horizon": plan.horizon, "models": plan.models, "seeds": plan.seeds,
+            "sparsity_levels": plan.levels, "task": ds.meta.get("task"),
+            "data_end": ds.meta.get("data_end"), "n_samples": len(ds),
+            "n_customers": int(len(np.unique(ds.customer_id))),
+            "n_features": len(ds.feature_names), "horizons": list(ds.horizons),
+            "domains": list(ds.domains), "target_domain": ds.target_domain}
+    (out / "run.json").write_text(json.dumps(info, indent=2, default=str))
+    if ds.meta.get("quality") is not None:
+        (out / "quality.json").write_text(json.dumps(ds.meta["quality"], indent=2, default=str))
 
 
 def _plan(ds: LTVDataset, split: Split, models: str | Sequence[str], seeds: Sequence[int],
@@ -201,9 +223,13 @@ def plan_dataset(ds: LTVDataset | str | Path, models: str | Sequence[str], seeds
     if sparsities and any(sparsities):
         raise LTVError("--sparsity rebuilds the dataset from its log: use --dataset NAME "
                        "(or `ltv prepare` with the task's sparsity)")
+    source: dict[str, Any] = {}
     if not isinstance(ds, LTVDataset):
+        source = {"data": str(Path(ds).resolve())}
         ds = LTVDataset.load(ds)
-    return _plan(ds, split, models, seeds, sparsities, None)
+    plan = _plan(ds, split, models, seeds, sparsities, None)
+    plan.source = source
+    return plan
 
 
 def plan_public_dataset(name: str, models: str | Sequence[str], seeds: Sequence[int],
@@ -223,7 +249,9 @@ def plan_public_dataset(name: str, models: str | Sequence[str], seeds: Sequence[
         return build_dataset(log, task, attrs,
                              attribute_customer_col=public.attribute_customer_col)
 
-    return _plan(rebuild(), public.split.split, models, seeds, sparsities, rebuild)
+    plan = _plan(rebuild(), public.split.split, models, seeds, sparsities, rebuild)
+    plan.source = {"dataset": name}
+    return plan
 
 
 def benchmark_dataset(ds: LTVDataset | str | Path, models: str | Sequence[str],
