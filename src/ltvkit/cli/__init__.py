@@ -1,4 +1,5 @@
-"""The ``ltv`` command line: prepare, evaluate, datasets, models, train, predict, benchmark, demo.
+"""The ``ltv`` command line: prepare, evaluate, datasets, models, train, predict, benchmark, demo,
+serve.
 
 Each command lives in its own module and only parses its arguments and calls the library; heavy
 libraries are imported inside the commands, so ``ltv --help`` stays fast. Every command ends a
@@ -18,13 +19,14 @@ from ltvkit.cli import evaluate as _evaluate
 from ltvkit.cli import models as _models
 from ltvkit.cli import predict as _predict
 from ltvkit.cli import prepare as _prepare
+from ltvkit.cli import serve as _serve
 from ltvkit.cli import train as _train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ltvkit: customer lifetime value from raw transaction logs.")
 
 for _command in (_prepare.prepare, _evaluate.evaluate, _datasets.datasets, _models.models,
-                 _train.train, _predict.predict, _benchmark.benchmark, _demo.demo):
+                 _train.train, _predict.predict, _benchmark.benchmark, _demo.demo, _serve.serve):
     app.command()(_command)
 
 

@@ -1,0 +1,214 @@
+"""A loaded model and the one path from a request's transactions to its scores.
+
+The features are built by the code of ``ltv prepare``: the transactions become a
+:class:`~ltvkit.data.TransactionLog` through :func:`ltvkit.data.read_transactions` with the
+training data's cleaning rules, and :func:`ltvkit.data.build_dataset` builds the training task
+(lookback, horizons, period, sequence length) at the request's cutoff. The cohort is ``known``
+(every customer with a purchase on or before the cutoff) and label windows may run past the
+history (labels are not used).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltvkit.errors import DataValidationError, LTVError, ModelError
+from ltvkit.prediction import quantile_column
+
+TRAINING_INFO = "training.json"
+
+
+class RequestError(LTVError, ValueError):
+    """A request breaks a rule; ``field`` and ``rule`` go into the 422 body."""
+
+    def __init__(self, message: str, *, field: str, rule: str):
+        super().__init__(message)
+        self.field = field
+        self.rule = rule
+
+
+def _version(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.iterdir() if p.is_file()):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@dataclass
+class LoadedModel:
+    """A model, the training settings its features need, and where and when it was loaded."""
+
+    model: Any
+    directory: Path
+    version: str
+    info: dict[str, Any]
+    config: dict[str, Any]
+    loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(
+        timespec="seconds"))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> LoadedModel:
+        from ltvkit.models import load_model
+
+        src = Path(directory)
+        if not (src / "config.json").is_file():
+            raise ModelError(f"model directory {src}: no config.json (save a model with "
+                             "`ltv train`)")
+        info_file = src / TRAINING_INFO
+        if not info_file.is_file():
+            raise ModelError(f"model directory {src}: no {TRAINING_INFO}; the service needs the "
+                             "training task, which `ltv train` writes beside the model")
+        info = json.loads(info_file.read_text())
+        if not info.get("task"):
+            raise ModelError(f"{info_file}: no training task")
+        if info.get("domains"):
+            raise ModelError(f"model directory {src}: cross-domain models are not served yet "
+                             "(the request format has no domain per transaction)")
+        version = _version(src)
+        model = load_model(src)
+        return cls(model=model, directory=src, version=version, info=info,
+                   config=json.loads((src / "config.json").read_text()))
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def attribute_names(self) -> list[str]:
+        numeric = [f.removeprefix("attr__") for f in self.model.feature_names_
+                   if f.startswith("attr__")]
+        return numeric + list(self.model.categorical_names_)
+
+    def task(self, cutoff: dt.date):
+        from ltvkit.data import LTVTask
+
+        t = self.info["task"]
+        return LTVTask(cutoff=cutoff.isoformat(), lookback=t.get("lookback"),
+                       horizons=tuple(t["horizons"]), period=t["period"],
+                       n_periods=int(t["n_periods"]), cohort="known",
+                       allow_partial_horizon=True)
+
+    def cleaning(self, cutoff: dt.date):
+        from ltvkit.data import CleaningRules
+
+        c = dict(self.info.get("cleaning") or {})
+        # History ends on the cutoff day; later rows are dropped (and cannot be features).
+        return CleaningRules(drop_duplicates=c.get("drop_duplicates", True),
+                             refunds=c.get("refunds", "keep"),
+                             zero_amounts=c.get("zero_amounts", "drop"),
+                             data_end=(cutoff + dt.timedelta(days=1)).isoformat())
+
+    def score(self, customers: list[dict[str, Any]], cutoff: dt.date) -> list[dict[str, Any]]:
+        """Scores of ``customers`` (dicts: customer_id, transactions, attributes) at ``cutoff``,
+        one dict per customer in request order."""
+        import pyarrow as pa
+
+        from ltvkit.data import ColumnMapping, build_dataset, read_transactions
+
+        ids = [c["customer_id"] for c in customers]
+        if len(set(ids)) != len(ids):
+            raise RequestError(f"customers: {len(ids) - len(set(ids))} customer_id(s) repeat "
+                               "(rule: unique customer_id)", field="customers",
+                               rule="unique customer_id")
+        cid, ts, amount, order = [], [], [], []
+        for c in customers:
+            for t in c["transactions"]:
+                cid.append(c["customer_id"])
+                ts.append(_naive_utc(t["timestamp"]))
+                amount.append(float(t["amount"]))
+                order.append(t.get("order_id"))
+        with_order = sum(o is not None for o in order)
+        if 0 < with_order < len(order):
+            raise RequestError(f"transactions.order_id: given for {with_order} of {len(order)} "
+                               "transactions (rule: all or none)",
+                               field="customers.transactions.order_id", rule="all or none")
+        history_end = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time())
+        in_history = [t < history_end for t in ts]
+        results = {i: {"customer_id": i, "status": "no_history", "scores": []} for i in ids}
+        if any(in_history):
+            columns = {"customer_id": pa.array(cid, pa.string()),
+                       "timestamp": pa.array(ts, pa.timestamp("us")),
+                       "amount": pa.array(amount, pa.float64())}
+            if with_order:
+                columns["order_id"] = pa.array(order, pa.string())
+            table = pa.table(columns)
+            mapping = ColumnMapping(customer="customer_id", time="timestamp", amount="amount",
+                                    order="order_id" if with_order else None)
+            log = read_transactions(table, mapping, self.cleaning(cutoff))
+            if log.quality.rows_kept:
+                attrs = self._attributes(customers)
+                data = build_dataset(log, self.task(cutoff), attrs,
+                                     vocabularies=self.info.get("vocabularies") or None)
+                pred = self.model.predict(data)
+                for r, customer_id in enumerate(pred.customer_id.tolist()):
+                    results[str(customer_id)] = {"customer_id": str(customer_id),
+                                                 "status": "scored",
+                                                 "scores": _horizon_scores(pred, r)}
+        return [results[i] for i in ids]
+
+    def _attributes(self, customers: list[dict[str, Any]]):
+        names = self.attribute_names
+        given = {k for c in customers for k in (c.get("attributes") or {})}
+        unknown = sorted(given - set(names))
+        if unknown:
+            raise RequestError(f"attributes: unknown {unknown[:5]} (rule: one of the model's "
+                               f"attributes {names})", field="customers.attributes",
+                               rule="known attribute")
+        if not names:
+            return None
+        import pandas as pd
+
+        rows = [{"customer_id": c["customer_id"],
+                 **{n: (c.get("attributes") or {}).get(n) for n in names}} for c in customers]
+        frame = pd.DataFrame(rows)
+        vocabs = self.info.get("vocabularies") or {}
+        for n in names:
+            if n in vocabs:
+                frame[n] = frame[n].astype("string")
+            else:
+                frame[n] = pd.to_numeric(frame[n], errors="coerce").astype("float64")
+        return frame
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _horizon_scores(pred, r: int) -> list[dict[str, Any]]:
+    out = []
+    segment = None
+    if pred.bucket_probs is not None:
+        segment = int(np.argmax(np.asarray(pred.bucket_probs)[r]))
+    for j, h in enumerate(pred.horizons):
+        item: dict[str, Any] = {"horizon": h, "value": float(pred.value[r, j])}
+        if pred.p_active is not None:
+            item["p_active"] = float(pred.p_active[r, j])
+        if pred.quantiles:
+            item["quantiles"] = {quantile_column(q): float(a[r, j])
+                                 for q, a in pred.quantiles.items()}
+        item["segment"] = segment
+        out.append(item)
+    return out
+
+
+def check_cutoff(cutoff: dt.date | None) -> dt.date:
+    today = dt.datetime.now(dt.timezone.utc).date()
+    if cutoff is None:
+        return today
+    if cutoff > today:
+        raise RequestError(f"cutoff: {cutoff} is in the future (rule: on or before {today})",
+                           field="cutoff", rule="not in the future")
+    return cutoff
+
+
+__all__ = ["DataValidationError", "LoadedModel", "RequestError", "check_cutoff"]
