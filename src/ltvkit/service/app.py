@@ -59,7 +59,7 @@ def _warm(loaded: LoadedModel) -> LoadedModel:
 
 class BodyLimit:
     """ASGI middleware: 413 for a body above ``limit`` bytes (by Content-Length, or counted
-    while it streams in)."""
+    while a chunked body streams in)."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -71,25 +71,25 @@ class BodyLimit:
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
             return await _too_large(self.limit)(scope, receive, send)
-        seen = 0
-
-        async def counted():
-            nonlocal seen
+        if length is not None:
+            return await self.app(scope, receive, send)
+        # No Content-Length (a chunked upload): read it here, up to the limit, then replay it.
+        messages, seen = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _BodyTooLarge
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                return await _too_large(self.limit)(scope, receive, send)
+            if not message.get("more_body", False):
+                break
 
-        try:
-            return await self.app(scope, counted, send)
-        except _BodyTooLarge:
-            return await _too_large(self.limit)(scope, receive, send)
+        async def replay():
+            return messages.pop(0) if messages else await receive()
 
-
-class _BodyTooLarge(Exception):
-    pass
+        return await self.app(scope, replay, send)
 
 
 def _too_large(limit: int) -> JSONResponse:
