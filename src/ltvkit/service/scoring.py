@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,22 @@ from ltvkit.errors import DataValidationError, LTVError, ModelError
 from ltvkit.prediction import quantile_column
 
 TRAINING_INFO = "training.json"
+_local = threading.local()
+
+
+def _connection():
+    """This thread's DuckDB connection (one thread each: a request is small, and the server
+    runs requests side by side); opening a connection per request would cost more than the
+    request."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        from ltvkit.data.sources import new_connection
+
+        con = _local.con = new_connection(threads=1)
+        import numba
+
+        numba.set_num_threads(1)  # this thread's compiled walks run on it alone
+    return con
 
 
 class RequestError(LTVError, ValueError):
@@ -74,6 +91,10 @@ class LoadedModel:
                              "(the request format has no domain per transaction)")
         version = _version(src)
         model = load_model(src)
+        if "n_threads" in model._param_names():
+            # One request, one thread: the server runs requests side by side, and a model's
+            # predictions do not depend on its thread count.
+            model.set_params(n_threads=1)
         return cls(model=model, directory=src, version=version, info=info,
                    config=json.loads((src / "config.json").read_text()))
 
@@ -142,7 +163,7 @@ class LoadedModel:
             table = pa.table(columns)
             mapping = ColumnMapping(customer="customer_id", time="timestamp", amount="amount",
                                     order="order_id" if with_order else None)
-            log = read_transactions(table, mapping, self.cleaning(cutoff))
+            log = read_transactions(table, mapping, self.cleaning(cutoff), con=_connection())
             if log.quality.rows_kept:
                 attrs = self._attributes(customers)
                 data = build_dataset(log, self.task(cutoff), attrs,
