@@ -148,6 +148,9 @@ def test_scores_equal_ltv_predict_on_the_same_history(client, models, root, hist
                                                             for c in customers]
     assert got["only-later"] == {"customer_id": "only-later", "status": "no_history",
                                  "scores": []}
+    # A customer whose every row is a $0 purchase has no sample in `ltv prepare` either.
+    assert all((got[cid]["status"] == "scored") == (cid in expected.index) for cid in ids)
+    ids = [cid for cid in ids if cid in expected.index]
     served = pd.Series({cid: got[cid]["scores"][0]["value"] for cid in ids})
     assert all(got[cid]["scores"][0]["horizon"] == "90D" for cid in ids)
     np.testing.assert_array_equal(served.to_numpy(), expected.loc[served.index].to_numpy())
@@ -297,3 +300,49 @@ def test_serve_bad_arguments_end_with_one_line_and_exit_2(models, args, needle):
     res = ltv("serve", *args)
     assert res.returncode == 2
     assert needle in res.stderr and "Traceback" not in res.stderr
+
+
+# --------------------------------------------------------------------------- attributes
+def test_attribute_scores_equal_ltv_predict(root, models, history):
+    """A model trained with customer attributes (a categorical, a numeric, some customers
+    without any): the service path (scoring.LoadedModel, what /v1/score calls) equals
+    `ltv predict`."""
+    import datetime as dt
+
+    from ltvkit.service.scoring import LoadedModel
+
+    ids = history["customer_id"].unique()
+    codes = np.array([int(c[1:]) % 5 for c in ids])
+    attrs = pd.DataFrame({"customer_id": ids, "segment": np.array(list("abcde"))[codes],
+                          "score": codes * 1.5 + 1.0})[codes != 4]
+    attrs.to_csv(root / "attrs.csv", index=False)
+    data, model, out = root / "ds_attr", root / "m_attr", root / "p_attr.parquet"
+    for args in (["prepare", str(root / "cdnow.csv"), "--out", str(data), "--cutoff", CUTOFF,
+                  "--horizons", "90D", "--period", "M", "--n-periods", "9", "--attributes",
+                  str(root / "attrs.csv")],
+                 ["train", "--data", str(data), "--model", "lgbm", "--out", str(model),
+                  "--params", json.dumps({"n_estimators": 40, "n_threads": 1})],
+                 ["predict", "--model", str(model), "--data", str(data), "--out", str(out)]):
+        res = ltv(*args)
+        assert res.returncode == 0, res.stderr
+    loaded = LoadedModel.load(model)
+    assert loaded.attribute_names == ["score", "segment"]
+    by_id = attrs.set_index("customer_id")
+    pick = ids[::79]
+    customers = _customers(history, pick)
+    for c in customers:
+        for t in c["transactions"]:  # as /v1/score hands them over, after pydantic
+            t["timestamp"] = dt.datetime.fromisoformat(t["timestamp"])
+        if c["customer_id"] in by_id.index:
+            c["attributes"] = by_id.loc[c["customer_id"]].to_dict()
+    assert sum("attributes" in c for c in customers) < len(customers)  # some have none
+    scored = loaded.score(customers, dt.date.fromisoformat(CUTOFF))
+    expected = pd.read_parquet(out).set_index("customer_id")["y_pred"]
+    # Customers whose every row is a $0 purchase (dropped by the cleaning rules) are in
+    # neither: `ltv prepare` has no sample for them, the service says no_history.
+    assert [r["status"] for r in scored] == ["scored" if r["customer_id"] in expected.index
+                                             else "no_history" for r in scored]
+    got = {r["customer_id"]: r["scores"][0]["value"] for r in scored if r["scores"]}
+    assert 0.9 * len(pick) < len(got) < len(pick)
+    np.testing.assert_array_equal(np.array(list(got.values())),
+                                  expected.loc[list(got)].to_numpy())
