@@ -346,3 +346,26 @@ def test_attribute_scores_equal_ltv_predict(root, models, history):
     assert 0.9 * len(pick) < len(got) < len(pick)
     np.testing.assert_array_equal(np.array(list(got.values())),
                                   expected.loc[list(got)].to_numpy())
+
+
+# --------------------------------------------------------------------------- key sources
+def test_api_key_from_env_or_file_and_their_errors(tmp_path):
+    from ltvkit.service.config import ServiceConfig, ServiceConfigError, read_api_key
+
+    key_file = tmp_path / "key"
+    key_file.write_text("  k-from-file \nsecond line\n")
+    assert read_api_key(file=key_file) == "k-from-file"
+    assert read_api_key(env_name="K", env={"K": " k-env "}) == "k-env"
+    assert read_api_key() is None
+    (tmp_path / "empty").write_text("\n")
+    for kwargs, needle in (({"file": tmp_path / "empty"}, "is empty"),
+                           ({"file": tmp_path / "nope"}, "is not a file"),
+                           ({"env_name": "K", "env": {}}, "K is empty or not set"),
+                           ({"env_name": "K", "file": key_file}, "not both")):
+        with pytest.raises(ServiceConfigError, match=needle):
+            read_api_key(**kwargs)
+    config = ServiceConfig.from_env({"LTVKIT_SERVE_MODEL": "m", "LTVKIT_SERVE_API_KEY_FILE":
+                                     str(key_file), "LTVKIT_SERVE_MAX_CUSTOMERS": "7"})
+    assert config.api_key == "k-from-file" and config.max_customers == 7 and config.store is None
+    with pytest.raises(ServiceConfigError, match="LTVKIT_SERVE_MODEL"):
+        ServiceConfig.from_env({})
