@@ -156,6 +156,19 @@ def test_scores_equal_ltv_predict_on_the_same_history(client, models, root, hist
     np.testing.assert_array_equal(served.to_numpy(), expected.loc[served.index].to_numpy())
     assert served.std() > 0  # not one constant
 
+    # The same customers as single-customer requests, 16 at a time: the server scores the
+    # requests that wait together in one call, and each still gets its own numbers.
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(c: dict) -> dict:
+        r = client.post("/v1/score", json={"cutoff": CUTOFF, "customers": [c]})
+        assert r.status_code == 200, r.text
+        return r.json()["customers"][0]
+
+    with ThreadPoolExecutor(16) as pool:
+        alone = list(pool.map(one, customers[:160]))
+    assert alone == body["customers"][:160]
+
 
 # --------------------------------------------------------------------------- 422 / 413
 @pytest.mark.parametrize("body, field, rule", [

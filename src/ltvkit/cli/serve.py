@@ -34,6 +34,9 @@ def serve(
     max_customers: int = typer.Option(10_000, help="Most customers per /v1/score request."),
     max_events: int = typer.Option(10_000, help="Most events per /v1/events request."),
     max_body_mb: float = typer.Option(64.0, help="Largest request body (MB); larger gets 413."),
+    score_threads: int = typer.Option(min(2, os.cpu_count() or 1),
+                                      help="Scoring threads per worker (requests waiting "
+                                           "together are scored in one call)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Serve a saved model over HTTP: scores, events, customer scores, reload (FastAPI)."""
@@ -55,13 +58,15 @@ def serve(
                        "not set")
     if api_key_file and not Path(api_key_file).is_file():
         raise LTVError(f"--api-key-file: {api_key_file} is not a file")
-    for name, value in (("max-customers", max_customers), ("max-events", max_events)):
+    for name, value in (("max-customers", max_customers), ("max-events", max_events),
+                        ("score-threads", score_threads)):
         if value < 1:
             raise LTVError(f"--{name} must be >= 1, got {value}")
     if max_body_mb <= 0:
         raise LTVError(f"--max-body-mb must be > 0, got {max_body_mb}")
     env = {"MODEL": str(model.resolve()), "MAX_CUSTOMERS": str(max_customers),
-           "MAX_EVENTS": str(max_events), "MAX_BODY_BYTES": str(int(max_body_mb * 2**20))}
+           "MAX_EVENTS": str(max_events), "MAX_BODY_BYTES": str(int(max_body_mb * 2**20)),
+           "SCORE_THREADS": str(score_threads)}
     if store is not None:
         env["STORE"] = str(store.resolve())
     if api_key_env:

@@ -24,7 +24,7 @@ from ltvkit import __version__
 from ltvkit.errors import LTVError
 from ltvkit.service import schemas as s
 from ltvkit.service.config import ServiceConfig
-from ltvkit.service.scoring import LoadedModel, RequestError, check_cutoff
+from ltvkit.service.scoring import Batcher, LoadedModel, RequestError, check_cutoff
 from ltvkit.service.store import EventStore
 
 log = logging.getLogger("ltvkit.service")
@@ -113,6 +113,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state["holder"] = ModelHolder(config.model_dir)
+        state["batcher"] = Batcher(state["holder"], config.max_customers,
+                                   threads=config.score_threads)
         if config.store is not None:
             state["store"] = EventStore(config.store)
         log.info("ltvkit service ready: model %s %s", state["holder"].current.name,
@@ -199,16 +201,16 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.post("/v1/score", response_model=s.ScoreResponse, dependencies=[Depends(api_key)],
               responses=errors, tags=["scores"])
-    def score(body: s.ScoreRequest, loaded: LoadedModel = Depends(model)):
+    def score(body: s.ScoreRequest):
         """Scores of up to ``max_customers`` customers from their transactions."""
         if len(body.customers) > config.max_customers:
             raise RequestError(f"customers: {len(body.customers)} given (rule: at most "
                                f"{config.max_customers} per request)", field="customers",
                                rule=f"at most {config.max_customers}")
         cutoff = check_cutoff(body.cutoff)
-        customers = [c.model_dump() for c in body.customers]
+        loaded, scores = state["batcher"].score([c.model_dump() for c in body.customers], cutoff)
         return {"model": {"name": loaded.name, "version": loaded.version}, "cutoff": cutoff,
-                "customers": loaded.score(customers, cutoff)}
+                "customers": scores}
 
     @app.post("/v1/events", response_model=s.EventsResponse, dependencies=[Depends(api_key)],
               responses=errors, tags=["events"])
@@ -226,7 +228,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
              dependencies=[Depends(api_key)], responses={**errors, 404: {"model": s.ErrorBody}},
              tags=["scores"])
     def customer(customer_id: str, cutoff: dt.date | None = None,
-                 st: EventStore = Depends(store), loaded: LoadedModel = Depends(model)):
+                 st: EventStore = Depends(store)):
         """The customer's score now (or at ``cutoff``) from the stored events."""
         history = st.history(customer_id)
         if not history:
@@ -234,7 +236,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         day = check_cutoff(cutoff)
         if any(t["order_id"] is None for t in history):
             history = [{**t, "order_id": None} for t in history]
-        result = loaded.score([{"customer_id": customer_id, "transactions": history}], day)
+        loaded, result = state["batcher"].score(
+            [{"customer_id": customer_id, "transactions": history}], day)
         return {"customer_id": customer_id, "n_events": len(history), "cutoff": day,
                 "model": {"name": loaded.name, "version": loaded.version},
                 "score": result[0]}

@@ -27,6 +27,8 @@ class ServiceConfig:
     max_customers : most customers in one ``/v1/score`` request.
     max_events : most events in one ``/v1/events`` request.
     max_body_bytes : larger request bodies get 413.
+    score_threads : threads that score (each takes every request waiting and scores them
+        together).
     """
 
     model_dir: Path
@@ -35,11 +37,12 @@ class ServiceConfig:
     max_customers: int = 10_000
     max_events: int = 10_000
     max_body_bytes: int = 64 * 1024 * 1024
+    score_threads: int = min(2, os.cpu_count() or 1)
 
     def __post_init__(self) -> None:
         self.model_dir = Path(self.model_dir)
         self.store = None if self.store in (None, "") else Path(self.store)
-        for name in ("max_customers", "max_events", "max_body_bytes"):
+        for name in ("max_customers", "max_events", "max_body_bytes", "score_threads"):
             if int(getattr(self, name)) < 1:
                 raise ServiceConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -57,7 +60,8 @@ class ServiceConfig:
             env_name=get("API_KEY_ENV"), file=get("API_KEY_FILE"), env=env),
             max_customers=int(get("MAX_CUSTOMERS") or 10_000),
             max_events=int(get("MAX_EVENTS") or 10_000),
-            max_body_bytes=int(get("MAX_BODY_BYTES") or 64 * 1024 * 1024))
+            max_body_bytes=int(get("MAX_BODY_BYTES") or 64 * 1024 * 1024),
+            score_threads=int(get("SCORE_THREADS") or min(2, os.cpu_count() or 1)))
 
     def to_env(self, api_key_env: str | None = None, api_key_file: str | None = None
                ) -> dict[str, str]:
@@ -66,7 +70,8 @@ class ServiceConfig:
         out = {ENV_PREFIX + "MODEL": str(self.model_dir),
                ENV_PREFIX + "MAX_CUSTOMERS": str(self.max_customers),
                ENV_PREFIX + "MAX_EVENTS": str(self.max_events),
-               ENV_PREFIX + "MAX_BODY_BYTES": str(self.max_body_bytes)}
+               ENV_PREFIX + "MAX_BODY_BYTES": str(self.max_body_bytes),
+               ENV_PREFIX + "SCORE_THREADS": str(self.score_threads)}
         if self.store is not None:
             out[ENV_PREFIX + "STORE"] = str(self.store)
         if api_key_env:

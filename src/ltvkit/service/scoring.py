@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ltvkit.errors import DataValidationError, LTVError, ModelError
+from ltvkit.errors import LTVError, ModelError
 from ltvkit.prediction import quantile_column
 
 TRAINING_INFO = "training.json"
@@ -134,11 +134,8 @@ class LoadedModel:
 
         from ltvkit.data import ColumnMapping, build_dataset, read_transactions
 
+        _check_request(customers)
         ids = [c["customer_id"] for c in customers]
-        if len(set(ids)) != len(ids):
-            raise RequestError(f"customers: {len(ids) - len(set(ids))} customer_id(s) repeat "
-                               "(rule: unique customer_id)", field="customers",
-                               rule="unique customer_id")
         cid, ts, amount, order = [], [], [], []
         for c in customers:
             for t in c["transactions"]:
@@ -232,4 +229,92 @@ def check_cutoff(cutoff: dt.date | None) -> dt.date:
     return cutoff
 
 
-__all__ = ["DataValidationError", "LoadedModel", "RequestError", "check_cutoff"]
+
+
+class Batcher:
+    """Scores requests that arrive together in one call: a scoring thread takes the first
+    waiting request and every other one waiting by then with the same cutoff and order-id
+    rule, scores their customers at once, and hands each request its own rows. A customer's
+    features, and so its score, depend on its own transactions and the cutoff only, so a
+    request gets the numbers it would get alone; a request waits for no timer, only for the
+    batch in progress."""
+
+    def __init__(self, holder, max_customers: int, threads: int = 2):
+        import queue
+
+        self.holder, self.max_customers = holder, max_customers
+        self._queue: queue.Queue = queue.Queue()
+        # A few scoring threads (one core each: one DuckDB thread, one model thread).
+        self._threads = [threading.Thread(target=self._run, name=f"ltvkit-scorer-{i}",
+                                          daemon=True) for i in range(threads)]
+        for t in self._threads:
+            t.start()
+
+    def score(self, customers: list[dict[str, Any]], cutoff: dt.date
+              ) -> tuple[LoadedModel, list[dict[str, Any]]]:
+        from concurrent.futures import Future
+
+        _check_request(customers)
+        future: Future = Future()
+        self._queue.put((customers, cutoff, _has_order(customers), future))
+        return future.result()
+
+    def _run(self) -> None:
+        import queue
+
+        pending: list = []
+        while True:
+            if not pending:
+                pending.append(self._queue.get())
+            while True:
+                try:
+                    pending.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            first = pending[0]
+            batch, rest, size = [], [], 0
+            for item in pending:
+                if (item[1], item[2]) == (first[1], first[2]) and (
+                        not batch or size + len(item[0]) <= self.max_customers):
+                    batch.append(item)
+                    size += len(item[0])
+                else:
+                    rest.append(item)
+            pending = rest
+            self._score_batch(batch)
+
+    def _score_batch(self, batch: list) -> None:
+        loaded = self.holder.current
+        if len(batch) == 1:
+            customers, cutoff, _, future = batch[0]
+            try:
+                future.set_result((loaded, loaded.score(customers, cutoff)))
+            except BaseException as exc:  # noqa: BLE001 - handed to the request's thread
+                future.set_exception(exc)
+            return
+        merged = [{**c, "customer_id": f"{k}\x1f{c['customer_id']}"}
+                  for k, (customers, _, _, _) in enumerate(batch) for c in customers]
+        try:
+            results = loaded.score(merged, batch[0][1])
+        except BaseException:  # noqa: BLE001 - score them one by one: each gets its own error
+            for item in batch:
+                self._score_batch([item])
+            return
+        start = 0
+        for customers, _, _, future in batch:
+            own = results[start:start + len(customers)]
+            start += len(customers)
+            future.set_result((loaded, [{**r, "customer_id": c["customer_id"]}
+                                        for r, c in zip(own, customers, strict=True)]))
+
+
+def _has_order(customers: list[dict[str, Any]]) -> bool:
+    return any(t.get("order_id") is not None for c in customers for t in c["transactions"])
+
+
+def _check_request(customers: list[dict[str, Any]]) -> None:
+    ids = [c["customer_id"] for c in customers]
+    if len(set(ids)) != len(ids):
+        raise RequestError(f"customers: {len(ids) - len(set(ids))} customer_id(s) repeat "
+                           "(rule: unique customer_id)", field="customers",
+                           rule="unique customer_id")
