@@ -13,7 +13,7 @@ mlflow = pytest.importorskip("mlflow")
 from _serve import CUTOFF, ltv, prepare_and_train  # noqa: E402
 
 
-def test_pyfunc_predictions_equal_ltv_predict(tmp_path):
+def test_pyfunc_predictions_equal_ltv_predict(tmp_path, monkeypatch):
     from ltvkit.integrations.mlflow import log_model
 
     model = prepare_and_train(tmp_path, "lgbm", '{"n_estimators": 40, "n_threads": 1}')
@@ -23,6 +23,8 @@ def test_pyfunc_predictions_equal_ltv_predict(tmp_path):
     assert res.returncode == 0, res.stderr
     expected = pd.read_parquet(out).set_index("customer_id")["y_pred"]
 
+    # A local file store (MLflow 3 asks for an opt-in; a database store needs SQLAlchemy).
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
     with mlflow.start_run():
         info = log_model(model)
@@ -30,7 +32,7 @@ def test_pyfunc_predictions_equal_ltv_predict(tmp_path):
     history = pd.read_csv(tmp_path / "cdnow.csv", dtype={"customer_id": str})
     ids = history["customer_id"].unique()[::60]
     frame = history[history["customer_id"].isin(set(ids))]
-    got = pyfunc.predict(frame, params={"cutoff": CUTOFF})
+    got = pyfunc.predict(frame.assign(cutoff=CUTOFF))  # the cutoff as a constant column
     assert list(got.columns[:4]) == ["customer_id", "cutoff", "horizon", "value"]
     assert set(got["horizon"]) == {"90D"}
     got = got.set_index("customer_id")["value"]

@@ -96,5 +96,10 @@ def log_model(model_dir: str | Path, name: str = "model", **kwargs: Any):
     from ltvkit.service.scoring import LoadedModel
 
     LoadedModel.load(src)  # fail here, with the reason, rather than at serving time
-    return mlflow.pyfunc.log_model(name=name, python_model=_python_model_class()(),
+    import inspect
+
+    # MLflow 3 names a logged model by ``name``, earlier versions by ``artifact_path``.
+    key = "name" if "name" in inspect.signature(mlflow.pyfunc.log_model).parameters else (
+        "artifact_path")
+    return mlflow.pyfunc.log_model(**{key: name}, python_model=_python_model_class()(),
                                    artifacts={ARTIFACT: str(src)}, **kwargs)
