@@ -1,7 +1,7 @@
 """Log an ltvkit model as an MLflow pyfunc (the ``mlflow`` extra: ``pip install 'ltvkit[mlflow]'``).
 
 The pyfunc takes a transactions DataFrame (``customer_id``, ``timestamp``, ``amount`` and
-optionally ``order_id``, ``cutoff`` as a parameter or a constant column) and scores it by the path
+optionally ``order_id``; the cutoff as a constant ``cutoff`` column, default today) and scores it by the path
 of ``ltv serve``: the training task from ``training.json`` at the cutoff, the features of
 ``ltv prepare``, the model's ``predict``. It returns one row per (customer, horizon): ``value``
 and, when the model has them, ``p_active`` and the quantile columns (``q10``, ``q50``,
