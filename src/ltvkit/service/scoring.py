@@ -86,6 +86,12 @@ class LoadedModel:
         info = json.loads(info_file.read_text())
         if not info.get("task"):
             raise ModelError(f"{info_file}: no training task")
+        unmapped = [role for role in ("quantity", "category")
+                    if (info.get("mapping") or {}).get(role)]
+        if unmapped:
+            raise ModelError(f"model directory {src}: trained with a {' and a '.join(unmapped)} "
+                             "column, which the request format does not carry yet (its "
+                             "features would differ from training)")
         if info.get("domains"):
             raise ModelError(f"model directory {src}: cross-domain models are not served yet "
                              "(the request format has no domain per transaction)")
