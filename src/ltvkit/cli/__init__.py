@@ -1,5 +1,5 @@
 """The ``ltv`` command line: prepare, evaluate, datasets, models, train, predict, benchmark, demo,
-score, target, explain, report.
+score, target, explain, report, serve.
 
 Each command lives in its own module and only parses its arguments and calls the library; heavy
 libraries are imported inside the commands, so ``ltv --help`` stays fast. Every command ends a
@@ -22,6 +22,7 @@ from ltvkit.cli import predict as _predict
 from ltvkit.cli import prepare as _prepare
 from ltvkit.cli import report as _report
 from ltvkit.cli import score as _score
+from ltvkit.cli import serve as _serve
 from ltvkit.cli import target as _target
 from ltvkit.cli import train as _train
 
@@ -30,7 +31,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 for _command in (_prepare.prepare, _evaluate.evaluate, _datasets.datasets, _models.models,
                  _train.train, _predict.predict, _benchmark.benchmark, _demo.demo, _score.score,
-                 _target.target, _explain.explain, _report.report):
+                 _target.target, _explain.explain, _report.report, _serve.serve):
     app.command()(_command)
 
 

@@ -47,4 +47,35 @@ def train(
     with console.status(f"fitting {model} on {len(fit_part):,} samples"):
         estimator.fit(fit_part, valid if valid is not None and len(valid) else None)
     estimator.save(out)
+    _save_training_info(out, ds, estimator, valid if valid is not None and len(valid) else None)
     console.print(f"saved {model} to {out}")
+
+
+def _save_training_info(out: Path, ds, estimator, valid) -> None:
+    """``training.json`` beside the model: what the training dataset was built with (the task,
+    the cleaning rules, the attribute vocabularies) so that ``ltv serve`` builds the features of
+    a request with the same code and settings, plus the validation metrics and the save time."""
+    import datetime as dt
+
+    from ltvkit.metrics import evaluate
+
+    metrics: dict[str, Any] = {}
+    if valid is not None:
+        pred = estimator.predict(valid)
+        for h in pred.horizons:
+            if h in valid.horizons:
+                j = pred.horizon_index(h)
+                p_active = None if pred.p_active is None else pred.p_active[:, j]
+                metrics[h] = {k: v for k, v in evaluate(valid.labels_for(h), pred.value[:, j],
+                                                        p_active).items()
+                              if isinstance(v, int | float)}
+    quality = ds.meta.get("quality", {})
+    info = {
+        "task": ds.meta.get("task"), "data_end": ds.meta.get("data_end"),
+        "cleaning": quality.get("cleaning", {}), "mapping": quality.get("mapping", {}),
+        "vocabularies": ds.vocabularies, "domains": list(ds.domains),
+        "n_samples": len(ds), "n_valid": 0 if valid is None else len(valid),
+        "validation_metrics": metrics,
+        "saved_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    (Path(out) / "training.json").write_text(json.dumps(info, indent=2, default=str))

@@ -1,0 +1,224 @@
+"""Load test of `ltv serve` on this machine (loopback only, bounded in time and requests).
+
+    flock /tmp/ltvkit-heavy.lock python benchmarks/bench_service.py --workdir /tmp/bench_service
+
+Trains ``lgbm`` and ``ziln`` with `ltv prepare` + `ltv train` on the bundled CDNOW log (cutoff
+1997-09-30, horizons 90D and 180D), starts `ltv serve` for each (one uvicorn worker) and, in the
+same run, a bare FastAPI app whose POST endpoint reads the body and returns a constant (the
+stack's ceiling). An async httpx client then sends, at concurrency 1, 16 and 64, for
+``--seconds`` each (and at most ``--max-requests``):
+
+* ``score1``: one customer with a 100-transaction history (generated, seeded);
+* ``score1000``: 1,000 CDNOW customers with their real histories;
+* ``bare``: the single-customer body to the constant endpoint.
+
+It reports requests/s, p50 / p95 / p99 latency and errors (non-200 or transport errors). The load
+generator runs on the same cores as the server, so the bare ceiling is also the client's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from fastapi import FastAPI, Request
+
+CUTOFF = "1997-09-30"
+
+
+def ltv(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "ltvkit.cli", *args], check=True,
+                   capture_output=True, text=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bare_app():
+    """The constant endpoint: FastAPI + uvicorn doing nothing but read the body."""
+    app = FastAPI()
+
+    @app.post("/const")
+    async def const(request: Request):
+        await request.body()
+        return {"value": 1.0}
+
+    @app.get("/readyz")
+    def ready():
+        return {"ready": True}
+
+    return app
+
+
+def start(cmd: list[str], port: int, log: Path) -> subprocess.Popen:
+    import httpx
+
+    out = open(log, "w")  # noqa: SIM115 - the child owns it until it ends
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise SystemExit(f"server not ready: {log.read_text()[-2000:]}")
+
+
+async def load(url: str, body: bytes, concurrency: int, seconds: float, max_requests: int
+               ) -> dict[str, float]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(limits=limits, timeout=120.0) as client:
+        end = time.perf_counter() + seconds
+
+        async def worker():
+            nonlocal errors, sent
+            while time.perf_counter() < end and sent < max_requests:
+                sent += 1
+                t0 = time.perf_counter()
+                try:
+                    r = await client.post(url, content=body, headers=headers)
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - t0)
+                errors += not ok
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    lat = np.array(latencies) * 1000
+    return {"requests": len(lat), "errors": errors, "rps": len(lat) / wall,
+            "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
+            "p99_ms": float(np.percentile(lat, 99))}
+
+
+def bodies(csv: Path) -> dict[str, bytes]:
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    days = np.sort(rng.integers(0, 272, 100))
+    amounts = np.round(rng.gamma(2.0, 15.0, 100), 2)
+    one = {"cutoff": CUTOFF, "customers": [{"customer_id": "bench-1", "transactions": [
+        {"timestamp": (dt.date(1997, 1, 1) + dt.timedelta(days=int(d))).isoformat(),
+         "amount": float(a)} for d, a in zip(days, amounts, strict=True)]}]}
+    frame = pd.read_csv(csv, dtype={"customer_id": str})
+    ids = rng.choice(frame["customer_id"].unique(), 1000, replace=False)
+    rows = frame[frame["customer_id"].isin(set(ids))]
+    batch = {"cutoff": CUTOFF, "customers": [
+        {"customer_id": cid, "transactions": [{"timestamp": t, "amount": float(a)}
+                                              for t, a in zip(g["timestamp"], g["amount"],
+                                                              strict=True)]}
+        for cid, g in rows.groupby("customer_id")]}
+    n_tx = sum(len(c["transactions"]) for c in batch["customers"])
+    print(f"score1: 1 customer x 100 transactions; score1000: 1,000 customers, {n_tx:,} "
+          "transactions", flush=True)
+    return {"score1": json.dumps(one).encode(), "score1000": json.dumps(batch).encode()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_service"))
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--max-requests", type=int, default=20000)
+    ap.add_argument("--concurrency", default="1,16,64")
+    ap.add_argument("--models", default="lgbm,ziln")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--bare-server", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.bare_server is not None:
+        import uvicorn
+
+        uvicorn.run(bare_app(), host="127.0.0.1", port=args.bare_server, log_level="warning",
+                    access_log=False)
+        return
+
+    work = args.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    csv = work / "cdnow.csv"
+    if not csv.exists():
+        from ltvkit.datasets import get_dataset
+
+        log = get_dataset("cdnow").load_log()
+        log.con.execute(f"SELECT 'c' || customer_id AS customer_id, ts AS timestamp, amount "
+                        f"FROM {log.table}").df().to_csv(csv, index=False)
+    if not (work / "dataset").exists():
+        ltv("prepare", str(csv), "--out", str(work / "dataset"), "--cutoff", CUTOFF,
+            "--horizons", "90D,180D", "--period", "M", "--n-periods", "9")
+    models = args.models.split(",")
+    for name in models:
+        if not (work / name / "training.json").exists():
+            ltv("train", "--data", str(work / "dataset"), "--model", name, "--out",
+                str(work / name))
+    payload = bodies(csv)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    results = []
+
+    def run(label: str, url: str, body: bytes) -> None:
+        asyncio.run(load(url, body, 1, 1.0, 50))  # warm-up, not reported
+        for c in levels:
+            r = asyncio.run(load(url, body, c, args.seconds, args.max_requests))
+            r.update(case=label, concurrency=c)
+            results.append(r)
+            print(f"{label:22s} c={c:3d}  {r['rps']:9.1f} req/s  p50 {r['p50_ms']:8.1f} ms  "
+                  f"p95 {r['p95_ms']:8.1f}  p99 {r['p99_ms']:8.1f}  errors {r['errors']} of "
+                  f"{r['requests']}", flush=True)
+
+    port = free_port()
+    proc = start([sys.executable, __file__, "--bare-server", str(port)], port,
+                 work / "bare.log")
+    try:
+        run("bare (constant)", f"http://127.0.0.1:{port}/const", payload["score1"])
+    finally:
+        proc.terminate()
+        proc.wait()
+    for name in models:
+        port = free_port()
+        proc = start([sys.executable, "-m", "ltvkit.cli", "serve", "--model", str(work / name),
+                      "--port", str(port), "--log-level", "warning",
+                      "--max-body-mb", "64"], port, work / f"serve-{name}.log")
+        try:
+            for case in ("score1", "score1000"):
+                run(f"{name} {case}", f"http://127.0.0.1:{port}/v1/score", payload[case])
+        finally:
+            proc.terminate()
+            proc.wait()
+    bare = {r["concurrency"]: r["rps"] for r in results if r["case"].startswith("bare")}
+    print("\nsingle-customer throughput as a share of the bare endpoint's:")
+    for r in results:
+        if r["case"].endswith("score1"):
+            print(f"  {r['case']:12s} c={r['concurrency']:3d}  "
+                  f"{100 * r['rps'] / bare[r['concurrency']]:5.1f} %")
+    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                       f"{platform.python_version()}",
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"),
+            "seconds_per_cell": args.seconds, "results": results}
+    if args.json:
+        args.json.write_text(json.dumps(meta, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Adapters to other tools (optional extras): :mod:`ltvkit.integrations.mlflow`."""

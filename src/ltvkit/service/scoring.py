@@ -1,0 +1,326 @@
+"""A loaded model and the one path from a request's transactions to its scores.
+
+The features are built by the code of ``ltv prepare``: the transactions become a
+:class:`~ltvkit.data.TransactionLog` through :func:`ltvkit.data.read_transactions` with the
+training data's cleaning rules, and :func:`ltvkit.data.build_dataset` builds the training task
+(lookback, horizons, period, sequence length) at the request's cutoff. The cohort is ``known``
+(every customer with a purchase on or before the cutoff) and label windows may run past the
+history (labels are not used).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltvkit.errors import LTVError, ModelError
+from ltvkit.prediction import quantile_column
+
+TRAINING_INFO = "training.json"
+_local = threading.local()
+
+
+def _connection():
+    """This thread's DuckDB connection (one thread each: a request is small, and the server
+    runs requests side by side); opening a connection per request would cost more than the
+    request."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        from ltvkit.data.sources import new_connection
+
+        con = _local.con = new_connection(threads=1)
+        import numba
+
+        numba.set_num_threads(1)  # this thread's compiled walks run on it alone
+    return con
+
+
+class RequestError(LTVError, ValueError):
+    """A request breaks a rule; ``field`` and ``rule`` go into the 422 body."""
+
+    def __init__(self, message: str, *, field: str, rule: str):
+        super().__init__(message)
+        self.field = field
+        self.rule = rule
+
+
+def _version(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.iterdir() if p.is_file()):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@dataclass
+class LoadedModel:
+    """A model, the training settings its features need, and where and when it was loaded."""
+
+    model: Any
+    directory: Path
+    version: str
+    info: dict[str, Any]
+    config: dict[str, Any]
+    loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(
+        timespec="seconds"))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> LoadedModel:
+        from ltvkit.models import load_model
+
+        src = Path(directory)
+        if not (src / "config.json").is_file():
+            raise ModelError(f"model directory {src}: no config.json (save a model with "
+                             "`ltv train`)")
+        info_file = src / TRAINING_INFO
+        if not info_file.is_file():
+            raise ModelError(f"model directory {src}: no {TRAINING_INFO}; the service needs the "
+                             "training task, which `ltv train` writes beside the model")
+        info = json.loads(info_file.read_text())
+        if not info.get("task"):
+            raise ModelError(f"{info_file}: no training task")
+        unmapped = [role for role in ("quantity", "category")
+                    if (info.get("mapping") or {}).get(role)]
+        if unmapped:
+            raise ModelError(f"model directory {src}: trained with a {' and a '.join(unmapped)} "
+                             "column, which the request format does not carry yet (its "
+                             "features would differ from training)")
+        if info.get("domains"):
+            raise ModelError(f"model directory {src}: cross-domain models are not served yet "
+                             "(the request format has no domain per transaction)")
+        version = _version(src)
+        model = load_model(src)
+        if "n_threads" in model._param_names():
+            # One request, one thread: the server runs requests side by side, and a model's
+            # predictions do not depend on its thread count.
+            model.set_params(n_threads=1)
+        return cls(model=model, directory=src, version=version, info=info,
+                   config=json.loads((src / "config.json").read_text()))
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def attribute_names(self) -> list[str]:
+        numeric = [f.removeprefix("attr__") for f in self.model.feature_names_
+                   if f.startswith("attr__")]
+        return numeric + list(self.model.categorical_names_)
+
+    def task(self, cutoff: dt.date):
+        from ltvkit.data import LTVTask
+
+        t = self.info["task"]
+        return LTVTask(cutoff=cutoff.isoformat(), lookback=t.get("lookback"),
+                       horizons=tuple(t["horizons"]), period=t["period"],
+                       n_periods=int(t["n_periods"]), cohort="known",
+                       allow_partial_horizon=True)
+
+    def cleaning(self, cutoff: dt.date):
+        from ltvkit.data import CleaningRules
+
+        c = dict(self.info.get("cleaning") or {})
+        # History ends on the cutoff day; later rows are dropped (and cannot be features).
+        return CleaningRules(drop_duplicates=c.get("drop_duplicates", True),
+                             refunds=c.get("refunds", "keep"),
+                             zero_amounts=c.get("zero_amounts", "drop"),
+                             data_end=(cutoff + dt.timedelta(days=1)).isoformat())
+
+    def score(self, customers: list[dict[str, Any]], cutoff: dt.date) -> list[dict[str, Any]]:
+        """Scores of ``customers`` (dicts: customer_id, transactions, attributes) at ``cutoff``,
+        one dict per customer in request order."""
+        import pyarrow as pa
+
+        from ltvkit.data import ColumnMapping, build_dataset, read_transactions
+
+        _check_request(customers)
+        ids = [c["customer_id"] for c in customers]
+        cid, ts, amount, order = [], [], [], []
+        for c in customers:
+            for t in c["transactions"]:
+                cid.append(c["customer_id"])
+                ts.append(_naive_utc(t["timestamp"]))
+                amount.append(float(t["amount"]))
+                order.append(t.get("order_id"))
+        with_order = sum(o is not None for o in order)
+        if 0 < with_order < len(order):
+            raise RequestError(f"transactions.order_id: given for {with_order} of {len(order)} "
+                               "transactions (rule: all or none)",
+                               field="customers.transactions.order_id", rule="all or none")
+        history_end = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time())
+        in_history = [t < history_end for t in ts]
+        results = {i: {"customer_id": i, "status": "no_history", "scores": []} for i in ids}
+        if any(in_history):
+            columns = {"customer_id": pa.array(cid, pa.string()),
+                       "timestamp": pa.array(ts, pa.timestamp("us")),
+                       "amount": pa.array(amount, pa.float64())}
+            if with_order:
+                columns["order_id"] = pa.array(order, pa.string())
+            table = pa.table(columns)
+            mapping = ColumnMapping(customer="customer_id", time="timestamp", amount="amount",
+                                    order="order_id" if with_order else None)
+            log = read_transactions(table, mapping, self.cleaning(cutoff), con=_connection())
+            if log.quality.rows_kept:
+                attrs = self._attributes(customers)
+                data = build_dataset(log, self.task(cutoff), attrs,
+                                     vocabularies=self.info.get("vocabularies") or None)
+                pred = self.model.predict(data)
+                for r, customer_id in enumerate(pred.customer_id.tolist()):
+                    results[str(customer_id)] = {"customer_id": str(customer_id),
+                                                 "status": "scored",
+                                                 "scores": _horizon_scores(pred, r)}
+        return [results[i] for i in ids]
+
+    def _attributes(self, customers: list[dict[str, Any]]):
+        names = self.attribute_names
+        given = {k for c in customers for k in (c.get("attributes") or {})}
+        unknown = sorted(given - set(names))
+        if unknown:
+            raise RequestError(f"attributes: unknown {unknown[:5]} (rule: one of the model's "
+                               f"attributes {names})", field="customers.attributes",
+                               rule="known attribute")
+        if not names:
+            return None
+        import pandas as pd
+
+        rows = [{"customer_id": c["customer_id"],
+                 **{n: (c.get("attributes") or {}).get(n) for n in names}} for c in customers]
+        frame = pd.DataFrame(rows)
+        vocabs = self.info.get("vocabularies") or {}
+        for n in names:
+            if n in vocabs:
+                frame[n] = frame[n].astype("string")
+            else:
+                frame[n] = pd.to_numeric(frame[n], errors="coerce").astype("float64")
+        return frame
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _horizon_scores(pred, r: int) -> list[dict[str, Any]]:
+    out = []
+    segment = None
+    if pred.bucket_probs is not None:
+        segment = int(np.argmax(np.asarray(pred.bucket_probs)[r]))
+    for j, h in enumerate(pred.horizons):
+        item: dict[str, Any] = {"horizon": h, "value": float(pred.value[r, j])}
+        if pred.p_active is not None:
+            item["p_active"] = float(pred.p_active[r, j])
+        if pred.quantiles:
+            item["quantiles"] = {quantile_column(q): float(a[r, j])
+                                 for q, a in pred.quantiles.items()}
+        item["segment"] = segment
+        out.append(item)
+    return out
+
+
+def check_cutoff(cutoff: dt.date | None) -> dt.date:
+    today = dt.datetime.now(dt.timezone.utc).date()
+    if cutoff is None:
+        return today
+    if cutoff > today:
+        raise RequestError(f"cutoff: {cutoff} is in the future (rule: on or before {today})",
+                           field="cutoff", rule="not in the future")
+    return cutoff
+
+
+
+
+class Batcher:
+    """Scores requests that arrive together in one call: a scoring thread takes the first
+    waiting request and every other one waiting by then with the same cutoff and order-id
+    rule, scores their customers at once, and hands each request its own rows. A customer's
+    features, and so its score, depend on its own transactions and the cutoff only, so a
+    request gets the numbers it would get alone; a request waits for no timer, only for the
+    batch in progress."""
+
+    def __init__(self, holder, max_customers: int, threads: int = 2):
+        import queue
+
+        self.holder, self.max_customers = holder, max_customers
+        self._queue: queue.Queue = queue.Queue()
+        # A few scoring threads (one core each: one DuckDB thread, one model thread).
+        self._threads = [threading.Thread(target=self._run, name=f"ltvkit-scorer-{i}",
+                                          daemon=True) for i in range(threads)]
+        for t in self._threads:
+            t.start()
+
+    def score(self, customers: list[dict[str, Any]], cutoff: dt.date
+              ) -> tuple[LoadedModel, list[dict[str, Any]]]:
+        from concurrent.futures import Future
+
+        _check_request(customers)
+        future: Future = Future()
+        self._queue.put((customers, cutoff, _has_order(customers), future))
+        return future.result()
+
+    def _run(self) -> None:
+        import queue
+
+        pending: list = []
+        while True:
+            if not pending:
+                pending.append(self._queue.get())
+            while True:
+                try:
+                    pending.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            first = pending[0]
+            batch, rest, size = [], [], 0
+            for item in pending:
+                if (item[1], item[2]) == (first[1], first[2]) and (
+                        not batch or size + len(item[0]) <= self.max_customers):
+                    batch.append(item)
+                    size += len(item[0])
+                else:
+                    rest.append(item)
+            pending = rest
+            self._score_batch(batch)
+
+    def _score_batch(self, batch: list) -> None:
+        loaded = self.holder.current
+        if len(batch) == 1:
+            customers, cutoff, _, future = batch[0]
+            try:
+                future.set_result((loaded, loaded.score(customers, cutoff)))
+            except BaseException as exc:  # noqa: BLE001 - handed to the request's thread
+                future.set_exception(exc)
+            return
+        merged = [{**c, "customer_id": f"{k}\x1f{c['customer_id']}"}
+                  for k, (customers, _, _, _) in enumerate(batch) for c in customers]
+        try:
+            results = loaded.score(merged, batch[0][1])
+        except BaseException:  # noqa: BLE001 - score them one by one: each gets its own error
+            for item in batch:
+                self._score_batch([item])
+            return
+        start = 0
+        for customers, _, _, future in batch:
+            own = results[start:start + len(customers)]
+            start += len(customers)
+            future.set_result((loaded, [{**r, "customer_id": c["customer_id"]}
+                                        for r, c in zip(own, customers, strict=True)]))
+
+
+def _has_order(customers: list[dict[str, Any]]) -> bool:
+    return any(t.get("order_id") is not None for c in customers for t in c["transactions"])
+
+
+def _check_request(customers: list[dict[str, Any]]) -> None:
+    ids = [c["customer_id"] for c in customers]
+    if len(set(ids)) != len(ids):
+        raise RequestError(f"customers: {len(ids) - len(set(ids))} customer_id(s) repeat "
+                           "(rule: unique customer_id)", field="customers",
+                           rule="unique customer_id")
