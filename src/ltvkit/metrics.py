@@ -193,6 +193,14 @@ def _top_mask(values: np.ndarray, k: int) -> np.ndarray:
     return mask
 
 
+def _require_label_spread(y: np.ndarray, fn: str) -> None:
+    """Rank metrics need labels that differ: with every label equal, any prediction orders
+    them perfectly and the metric would be a meaningless 1.0."""
+    if y.size > 1 and np.all(y == y[0]):
+        raise MetricError(f"{fn}: all {y.size} labels are equal ({y[0]:g}), so any ordering "
+                          "is perfect and the rank metric is undefined")
+
+
 def _undefined_to_nan(fn: Callable[[], float]) -> float:
     try:
         return fn()
@@ -297,6 +305,7 @@ def normalized_gini(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     y, p = _pair(y_true, y_pred)
     if not y.any():
         raise MetricError("normalized_gini: all labels are 0, the gain curve is undefined")
+    _require_label_spread(y, "normalized_gini")
     if y.sum() == 0:
         raise MetricError("normalized_gini: labels sum to 0, the gain curve is undefined")
     raw_model = gini_from_gain(cumulative_true(y, p))
@@ -593,6 +602,7 @@ def _whales(y: np.ndarray, p: np.ndarray, top_frac: float) -> tuple[np.ndarray, 
     k = _n_top(_check_frac(top_frac), y.size)
     if not (y > 0).any():
         raise MetricError("whales: all labels are 0, the top customers are undefined")
+    _require_label_spread(y, "whales")
     return _top_mask(y, k), _top_mask(p, k), k
 
 
