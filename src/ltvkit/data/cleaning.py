@@ -161,7 +161,8 @@ def quality_report(counts: RowCounts, arrays: LogArrays, dup_kept: int,
         dup_all = dup_kept + (counts.rows_read - arrays.n_rows - dup_kept) - counts.distinct_dropped
     dropped = {"exact_duplicates": dup_kept}
     dropped.update(counts.fates)
-    notes = ["timezone-aware timestamps were normalised to UTC"] if tz_aware else []
+    aware = tz_aware or counts.ts_with_offset > 0
+    notes = ["timezone-aware timestamps were normalised to UTC"] if aware else []
     if counts.ts_with_offset and counts.ts_without_offset:
         notes.append(f"column '{mapping.time}': {counts.ts_with_offset} timestamps have a UTC "
                      f"offset and {counts.ts_without_offset} have none; those without one "

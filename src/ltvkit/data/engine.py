@@ -35,6 +35,7 @@ from ltvkit.data.mapping import (
 )
 from ltvkit.data.sources import (
     column_types,
+    is_csv_path,
     is_in_memory,
     new_connection,
     register_source,
@@ -126,6 +127,13 @@ class DuckDBEngine(LogEngine):
         raw, staged = f"{table}_raw", f"{table}_staged"
         cheap_to_rescan = register_source(con, source, raw, read_options)
         types = column_types(con, raw)
+        if is_tz_aware(types.get(mapping.time, "")) and is_csv_path(source):
+            # Read the text itself, so that rows without an offset (which the CSV reader
+            # silently takes as UTC) are counted next to those with one.
+            opts = dict(read_options or {})
+            opts["types"] = {**opts.get("types", {}), mapping.time: "VARCHAR"}
+            register_source(con, source, raw, opts)
+            types = column_types(con, raw)
         check_mapping(con, raw, mapping, types)
         sql = MappedSQL.build(mapping, types)
         data_end = parse_day(cleaning.data_end) if cleaning.data_end else None

@@ -145,6 +145,16 @@ def _folder_reader(path: str) -> tuple[str, str]:
         "(rule: known file format)", rule="known file format", n_rows=0)
 
 
+def is_csv_path(source: Any) -> bool:
+    """Whether ``source`` is a path that DuckDB reads as CSV."""
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    try:
+        return _file_reader(str(source))[1] == "read_csv"
+    except DataValidationError:
+        return False
+
+
 def column_types(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
     """Each column of ``view`` and its DuckDB type (upper case), in order."""
     rows = con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()

@@ -26,8 +26,9 @@ ModelClass = type
 #: The version of the saved-model layout (config.json + arrays) this ltvkit writes and reads.
 SAVE_FORMAT_VERSION = 1
 # The entries every saved config.json has.
-_REQUIRED_KEYS = ("params", "horizons", "feature_names", "categorical_names", "vocab_sizes",
-                  "sequence_shape", "state")
+_REQUIRED_KEYS = {"params": dict, "horizons": list, "feature_names": list,
+                  "categorical_names": list, "vocab_sizes": list, "sequence_shape": list,
+                  "state": dict}
 
 REGISTRY: dict[str, ModelClass] = {}
 _SKIPPED: dict[str, str] = {}
@@ -128,6 +129,11 @@ def load_model(directory: str | Path) -> Any:
     if missing:
         raise ModelError(f"{Path(directory) / 'config.json'}: missing entr(ies) {missing} "
                          "(rule: a config written by LTVModel.save)")
+    for key, kind in _REQUIRED_KEYS.items():
+        if not isinstance(config[key], kind):
+            raise ModelError(f"{Path(directory) / 'config.json'}: '{key}' must be a "
+                             f"{kind.__name__}, got {type(config[key]).__name__} "
+                             "(rule: a config written by LTVModel.save)")
     try:
         return cls._restore(Path(directory), config)
     except ModelError:
