@@ -35,7 +35,8 @@ CUTOFF = "2021-08-31"
 
 def ltv(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ltvkit.cli", *args], capture_output=True,
-                          text=True, check=False, env=env, timeout=300)
+                          text=True, encoding="utf-8", errors="replace", check=False, env=env,
+                          timeout=300)
 
 
 def generated_log(n_rows: int = 2000, n_customers: int = 150, seed: int = 0) -> pd.DataFrame:
@@ -539,7 +540,8 @@ def run_cli_cases(cases: list[Case], world: World, env: dict[str, str] | None = 
             results[c.id] = ltv(*argv[c.id], env=env)
     if batch:
         proc = subprocess.run([sys.executable, "-c", _BATCH_DRIVER], capture_output=True,
-                              text=True, check=False, env=env, timeout=900,
+                              text=True, encoding="utf-8", errors="replace", check=False,
+                              env=env, timeout=900,
                               input=json.dumps([argv[c.id] for c in batch]))
         assert proc.returncode == 0, proc.stderr[-3000:]
         for c, r in zip(batch, json.loads(proc.stdout), strict=True):
