@@ -270,7 +270,9 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
         numeric, categorical, vocabs, attr_counts = _attributes(
             con, attributes, attribute_customer_col, customer_id, vocabularies)
         log.quality.attributes = attr_counts
-        log.quality.warnings.extend(attribute_warnings(attr_counts, attribute_customer_col))
+        for warning in attribute_warnings(attr_counts, attribute_customer_col):
+            if warning not in log.quality.warnings:
+                log.quality.warnings.append(warning)
     # Columns: each pass's block (domain-prefixed), the calendar, the numeric attributes.
     fnames = [domain_column(dom, name) for dom in passes for name in kernels.PASS_FEATURES]
     fnames += ["cutoff_month", "cutoff_dayofweek"] + [f"attr__{name}" for name in numeric]
