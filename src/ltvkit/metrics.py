@@ -292,8 +292,10 @@ def normalized_gini(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     ------
     MetricError
         On bad input; when every label is 0 (``"normalized_gini: all labels are 0, the gain curve
-        is undefined"``); when the perfect ordering has a raw Gini of 0 (possible only with
-        negative labels).
+        is undefined"``); when every label is equal (any ordering is then perfect, so the
+        score would be 1.0 for any prediction; :func:`evaluate` reports ``nan`` and the
+        reason); when the perfect ordering has a raw Gini of 0 (possible only with negative
+        labels).
 
     Examples
     --------
@@ -602,7 +604,6 @@ def _whales(y: np.ndarray, p: np.ndarray, top_frac: float) -> tuple[np.ndarray, 
     k = _n_top(_check_frac(top_frac), y.size)
     if not (y > 0).any():
         raise MetricError("whales: all labels are 0, the top customers are undefined")
-    _require_label_spread(y, "whales")
     return _top_mask(y, k), _top_mask(p, k), k
 
 
