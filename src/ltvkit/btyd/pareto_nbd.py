@@ -372,9 +372,9 @@ def fit(
 #: frequent buyers the first one's log-likelihood is within a fraction of a unit of the
 #: supremum at the limit.
 RIDGE_LOG_PENALIZERS = (1e-6, 1e-5, 1e-4, 1e-3)
-# A dropout shape above this means the gamma mixing of dropout rates has all but collapsed to
-# one rate (coefficient of variation 1 / sqrt(s) below 0.22).
-_RIDGE_SHAPE = 20.0
+# A dropout shape above this means the gamma mixing of dropout rates is collapsing to one
+# rate (coefficient of variation 1 / sqrt(s) below 0.32).
+_RIDGE_SHAPE = 10.0
 # A mean dropout rate times the largest age below this: hardly anyone drops out over the log.
 _NO_DROPOUT = 0.05
 
