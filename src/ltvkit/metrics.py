@@ -193,6 +193,14 @@ def _top_mask(values: np.ndarray, k: int) -> np.ndarray:
     return mask
 
 
+def _require_label_spread(y: np.ndarray, fn: str) -> None:
+    """Rank metrics need labels that differ: with every label equal, any prediction orders
+    them perfectly and the metric would be a meaningless 1.0."""
+    if y.size > 1 and np.all(y == y[0]):
+        raise MetricError(f"{fn}: all {y.size} labels are equal ({y[0]:g}), so any ordering "
+                          "is perfect and the rank metric is undefined")
+
+
 def _undefined_to_nan(fn: Callable[[], float]) -> float:
     try:
         return fn()
@@ -284,8 +292,10 @@ def normalized_gini(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     ------
     MetricError
         On bad input; when every label is 0 (``"normalized_gini: all labels are 0, the gain curve
-        is undefined"``); when the perfect ordering has a raw Gini of 0 (possible only with
-        negative labels).
+        is undefined"``); when every label is equal (any ordering is then perfect, so the
+        score would be 1.0 for any prediction; :func:`evaluate` reports ``nan`` and the
+        reason); when the perfect ordering has a raw Gini of 0 (possible only with negative
+        labels).
 
     Examples
     --------
@@ -297,6 +307,7 @@ def normalized_gini(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     y, p = _pair(y_true, y_pred)
     if not y.any():
         raise MetricError("normalized_gini: all labels are 0, the gain curve is undefined")
+    _require_label_spread(y, "normalized_gini")
     if y.sum() == 0:
         raise MetricError("normalized_gini: labels sum to 0, the gain curve is undefined")
     raw_model = gini_from_gain(cumulative_true(y, p))

@@ -68,6 +68,11 @@ class FitInfo:
     n_evaluations: int = 0
     n_customers: float = 0.0
     n_unique_rows: int = 0
+    # Why the returned fit is not the plain maximum-likelihood estimate ("" when it is), e.g. a
+    # likelihood without an interior maximum answered by a penalised fit.
+    reason: str = ""
+    # The penalty (log_penalizer) the returned fit used.
+    log_penalizer: float = 0.0
 
 
 def set_positive_params(params: object, names: Sequence[str], model: str) -> None:

@@ -38,7 +38,7 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -54,6 +54,7 @@ from ltvkit.btyd._fit import (
     set_positive_params,
     unique_rows,
 )
+from ltvkit.errors import ModelError
 
 __all__ = [
     "ParetoNBDParams",
@@ -337,14 +338,69 @@ def fit(
     ModelError
         If no customer made a repeat purchase, or the optimiser does not converge.
     """
-    theta, info = fit_purchase_model(
-        _make_objective, x, t_x, T, weights=weights,
-        initial=None if initial is None else [getattr(initial, n) for n in _NAMES], names=_NAMES,
-        rate_params=(1, 3), model="Pareto/NBD",
-        scale_note="alpha and beta in units of the largest age", penalizer=penalizer,
-        log_penalizer=log_penalizer, maxiter=maxiter)
+    def run(penalty: float) -> tuple[np.ndarray, FitInfo]:
+        return fit_purchase_model(
+            _make_objective, x, t_x, T, weights=weights,
+            initial=None if initial is None else [getattr(initial, n) for n in _NAMES],
+            names=_NAMES, rate_params=(1, 3), model="Pareto/NBD",
+            scale_note="alpha and beta in units of the largest age", penalizer=penalizer,
+            log_penalizer=penalty, maxiter=maxiter)
+
+    try:
+        theta, info = run(log_penalizer)
+    except ModelError as exc:
+        if log_penalizer > 0 or not _is_optimiser_failure(str(exc)):
+            raise
+        for k, penalty in enumerate(RIDGE_LOG_PENALIZERS):
+            try:
+                theta, info = run(penalty)
+                break
+            except ModelError:
+                if k == len(RIDGE_LOG_PENALIZERS) - 1:
+                    raise exc from None
+        info = replace(info, reason=_ridge_reason(theta, np.asarray(T, dtype=np.float64),
+                                                  str(exc), penalty),
+                       log_penalizer=penalty)
+    else:
+        info = replace(info, log_penalizer=float(log_penalizer))
     r, alpha, s, beta = theta
     return ParetoNBDParams(r=r, alpha=alpha, s=s, beta=beta), info
+
+
+#: The penalties on the squared log-parameters (rescaled units) tried, weakest first, when the
+#: likelihood has no interior maximum; the weakest whose fit converges is returned. On logs of
+#: frequent buyers the first one's log-likelihood is within a fraction of a unit of the
+#: supremum at the limit.
+RIDGE_LOG_PENALIZERS = (1e-6, 1e-5, 1e-4, 1e-3)
+# A dropout shape above this means the gamma mixing of dropout rates is collapsing to one
+# rate (coefficient of variation 1 / sqrt(s) below 0.32).
+_RIDGE_SHAPE = 10.0
+# A mean dropout rate times the largest age below this: hardly anyone drops out over the log.
+_NO_DROPOUT = 0.05
+
+
+def _is_optimiser_failure(message: str) -> bool:
+    return "did not converge" in message or "ran off to a boundary" in message
+
+
+def _ridge_reason(theta: np.ndarray, T: np.ndarray, failure: str, penalty: float) -> str:
+    """Why the penalised fit was returned: no visible dropout (``s / beta -> 0``), the ridge
+    towards no dropout heterogeneity (``s, beta -> inf`` at a fixed mean dropout rate
+    ``s / beta``) or another boundary."""
+    r, alpha, s, beta = theta
+    first = failure.split(";")[0].split("(")[0].strip()
+    fitted = (f"returned the fit penalised with log_penalizer={penalty:g} (r={r:.6g}, "
+              f"alpha={alpha:.6g}, s={s:.6g}, beta={beta:.6g})")
+    if s / beta * float(np.max(T)) < _NO_DROPOUT:
+        return (f"{first}: the likelihood rises as the mean dropout rate s/beta -> 0 (no "
+                f"visible dropout: the limit is the NBD model, where every customer stays); "
+                f"{fitted}")
+    if s > _RIDGE_SHAPE:
+        return (f"{first}: the likelihood rises along a ridge s, beta -> infinity at a fixed "
+                f"mean dropout rate s/beta = {s / beta:.6g} per time unit (no heterogeneity in "
+                f"dropout rates: every customer drops out at about the same rate); {fitted}, "
+                "which approximates that limiting model")
+    return f"{first}: the likelihood has no interior maximum; {fitted}"
 
 
 def _p_alive(theta: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:

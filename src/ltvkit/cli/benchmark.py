@@ -3,13 +3,12 @@ printed and written (see :mod:`ltvkit.evaluation`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from ltvkit.cli._common import _split_list, cli_errors, console, out_console
+from ltvkit.cli._common import cli_errors, console, out_console, parse_int_list, parse_json_object
 from ltvkit.errors import LTVError
 
 
@@ -50,6 +49,10 @@ def run(dataset_name: str | None, data: Path | None, models_spec: str, seeds: li
             console.print(f"[yellow]{escape(r['model'])} seed {r['seed']} failed:[/yellow] "
                           f"{escape(r['error'])}")
     console.print(f"wrote {out}/leaderboard.json, leaderboard.md and predictions/")
+    failed = sum(1 for r in records if "error" in r)
+    if records and failed == len(records):
+        raise LTVError(f"every model failed ({failed} of {len(records)} runs): see the "
+                       "reasons above")
 
 
 @cli_errors
@@ -69,6 +72,13 @@ def benchmark(
 
     A model name followed by @target (e.g. ltvs@target) is fitted on the target domain of a
     cross-domain dataset only."""
-    seed_list = [int(s) for s in _split_list(seeds)]
-    levels = [int(p) for p in _split_list(sparsity)] if sparsity else None
-    run(dataset, data, models, seed_list, out, json.loads(params) if params else {}, levels)
+    seed_list = parse_int_list(seeds, "--seeds")
+    if not seed_list:
+        raise LTVError("--seeds: give at least one seed, e.g. 0,1,2")
+    levels = parse_int_list(sparsity, "--sparsity") if sparsity else None
+    overrides = parse_json_object(params, "--params") if params else {}
+    for name, value in overrides.items():
+        if not isinstance(value, dict):
+            raise LTVError(f"--params: the entry for '{name}' must be a JSON object of "
+                           f"parameters, got {type(value).__name__}")
+    run(dataset, data, models, seed_list, out, overrides, levels)

@@ -53,6 +53,8 @@ def prepare(
                                              "history is removed (the CDLtvS sparsity "
                                              "protocol)."),
     sparsity_seed: int = typer.Option(0, help="Seed that draws the sparse customers."),
+    encoding: str | None = typer.Option(None, help="Text encoding of a CSV log: utf-8 "
+                                                   "(default), utf-16 or latin-1."),
     json_out: bool = typer.Option(False, "--json", help="Print the data-quality report as JSON."),
 ) -> None:
     """Build a leak-free LTV dataset (features, sequences, labels) from a transaction log."""
@@ -78,7 +80,8 @@ def prepare(
                                      refunds="drop" if drop_refunds else "keep",
                                      zero_amounts="keep" if keep_zero_amounts else "drop",
                                      data_end=data_end)
-            tlog = read_transactions(log, mapping, cleaning)
+            tlog = read_transactions(log, mapping, cleaning,
+                                     read_options={"encoding": encoding} if encoding else None)
             domains = None
             if source or target:
                 if not (source and target and domain_col):
@@ -92,9 +95,10 @@ def prepare(
                            domains=domains, target_domain=target, sparsity=sparsity,
                            sparsity_seed=sparsity_seed)
             attrs, attr_col = attributes, attributes_customer_col
-        print_quality(tlog.quality)
         ds = build_dataset(tlog, task, attrs, attribute_customer_col=attr_col,
                            progress=lambda msg: status.update(msg))
+        # After build_dataset: the report then also counts customers in / out of scope.
+        print_quality(tlog.quality)
         ds.save(out)
         tlog.quality.to_json(Path(out) / "quality.json")
     if json_out:

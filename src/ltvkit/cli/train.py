@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ltvkit.cli._common import cli_errors, console
+from ltvkit.cli._common import cli_errors, console, parse_json_object
 
 
 def _load_params(params: str | None, config: Path | None) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     if config is not None:
-        merged.update(json.loads(Path(config).read_text()))
+        if not Path(config).is_file():
+            raise FileNotFoundError(f"--config file not found: {config}")
+        merged.update(parse_json_object(Path(config).read_text(), f"--config {config}"))
     if params:
-        merged.update(json.loads(params))
+        merged.update(parse_json_object(params, "--params"))
     return merged
 
 

@@ -9,6 +9,7 @@ and everything after it work unchanged.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -32,7 +33,14 @@ from ltvkit.data.mapping import (
     kept_columns,
     mapped_roles,
 )
-from ltvkit.data.sources import column_types, is_in_memory, new_connection, register_source
+from ltvkit.data.sources import (
+    column_types,
+    is_csv_path,
+    is_in_memory,
+    new_connection,
+    register_source,
+    unreadable,
+)
 from ltvkit.data.validation import check_mapping, check_rows
 from ltvkit.errors import DataValidationError
 
@@ -102,10 +110,30 @@ class DuckDBEngine(LogEngine):
              con: duckdb.DuckDBPyConnection | None = None,
              read_options: dict[str, Any] | None = None,
              table: str = "transactions") -> TransactionLog:
+        try:
+            return self._read(source, mapping, cleaning, con=con, read_options=read_options,
+                              table=table)
+        except duckdb.Error as exc:
+            # A file that fails while it is scanned (a corrupt .gz or Parquet page, a CSV row
+            # the reader cannot split, an amount expression that fails on some row).
+            name = str(source) if isinstance(source, (str, os.PathLike)) else \
+                type(source).__name__
+            raise unreadable(name, exc) from None
+
+    def _read(self, source: Any, mapping: ColumnMapping, cleaning: CleaningRules, *,
+              con: duckdb.DuckDBPyConnection | None, read_options: dict[str, Any] | None,
+              table: str) -> TransactionLog:
         con = con or new_connection()
         raw, staged = f"{table}_raw", f"{table}_staged"
         cheap_to_rescan = register_source(con, source, raw, read_options)
         types = column_types(con, raw)
+        if is_tz_aware(types.get(mapping.time, "")) and is_csv_path(source):
+            # Read the text itself, so that rows without an offset (which the CSV reader
+            # silently takes as UTC) are counted next to those with one.
+            opts = dict(read_options or {})
+            opts["types"] = {**opts.get("types", {}), mapping.time: "VARCHAR"}
+            register_source(con, source, raw, opts)
+            types = column_types(con, raw)
         check_mapping(con, raw, mapping, types)
         sql = MappedSQL.build(mapping, types)
         data_end = parse_day(cleaning.data_end) if cleaning.data_end else None
@@ -137,7 +165,10 @@ class DuckDBEngine(LogEngine):
         selects = []
         for i, (domain, source) in enumerate(sources.items()):
             view = f"_domain_src_{i}"
-            register_source(con, source, view, read_options)
+            try:
+                register_source(con, source, view, read_options)
+            except duckdb.Error as exc:
+                raise unreadable(str(source), exc) from None
             selects.append(f"SELECT *, '{domain.replace(chr(39), chr(39) * 2)}' AS __domain "
                            f"FROM {view}")
         union = con.sql(" UNION ALL BY NAME ".join(selects))

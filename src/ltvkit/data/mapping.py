@@ -19,6 +19,11 @@ OPTIONAL_TYPES = {"order_id": "VARCHAR", "quantity": "DOUBLE", "category": "VARC
 OPTIONAL_ROLES = {"order": "order_id", "quantity": "quantity", "category": "category",
                   "domain": "domain"}
 
+# Id texts that stand for a missing value (compared in lower case).
+MISSING_ID_TEXTS = "('', 'nan', 'none', 'null')"
+# A timestamp text with a UTC offset (or Z) after its time of day.
+_OFFSET_RE = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?)$"
+
 _INTEGER_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER",
                   "USMALLINT", "UTINYINT", "HUGEINT")
 
@@ -109,7 +114,9 @@ def customer_expr(col: str, ctype: str) -> str:
         # Integer ids stay integers inside DuckDB (faster joins and sorts on big logs); the
         # dataset turns them into strings.
         return f"CAST({q} AS BIGINT)"
-    return f"NULLIF(trim(CAST({q} AS VARCHAR)), '')"
+    # Blank text and the text a NaN becomes ("nan", "NaN", "None", "NULL") are no customer.
+    text = f"trim(CAST({q} AS VARCHAR))"
+    return f"CASE WHEN lower({text}) IN {MISSING_ID_TEXTS} THEN NULL ELSE {text} END"
 
 
 def time_expr(col: str, ctype: str, fmt: str | None) -> str:
@@ -121,7 +128,7 @@ def time_expr(col: str, ctype: str, fmt: str | None) -> str:
         return f"CAST({q} AS TIMESTAMP)"
     text = f"CAST({q} AS VARCHAR)"
     if fmt:
-        return f"try_strptime({text}, '{fmt}')"
+        return f"try_strptime({text}, {sql_literal(fmt)})"
     # Text with an offset is converted to UTC; text without one is read as UTC (session zone).
     return f"timezone('UTC', try_cast({text} AS TIMESTAMPTZ))"
 
@@ -129,6 +136,13 @@ def time_expr(col: str, ctype: str, fmt: str | None) -> str:
 def amount_expr(mapping: ColumnMapping, types: dict[str, str]) -> str:
     """The amount: a quoted input column, or the mapping's SQL expression as given."""
     return quote(mapping.amount) if mapping.amount in types else mapping.amount
+
+
+def _offset_expr(mapping: ColumnMapping, ctype: str) -> str:
+    """Whether a text timestamp has a UTC offset; NULL for typed columns or a time_format."""
+    if mapping.time_format or ctype.startswith("TIMESTAMP") or ctype == "DATE":
+        return "NULL::BOOLEAN"
+    return f"regexp_matches(trim(CAST({quote(mapping.time)} AS VARCHAR)), '{_OFFSET_RE}')"
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,8 @@ class MappedSQL:
     category: str
     domain: str
     time_raw: str  # the quoted input time column (NULL there means "no timestamp")
+    ts_offset: str  # whether the input timestamp text carries a UTC offset (NULL: not text)
+    quantity_raw: str  # the quoted input quantity column (NULL::VARCHAR when unmapped)
     raw_columns: str  # every input column, quoted, for the hash of the whole row
 
     @classmethod
@@ -158,6 +174,8 @@ class MappedSQL:
             amount=amount_expr(mapping, types),
             order=text(mapping.order), quantity=qty, category=text(mapping.category),
             domain=text(mapping.domain), time_raw=quote(mapping.time),
+            ts_offset=_offset_expr(mapping, types[mapping.time]),
+            quantity_raw=text(mapping.quantity),
             raw_columns=", ".join(quote(c) for c in types))
 
     def select(self, raw: str) -> str:
@@ -168,6 +186,9 @@ class MappedSQL:
                    ({self.time_raw}) IS NULL AS ts_missing,
                    try_cast(({self.amount}) AS DOUBLE) AS amount,
                    ({self.amount}) IS NULL AS amount_missing,
+                   {self.ts_offset} AS ts_offset,
+                   ({self.quantity_raw}) IS NOT NULL AND ({self.quantity}) IS NULL
+                       AS quantity_bad,
                    {self.order} AS order_id, {self.quantity} AS quantity,
                    {self.category} AS category, {self.domain} AS domain,
                    hash({self.raw_columns}) AS __row_hash

@@ -26,6 +26,14 @@ class DataQualityReport:
     time_min: str = ""
     time_max: str = ""
     notes: list[str] = field(default_factory=list)
+    # Loud warnings: a cleaning rule that dropped a large share of the rows or the spend, an
+    # attributes file that matches few customers.
+    warnings: list[str] = field(default_factory=list)
+    # Customers: in the log (any valid row), kept, and out of the dataset's scope per reason
+    # (filled by build_dataset).
+    customers: dict[str, int] = field(default_factory=dict)
+    # Attribute rows: read, matched to a customer, unmatched; customers without attributes.
+    attributes: dict[str, int] = field(default_factory=dict)
     mapping: dict[str, Any] = field(default_factory=dict)
     cleaning: dict[str, Any] = field(default_factory=dict)
 
@@ -52,7 +60,8 @@ class DataQualityReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataQualityReport:
-        data = {k: v for k, v in data.items() if k != "rows_dropped"}
+        known = set(cls.__dataclass_fields__)
+        data = {k: v for k, v in data.items() if k in known}
         return cls(**data)
 
     def rows(self) -> list[tuple[str, int]]:
@@ -61,4 +70,6 @@ class DataQualityReport:
         out += [(f"dropped: {k.replace('_', ' ')}", v) for k, v in self.dropped.items()]
         out += [(f"kept: {k.replace('_', ' ')}", v) for k, v in self.kept_with_notes.items()]
         out += [("rows kept", self.rows_kept), ("customers", self.n_customers)]
+        out += [(f"customers: {k.replace('_', ' ')}", v) for k, v in self.customers.items()]
+        out += [(f"attributes: {k.replace('_', ' ')}", v) for k, v in self.attributes.items()]
         return out

@@ -90,11 +90,29 @@ def _register_file(con: duckdb.DuckDBPyConnection, path: str, view: str,
     target, reader = _file_reader(path)
     if reader == "read_csv":
         read_options.setdefault("header", True)
+        # Types are sniffed from every row, not from a sample: a bad value far into the file
+        # makes its column text, which the counted validation then reports, instead of a
+        # conversion error half-way through the scan.
+        read_options.setdefault("sample_size", -1)
     opts = "".join(f", {k}={sql_literal(v)}" for k, v in read_options.items())
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {reader}('{target}'{opts})"
-    )
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS "
+                    f"SELECT * FROM {reader}({sql_literal(target)}{opts})")
+        con.execute(f"SELECT * FROM {view} LIMIT 0")
+    except duckdb.Error as exc:
+        raise unreadable(path, exc) from None
     return reader == "read_parquet"
+
+
+def unreadable(path: str, exc: BaseException) -> DataValidationError:
+    """The one-line error for a file DuckDB cannot read (encoding, corrupt file, bad CSV)."""
+    text = str(exc)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    hint = ""
+    if "unicode" in text.lower() or "utf-8" in text.lower():
+        hint = " (the file is not UTF-8: give its encoding, e.g. --encoding latin-1)"
+    return DataValidationError(f"cannot read {path}: {first}{hint} (rule: readable input)",
+                               column=None, rule="readable input")
 
 
 def _file_reader(path: str) -> tuple[str, str]:
@@ -104,7 +122,7 @@ def _file_reader(path: str) -> tuple[str, str]:
         raise DataValidationError(f"input file not found: {path}", rule="file exists")
     lower = path.lower()
     if os.path.isdir(path):
-        return str(Path(path) / "**" / "*.parquet"), "read_parquet"
+        return _folder_reader(path)
     if lower.endswith((".parquet", ".pq")) or (is_glob and "parquet" in lower):
         return path, "read_parquet"
     if lower.endswith(_CSV_SUFFIXES):
@@ -112,6 +130,29 @@ def _file_reader(path: str) -> tuple[str, str]:
     raise DataValidationError(
         f"cannot tell the format of {path}: use a .csv, .csv.gz, .tsv, .parquet file, "
         "a folder of Parquet files or a glob", rule="known file format")
+
+
+def _folder_reader(path: str) -> tuple[str, str]:
+    """A folder is read as all its Parquet files, or else all its CSV files."""
+    files = [p for p in Path(path).rglob("*") if p.is_file()]
+    if any(p.name.lower().endswith((".parquet", ".pq")) for p in files):
+        return str(Path(path) / "**" / "*.parquet"), "read_parquet"
+    for suffix in _CSV_SUFFIXES:
+        if any(p.name.lower().endswith(suffix) for p in files):
+            return str(Path(path) / "**" / f"*{suffix}"), "read_csv"
+    raise DataValidationError(
+        f"folder {path} holds no .parquet or .csv file ({len(files)} files) "
+        "(rule: known file format)", rule="known file format", n_rows=0)
+
+
+def is_csv_path(source: Any) -> bool:
+    """Whether ``source`` is a path that DuckDB reads as CSV."""
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    try:
+        return _file_reader(str(source))[1] == "read_csv"
+    except DataValidationError:
+        return False
 
 
 def column_types(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:

@@ -28,13 +28,20 @@ from ltvkit.errors import TaskError
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([DWdw])\s*$")
 Cohort = Literal["known", "active", "new"]
+# Longest horizon / lookback / step in days, and the longest sequence: beyond these a date
+# overflows or the sequences cannot fit in memory.
+MAX_DAYS = 36525
+MAX_PERIODS = 10_000
+_DATE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*$")
 
 
 def parse_days(text: str | int) -> int:
     """``"90D"`` -> 90, ``"13W"`` -> 91, ``30`` -> 30. Horizons and lookbacks are whole days."""
-    if isinstance(text, int):
+    if isinstance(text, int) and not isinstance(text, bool):
         if text <= 0:
             raise TaskError(f"a duration must be positive, got {text}")
+        if text > MAX_DAYS:
+            raise TaskError(f"the duration {text} is {text} days: at most {MAX_DAYS} (100 years)")
         return text
     m = _DURATION.match(str(text))
     if not m:
@@ -42,6 +49,8 @@ def parse_days(text: str | int) -> int:
     n = int(m.group(1)) * (7 if m.group(2).upper() == "W" else 1)
     if n <= 0:
         raise TaskError(f"a duration must be positive, got '{text}'")
+    if n > MAX_DAYS:
+        raise TaskError(f"the duration '{text}' is {n} days: at most {MAX_DAYS} (100 years)")
     return n
 
 
@@ -58,8 +67,11 @@ def parse_date(value: Any, what: str) -> dt.date:
         return value.date()
     if isinstance(value, dt.date):
         return value
+    m = _DATE.match(str(value))
     try:
-        return dt.date.fromisoformat(str(value)[:10])
+        if not m:
+            raise ValueError(value)
+        return dt.date.fromisoformat(m.group(1))
     except ValueError:
         raise TaskError(f"{what}: not a date (YYYY-MM-DD): '{value}'") from None
 
@@ -124,13 +136,22 @@ class LTVTask:
             raise TaskError("sliding cutoffs need cutoff_end as well as cutoff_start")
         if not self.horizons:
             raise TaskError("give at least one horizon, e.g. 90D")
-        for h in self.horizons:
-            parse_days(h)
+        days = [parse_days(h) for h in self.horizons]
+        repeated = sorted({h for h, d in zip(self.horizons, days, strict=True)
+                           if days.count(d) > 1})
+        if repeated:
+            raise TaskError(f"horizons: {len(self.horizons) - len(set(days))} repeated "
+                            f"horizon(s) {repeated} (rule: distinct horizons)")
         if self.lookback is not None:
             parse_days(self.lookback)
         parse_period(self.period)
-        if self.n_periods < 1:
-            raise TaskError(f"n_periods must be >= 1, got {self.n_periods}")
+        if isinstance(self.n_periods, bool) or not isinstance(self.n_periods, int):
+            raise TaskError(f"n_periods must be an integer, got {self.n_periods!r}")
+        if not 1 <= self.n_periods <= MAX_PERIODS:
+            raise TaskError(f"n_periods must be in [1, {MAX_PERIODS}], got {self.n_periods}")
+        for name in ("cutoff", "cutoff_start", "cutoff_end", "new_from", "new_until"):
+            if getattr(self, name) is not None:
+                parse_date(getattr(self, name), name)
         if not 0.0 <= self.sparsity < 1.0:
             raise TaskError(f"sparsity must be in [0, 1), got {self.sparsity}")
         if self.cohort not in ("known", "active", "new"):

@@ -85,7 +85,9 @@ def _check_amounts(con: duckdb.DuckDBPyConnection, raw: str, mapping: ColumnMapp
             (counts.amount_missing, "no amount", "amount required"),
             (counts.amount_bad, "non-numeric amounts", "numeric amount"),
             (counts.amount_nan, "NaN amounts", "finite amount"),
-            (counts.amount_inf, "infinite amounts", "finite amount")):
+            (counts.amount_inf, "infinite amounts", "finite amount"),
+            (counts.amount_huge, "amounts of magnitude >= 1e15 (features would overflow)",
+             "amount magnitude < 1e15")):
         if count:
             if rule == "numeric amount":
                 converted = f"try_cast(({sql.amount}) AS DOUBLE)"

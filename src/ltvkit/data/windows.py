@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pandas as pd
 
 from ltvkit.data import kernels
 from ltvkit.data.arrays import US_PER_DAY, LogArrays
@@ -31,6 +32,8 @@ SEQUENCE_CHANNELS = kernels.SEQUENCE_CHANNELS
 STATIC_FEATURES = kernels.PASS_FEATURES + ("cutoff_month", "cutoff_dayofweek")
 
 Progress = Callable[[str], None]
+# Warn when fewer than this share of the dataset's customers have an attribute row.
+ATTRIBUTE_MATCH_WARN = 0.5
 
 
 def _check_task_against_data(log: TransactionLog, task: LTVTask) -> list[dt.date]:
@@ -80,6 +83,28 @@ def _samples(arrays: LogArrays, task: LTVTask, windows: list[kernels.Window]
     row_of[order] = np.arange(len(cust))
     rows_per_cutoff = np.split(row_of, np.cumsum([len(m) for m in members])[:-1])
     return cust[order], cut[order], rows_per_cutoff
+
+
+def scope_counts(arrays: LogArrays, task: LTVTask, windows: list[kernels.Window],
+                 cust: np.ndarray) -> dict[str, int]:
+    """Customers with kept rows that are in the dataset (a sample at one cutoff at least) and
+    those out of its scope, per reason: first seen after the (last) cutoff, only refunds up to
+    it, or outside the task's cohort (active / new)."""
+    n = arrays.n_customers
+    inside = np.zeros(n, dtype=bool)
+    inside[cust] = True
+    end = max(w.end_us for w in windows)
+    first_row = arrays.ts[arrays.customer_starts[:-1]] if n else np.zeros(0, np.int64)
+    first_buy = kernels.first_purchase_us(arrays)
+    after = ~inside & (first_row >= end)
+    refunds_only = ~inside & ~after & (first_buy >= end)
+    other = ~inside & ~after & ~refunds_only
+    out = {"in_dataset": int(inside.sum()),
+           "out_of_scope_first_seen_after_cutoff": int(after.sum()),
+           "out_of_scope_only_refunds_up_to_cutoff": int(refunds_only.sum())}
+    if task.cohort != "known" or int(other.sum()):
+        out[f"out_of_scope_not_in_{task.cohort}_cohort"] = int(other.sum())
+    return out
 
 
 def _choose_sparse(task: LTVTask, arrays: LogArrays, customer_id: np.ndarray,
@@ -156,6 +181,11 @@ def _attributes(con: duckdb.DuckDBPyConnection, attributes: Any, customer_col: s
     except duckdb.Error:
         pass
     df = df.drop(columns=[customer_col]).set_index("__cid")
+    wanted = pd.Index(pd.unique(customer_ids.astype(str)))
+    matched = int(df.index.isin(wanted).sum())
+    counts = {"rows_read": len(df), "rows_matched": matched,
+              "rows_unmatched": len(df) - matched,
+              "customers_without_attributes": int((~wanted.isin(df.index)).sum())}
     aligned = df.reindex(customer_ids.astype(str))
     numeric, codes, vocabs = {}, {}, dict(vocabularies or {})
     for col in aligned.columns:
@@ -173,7 +203,17 @@ def _attributes(con: duckdb.DuckDBPyConnection, attributes: Any, customer_col: s
         # Unseen or missing categories map to code 0, "<unknown>".
         raw = values.to_numpy(dtype=object, na_value=None)
         codes[col] = np.array([0 if v is None else index.get(v, 0) for v in raw], dtype=np.int64)
-    return numeric, codes, vocabs
+    return numeric, codes, vocabs, counts
+
+
+def attribute_warnings(counts: dict[str, int], customer_col: str) -> list[str]:
+    """A warning when the attributes match less than half of the dataset's customers."""
+    n_customers = counts["rows_matched"] + counts["customers_without_attributes"]
+    if n_customers and counts["rows_matched"] < ATTRIBUTE_MATCH_WARN * n_customers:
+        return [f"customer attributes: only {counts['rows_matched']:,} of {n_customers:,} "
+                f"customers have an attribute row ({counts['rows_unmatched']:,} attribute rows "
+                f"match no customer): check '{customer_col}' against the log's customer ids"]
+    return []
 
 def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
                   attribute_customer_col: str = "customer_id",
@@ -199,6 +239,7 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
     lookback = parse_days(task.lookback) if task.lookback else None
     windows = [kernels.make_window(c, lookback) for c in cutoffs]
     cust, cut_index, rows_per_cutoff = _samples(arrays, task, windows)
+    log.quality.customers.update(scope_counts(arrays, task, windows, cust))
     n = len(cust)
     # Ids are strings in every dataset, whatever their type in the log (str() of each id is
     # much faster than NumPy's astype(str).astype(object)).
@@ -226,8 +267,12 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
     vocabs: dict[str, list[str]] = {}
     if attributes is not None:
         say("customer attributes")
-        numeric, categorical, vocabs = _attributes(con, attributes, attribute_customer_col,
-                                                   customer_id, vocabularies)
+        numeric, categorical, vocabs, attr_counts = _attributes(
+            con, attributes, attribute_customer_col, customer_id, vocabularies)
+        log.quality.attributes = attr_counts
+        for warning in attribute_warnings(attr_counts, attribute_customer_col):
+            if warning not in log.quality.warnings:
+                log.quality.warnings.append(warning)
     # Columns: each pass's block (domain-prefixed), the calendar, the numeric attributes.
     fnames = [domain_column(dom, name) for dom in passes for name in kernels.PASS_FEATURES]
     fnames += ["cutoff_month", "cutoff_dayofweek"] + [f"attr__{name}" for name in numeric]

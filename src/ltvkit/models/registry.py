@@ -25,6 +25,10 @@ ModelClass = type
 
 #: The version of the saved-model layout (config.json + arrays) this ltvkit writes and reads.
 SAVE_FORMAT_VERSION = 1
+# The entries every saved config.json has.
+_REQUIRED_KEYS = {"params": dict, "horizons": list, "feature_names": list,
+                  "categorical_names": list, "vocab_sizes": list, "sequence_shape": list,
+                  "state": dict}
 
 REGISTRY: dict[str, ModelClass] = {}
 _SKIPPED: dict[str, str] = {}
@@ -78,8 +82,13 @@ def get_model_class(name: str) -> ModelClass:
 
 
 def create_model(name: str, **params: Any) -> Any:
-    """An unfitted model ``name`` with hyper-parameters ``params``."""
-    return get_model_class(name)(**params)
+    """An unfitted model ``name`` with hyper-parameters ``params`` (checked against the
+    model's declared parameters and types first)."""
+    cls = get_model_class(name)
+    check = getattr(cls, "check_params", None)
+    if check is not None:
+        check(params)
+    return cls(**params)
 
 
 def unavailable_models() -> dict[str, str]:
@@ -97,7 +106,12 @@ def read_saved_config(directory: str | Path) -> dict[str, Any]:
         config = json.loads(cfg_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{cfg_file}: not a readable model config ({exc})") from None
+    if not isinstance(config, dict):
+        raise ModelError(f"{cfg_file}: a model config is a JSON object, got "
+                         f"{type(config).__name__}")
     version = config.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelError(f"{cfg_file}: format_version must be an integer, got {version!r}")
     if version > SAVE_FORMAT_VERSION:
         raise ModelError(f"{src} was saved in model format {version} by ltvkit "
                          f"{config.get('ltvkit_version')}; this ltvkit reads up to "
@@ -110,4 +124,22 @@ def read_saved_config(directory: str | Path) -> dict[str, Any]:
 def load_model(directory: str | Path) -> Any:
     """Load any model saved by ``LTVModel.save`` (the class is read from its config)."""
     config = read_saved_config(directory)
-    return get_model_class(config["model"])._restore(Path(directory), config)
+    cls = get_model_class(config["model"])
+    missing = [k for k in _REQUIRED_KEYS if k not in config]
+    if missing:
+        raise ModelError(f"{Path(directory) / 'config.json'}: missing entr(ies) {missing} "
+                         "(rule: a config written by LTVModel.save)")
+    for key, kind in _REQUIRED_KEYS.items():
+        if not isinstance(config[key], kind):
+            raise ModelError(f"{Path(directory) / 'config.json'}: '{key}' must be a "
+                             f"{kind.__name__}, got {type(config[key]).__name__} "
+                             "(rule: a config written by LTVModel.save)")
+    try:
+        return cls._restore(Path(directory), config)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a hand-edited or damaged save, named in one line
+        first = (str(exc).splitlines() or [""])[0]
+        raise ModelError(f"{directory}: cannot restore the saved '{config['model']}' model "
+                         f"({type(exc).__name__}: {first}); the config or a weight file was "
+                         "edited or damaged") from None
