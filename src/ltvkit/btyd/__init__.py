@@ -2,6 +2,9 @@
 
 * :mod:`ltvkit.btyd.bgnbd` - BG/NBD (Fader, Hardie & Lee 2005a)
 * :mod:`ltvkit.btyd.pareto_nbd` - Pareto/NBD (Schmittlein, Morrison & Colombo 1987)
+* :mod:`ltvkit.btyd.mbgnbd` - MBG/NBD (Batislam, Denizel & Filiztekin 2007)
+* :mod:`ltvkit.btyd.bgbb` - BG/BB, discrete time (Fader, Hardie & Shang 2010)
+* :mod:`ltvkit.btyd.sbg` - shifted-beta-geometric contractual churn (Fader & Hardie 2007)
 * :mod:`ltvkit.btyd.gamma_gamma` - Gamma-Gamma spend model (Fader, Hardie & Lee 2005b)
 * :func:`clv` - discounted CLV from a purchase model and the spend model
 
@@ -16,15 +19,24 @@ Examples
 >>> bgnbd.expected_purchases(params, 39.0, x, t_x, T)          # doctest: +SKIP
 """
 
-from ltvkit.btyd import bgnbd, gamma_gamma, pareto_nbd
+from ltvkit.btyd import bgbb, bgnbd, gamma_gamma, mbgnbd, pareto_nbd, sbg
 from ltvkit.btyd._fit import FitInfo, compress_rows
+from ltvkit.btyd.bgbb import BGBBParams
 from ltvkit.btyd.bgnbd import BGNBDParams
 from ltvkit.btyd.clv import PurchaseParams, clv, expected_purchases, p_alive
 from ltvkit.btyd.gamma_gamma import GammaGammaParams
+from ltvkit.btyd.mbgnbd import MBGNBDParams
 from ltvkit.btyd.pareto_nbd import ParetoNBDParams
+from ltvkit.btyd.sbg import SBGParams
 
 __all__ = [
+    "BGBBParams",
     "BGNBDParams",
+    "MBGNBDParams",
+    "SBGParams",
+    "bgbb",
+    "mbgnbd",
+    "sbg",
     "FitInfo",
     "GammaGammaParams",
     "ParetoNBDParams",
