@@ -12,8 +12,10 @@ from ltvkit.btyd import (
     BGNBDParams,
     MBGNBDParams,
     ParetoNBDParams,
-    probabilities as P,
     simulate,
+)
+from ltvkit.btyd import (
+    probabilities as P,
 )
 from ltvkit.btyd.clv import expected_purchases, p_alive
 from ltvkit.errors import DataValidationError
@@ -75,7 +77,7 @@ def test_p_alive_in_the_future_against_the_posterior_integral(params):
     r1, a1, b1 = params.r + x, params.alpha + T, params.b + x + shift
     for t in (0.0, 10.0, 52.0):
         # E over p ~ Beta(a, b') of E over lambda ~ Gamma(r', alpha') of exp(-lambda p t)
-        direct, _ = integrate.quad(lambda p: (a1 / (a1 + p * t)) ** r1
+        direct, _ = integrate.quad(lambda p, t=t: (a1 / (a1 + p * t)) ** r1
                                    * stats.beta.pdf(p, params.a, b1), 0, 1)
         expected = float(p_alive(params, x, t_x, T)) * direct
         assert float(P.p_alive_at(params, t, x, t_x, T)) == pytest.approx(expected, rel=1e-9)
