@@ -42,6 +42,7 @@ __all__ = [
     "fit",
     "log_likelihood",
     "p_alive",
+    "probability_no_purchase",
     "probability_of_n_purchases_up_to_time",
 ]
 
@@ -282,3 +283,24 @@ def probability_of_n_purchases_up_to_time(params: BGBBParams, n: ArrayLike,
         logs[1:] += betaln(g + 1.0, d + m[1:])
         out[idx] = np.exp(np.logaddexp.reduce(logs))
     return out
+
+
+def probability_no_purchase(params: BGBBParams, t: ArrayLike, x: ArrayLike, t_x: ArrayLike,
+                            n: ArrayLike) -> FloatArray:
+    """P(no purchase in the next ``t`` opportunities | x, t_x, n) (``t`` floored to whole
+    opportunities; one value per customer for a scalar ``t``).
+
+    A customer alive at n (probability :func:`p_alive`) has the posterior ``p ~ Beta(alpha + x,
+    beta + n - x)``, ``theta ~ Beta(gamma, delta + n)``; they survive exactly k of the next t
+    opportunities with probability ``E[(1 - theta)^k theta]`` (``E[(1 - theta)^t]`` for k = t)
+    and then buy in none of them with probability ``E[(1 - p)^k]``.
+    """
+    m = float(np.floor(float(check_t(t))))
+    xa, ta, na = check_data(x, t_x, n)
+    alive = p_alive(params, xa, ta, na)
+    a1, b1 = params.alpha + xa, params.beta + na - xa
+    g, d1 = params.gamma, params.delta + na
+    k = np.arange(m + 1.0).reshape((-1,) + (1,) * xa.ndim)
+    log_nobuy = betaln(a1, b1 + k) - betaln(a1, b1)
+    log_exact = np.where(k < m, betaln(g + 1.0, d1 + k), betaln(g, d1 + k)) - betaln(g, d1)
+    return 1.0 - alive + alive * np.exp(log_exact + log_nobuy).sum(axis=0)

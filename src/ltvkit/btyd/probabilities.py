@@ -182,7 +182,10 @@ def expected_probability_no_purchase(params: BGNBDParams | MBGNBDParams | Pareto
                                      t: ArrayLike, x: ArrayLike, t_x: ArrayLike,
                                      T: ArrayLike) -> FloatArray:
     """P(no purchase in (T, T + t] | x, t_x, T):
-    :func:`conditional_probability_of_n_purchases_up_to_time` at n = 0."""
+    :func:`conditional_probability_of_n_purchases_up_to_time` at n = 0 (BG/BB:
+    :func:`ltvkit.btyd.bgbb.probability_no_purchase`, ``T`` the opportunities n)."""
+    if isinstance(params, BGBBParams):
+        return bgbb.probability_no_purchase(params, t, x, t_x, T)
     return conditional_probability_of_n_purchases_up_to_time(params, t, 0, x, t_x, T)
 
 

@@ -127,5 +127,5 @@ def draw_params(uncertainty: ParamUncertainty, n_draws: int, *,
     """``(n_draws, k)`` parameter replicates ``exp(N(log theta, cov_log))``, seeded."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     z = rng.multivariate_normal(np.log(uncertainty.estimate), uncertainty.cov_log,
-                                size=int(n_draws), method="cholesky")
+                                size=int(n_draws), method="eigh")
     return np.exp(z)

@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ltvkit.btyd import GammaGammaParams, clv, gamma_gamma, p_alive
+from ltvkit.btyd import GammaGammaParams, clv, gamma_gamma, p_alive, predictive, uncertainty
+from ltvkit.btyd.probabilities import expected_probability_no_purchase
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.data.layout import Horizon
 from ltvkit.errors import ModelError, TaskError
@@ -64,16 +65,24 @@ def rfm(data: LTVDataset, time_unit: str = "weeks"
 class BTYDModel(LTVModel):
     """Base of ``bgnbd``, ``pareto_nbd``, ``mbgnbd`` and ``bgbb``: subclasses name the
     purchase-model module. ``time_unit`` is the unit the purchase model is fitted in (its rate
-    parameters are per unit); predictions do not depend on it beyond rounding."""
+    parameters are per unit); predictions do not depend on it beyond rounding.
+
+    Besides the expected (discounted) value, every prediction carries ``p_active``, the
+    probability of at least one purchase in each horizon (closed form at the estimate), and the
+    0.1 / 0.5 / 0.9 quantiles of the horizon's spend from :mod:`ltvkit.btyd.predictive`:
+    ``n_draws`` draws per customer, each with its own parametric-bootstrap replicate of the
+    purchase and spend parameters (Hessian covariance, :mod:`ltvkit.btyd.uncertainty`), seeded by
+    ``seed``. ``n_draws = 0`` gives point predictions only."""
 
     purchase_module: ClassVar[Any]
     params_class: ClassVar[type]
-    tags = {"multi_horizon": True, "unsupervised": True}
+    tags = {"multi_horizon": True, "unsupervised": True, "probabilistic": True}
+    quantile_levels: ClassVar[tuple[float, ...]] = (0.1, 0.5, 0.9)
 
     def __init__(self, penalizer: float = 0.0, log_penalizer: float = 0.0,
                  boundary_log_penalizer: float = 0.001, discount_rate: float = 0.0,
                  discount_period_days: float = 30.0, min_repeat_customers: int = 10,
-                 time_unit: str = "weeks"):
+                 time_unit: str = "weeks", n_draws: int = 200, seed: int = 0):
         self.penalizer = penalizer
         self.log_penalizer = log_penalizer
         self.boundary_log_penalizer = boundary_log_penalizer
@@ -81,6 +90,8 @@ class BTYDModel(LTVModel):
         self.discount_period_days = discount_period_days
         self.min_repeat_customers = min_repeat_customers
         self.time_unit = time_unit
+        self.n_draws = n_draws
+        self.seed = seed
         super().__init__()
 
     @classmethod
@@ -116,6 +127,25 @@ class BTYDModel(LTVModel):
         self.spend_params_, self.spend_info_ = gamma_gamma.fit(x[repeat], zbar[repeat],
                                                                penalizer=self.penalizer,
                                                                log_penalizer=self.log_penalizer)
+        self.purchase_cov_log_ = self._cov_log(self.purchase_params_, x, t_x, T)
+        self.spend_cov_log_ = self._cov_log(self.spend_params_, x[repeat], zbar[repeat])
+
+    def _cov_log(self, params: Any, *data: np.ndarray) -> np.ndarray:
+        """Hessian covariance of the log-parameters; zeros (no parameter uncertainty, noted) when
+        the information is not positive definite, e.g. after a penalised boundary fit."""
+        try:
+            return uncertainty.standard_errors(params, *data).cov_log
+        except ModelError as exc:
+            self.fit_note_ = "; ".join(filter(None, [
+                self.fit_note_, f"no parameter uncertainty in the intervals ({exc})"]))
+            k = len(asdict(params))
+            return np.zeros((k, k))
+
+    def _draws(self, params: Any, cov_log: np.ndarray, seed: int) -> np.ndarray:
+        estimate = np.array(list(asdict(params).values()))
+        u = uncertainty.ParamUncertainty(tuple(asdict(params)), estimate,
+                                         estimate * np.sqrt(np.diag(cov_log)), cov_log)
+        return uncertainty.draw_params(u, self.n_draws, seed=seed)
 
     def _predict(self, data: LTVDataset) -> PredictionParts:
         x, t_x, T, zbar = self._rfm(data)
@@ -133,13 +163,33 @@ class BTYDModel(LTVModel):
                               period_length=self.discount_period_days / unit,
                               discount_rate=self.discount_rate))
         alive = p_alive(self.purchase_params_, x, t_x, T)
-        return PredictionParts(value=np.column_stack(values), extras={"p_alive": alive})
+        if not self.n_draws:
+            return PredictionParts(value=np.column_stack(values), extras={"p_alive": alive})
+        horizons = [Horizon.parse(h).days / unit for h in self.horizons_]
+        p_any = np.column_stack([1.0 - expected_probability_no_purchase(
+            self.purchase_params_, h, x, t_x, T) for h in horizons])
+        bounds, weights = predictive.horizon_grid(horizons, self.discount_period_days / unit,
+                                                  self.discount_rate)
+        quantiles = predictive.spend_quantiles(
+            self.params_class, self._draws(self.purchase_params_, self.purchase_cov_log_,
+                                           self.seed),
+            self._draws(self.spend_params_, self.spend_cov_log_, self.seed + 1),
+            x, t_x, T, zbar, has_spend, bounds, weights, self.quantile_levels,
+            seed=self.seed + 2)
+        return PredictionParts(value=np.column_stack(values), p_active=np.clip(p_any, 0, 1),
+                               quantiles=quantiles, extras={"p_alive": alive})
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {"purchase_params": asdict(self.purchase_params_),
-                "spend_params": asdict(self.spend_params_), "fit_note": self.fit_note_}, {}
+                "spend_params": asdict(self.spend_params_), "fit_note": self.fit_note_}, {
+                    "purchase_cov_log": self.purchase_cov_log_,
+                    "spend_cov_log": self.spend_cov_log_}
 
     def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.purchase_params_ = self.params_class(**state["purchase_params"])
         self.spend_params_ = GammaGammaParams(**state["spend_params"])
         self.fit_note_ = state.get("fit_note", "")
+        k_p, k_s = len(state["purchase_params"]), len(state["spend_params"])
+        # models saved before the intervals existed have no covariance: no parameter uncertainty
+        self.purchase_cov_log_ = np.asarray(arrays.get("purchase_cov_log", np.zeros((k_p, k_p))))
+        self.spend_cov_log_ = np.asarray(arrays.get("spend_cov_log", np.zeros((k_s, k_s))))
