@@ -339,3 +339,51 @@ def test_standard_errors_on_cdnow_match_lifetimes_documented_values(cdnow):
 def test_standard_errors_refuse_a_point_that_is_not_a_maximum(cdnow):
     with pytest.raises(ModelError, match="not positive definite"):
         uncertainty.standard_errors(BGNBDParams(5.0, 0.01, 50.0, 0.01), *cdnow)
+
+
+# ------------------------------------------------------------------------------ Gamma-Gamma
+def test_gamma_gamma_q_constraint():
+    from ltvkit.btyd import GammaGammaParams, gamma_gamma
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 8, 4000).astype(float)
+    # where the free optimum has q > 1 the constrained fit finds the same point
+    z = simulate.spend(GammaGammaParams(6.25, 3.74, 15.44), x, seed=1)
+    a, _ = gamma_gamma.fit(x, z)
+    b, _ = gamma_gamma.fit(x, z, q_constraint=True)
+    np.testing.assert_allclose([a.p, a.q, a.gamma], [b.p, b.q, b.gamma], rtol=1e-5)
+    # where it has q < 1 (no finite mean spend), the constrained maximum is the boundary q = 1:
+    # a clear error, and with a weak prior a fit with q > 1 and a finite mean
+    z = simulate.spend(GammaGammaParams(3.0, 0.8, 10.0), x, seed=rng)
+    free, _ = gamma_gamma.fit(x, z)
+    assert free.q < 1 and gamma_gamma.population_mean_spend(free) == np.inf
+    with pytest.raises(ModelError, match="boundary"):
+        gamma_gamma.fit(x, z, q_constraint=True)
+    bound, _ = gamma_gamma.fit(x, z, q_constraint=True, log_penalizer=0.01)
+    assert bound.q > 1 and np.isfinite(gamma_gamma.population_mean_spend(bound))
+
+
+def test_gamma_gamma_warns_when_spend_follows_frequency(recwarn):
+    from ltvkit.btyd import gamma_gamma
+
+    # Fader, Hardie & Lee (2005b) report a correlation of 0.11 on the CDNOW sample
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "cdnow" / \
+        "cdnow_sample_summary_with_spend.csv"
+    if path.exists():
+        d = pd.read_csv(path)
+        d = d[d.x > 0]
+        assert gamma_gamma.spend_frequency_correlation(d.x, d.zbar) == pytest.approx(0.11,
+                                                                                    abs=0.005)
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(1, 10, 2000).astype(float)
+    # spend grows with frequency
+    z = x * simulate.spend(gamma_gamma.GammaGammaParams(6.25, 3.74, 15.44), x, seed=3)
+    with pytest.warns(gamma_gamma.SpendCorrelationWarning,
+                      match=r"spend_independent_of_frequency.*over 2000 customers"):
+        gamma_gamma.fit(x, z)
+    assert gamma_gamma.spend_frequency_correlation(x, z) > 0.4
+    # independent spend: no warning
+    z_ind = simulate.spend(gamma_gamma.GammaGammaParams(6.25, 3.74, 15.44), x, seed=2)
+    gamma_gamma.fit(x, z_ind)
+    assert not [w for w in recwarn if issubclass(w.category, gamma_gamma.SpendCorrelationWarning)]
