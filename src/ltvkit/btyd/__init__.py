@@ -7,6 +7,10 @@
 * :mod:`ltvkit.btyd.sbg` - shifted-beta-geometric contractual churn (Fader & Hardie 2007)
 * :mod:`ltvkit.btyd.gamma_gamma` - Gamma-Gamma spend model (Fader, Hardie & Lee 2005b)
 * :func:`clv` - discounted CLV from a purchase model and the spend model
+* :mod:`ltvkit.btyd.probabilities` - P(n purchases), future P(alive), matrices, paths, tracking
+* :mod:`ltvkit.btyd.uncertainty` - Hessian standard errors and parameter draws
+* :mod:`ltvkit.btyd.predictive` - prediction intervals (parametric bootstrap + posterior draws)
+* :mod:`ltvkit.btyd.simulate` - synthetic customer bases from each model
 
 Each model module has a frozen parameter dataclass, ``fit(...) -> (params, FitInfo)`` by maximum
 likelihood, ``log_likelihood`` per customer, and prediction functions taking arrays of frequency
@@ -19,7 +23,18 @@ Examples
 >>> bgnbd.expected_purchases(params, 39.0, x, t_x, T)          # doctest: +SKIP
 """
 
-from ltvkit.btyd import bgbb, bgnbd, gamma_gamma, mbgnbd, pareto_nbd, sbg
+from ltvkit.btyd import (
+    bgbb,
+    bgnbd,
+    gamma_gamma,
+    mbgnbd,
+    pareto_nbd,
+    predictive,
+    probabilities,
+    sbg,
+    simulate,
+    uncertainty,
+)
 from ltvkit.btyd._fit import FitInfo, compress_rows
 from ltvkit.btyd.bgbb import BGBBParams
 from ltvkit.btyd.bgnbd import BGNBDParams
@@ -36,7 +51,6 @@ __all__ = [
     "SBGParams",
     "bgbb",
     "mbgnbd",
-    "sbg",
     "FitInfo",
     "GammaGammaParams",
     "ParetoNBDParams",
@@ -48,4 +62,9 @@ __all__ = [
     "gamma_gamma",
     "p_alive",
     "pareto_nbd",
+    "predictive",
+    "probabilities",
+    "sbg",
+    "simulate",
+    "uncertainty",
 ]

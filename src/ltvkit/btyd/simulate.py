@@ -149,7 +149,6 @@ def transactions(params: BGNBDParams | MBGNBDParams | ParetoNBDParams, n_custome
     Summarised, the log gives exactly :func:`customers` with the same seed."""
     rng = _rng(seed)
     sim = customers(params, n_customers, T, seed=rng)
-    ages = sim.T
     ids = [np.arange(n_customers)]
     times = [np.zeros(n_customers)]
     pos = np.flatnonzero(sim.x > 1)
@@ -161,7 +160,6 @@ def transactions(params: BGNBDParams | MBGNBDParams | ParetoNBDParams, n_custome
     cid = np.concatenate(ids)
     ts = np.concatenate(times)
     order = np.lexsort((ts, cid))
-    del ages
     return cid[order], ts[order]
 
 
