@@ -387,3 +387,34 @@ def test_gamma_gamma_warns_when_spend_follows_frequency(recwarn):
     z_ind = simulate.spend(gamma_gamma.GammaGammaParams(6.25, 3.74, 15.44), x, seed=2)
     gamma_gamma.fit(x, z_ind)
     assert not [w for w in recwarn if issubclass(w.category, gamma_gamma.SpendCorrelationWarning)]
+
+
+# ------------------------------------------------------------------------------ time units
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd", "pareto_nbd"])
+def test_time_unit_changes_the_rate_parameters_only(name, cdnow_multi_horizon):
+    from ltvkit.models import all_models
+
+    ds = cdnow_multi_horizon
+    idx = np.random.default_rng(5).permutation(len(ds))
+    train, test = ds.subset(idx[:1500]), ds.subset(idx[1500:2000])
+    cls = all_models()[name]
+    fits = {u: cls(time_unit=u, n_draws=0).fit(train) for u in ("days", "weeks", "hours")}
+    days, weeks, hours = (asdict_params(fits[u].purchase_params_) for u in ("days", "weeks",
+                                                                             "hours"))
+    rate = "beta" if name == "pareto_nbd" else None
+    for key in days:
+        scale = 7.0 if key in ("alpha", rate) else 1.0
+        assert weeks[key] == pytest.approx(days[key] / scale, rel=1e-4), key
+        h_scale = 1 / 24 if key in ("alpha", rate) else 1.0
+        assert hours[key] == pytest.approx(days[key] / h_scale, rel=1e-4), key
+    ref = fits["days"].predict(test).value
+    for u in ("weeks", "hours"):
+        np.testing.assert_allclose(fits[u].predict(test).value, ref, rtol=1e-4, atol=1e-8)
+    with pytest.raises(Exception, match="time_unit must be one of"):
+        cls(time_unit="fortnights", n_draws=0).fit(train)
+
+
+def asdict_params(params) -> dict[str, float]:
+    import dataclasses
+
+    return dataclasses.asdict(params)
