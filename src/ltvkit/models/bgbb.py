@@ -37,12 +37,12 @@ class BGBB(BTYDModel):
     def __init__(self, penalizer: float = 0.0, log_penalizer: float = 0.0,
                  boundary_log_penalizer: float = 0.001, discount_rate: float = 0.0,
                  discount_period_days: float = 30.0, min_repeat_customers: int = 10,
-                 time_unit: str = "days", n_draws: int = 200, seed: int = 0):
+                 time_unit: str = "days", n_draws: int = 200, random_state: int = 0):
         super().__init__(penalizer=penalizer, log_penalizer=log_penalizer,
                          boundary_log_penalizer=boundary_log_penalizer,
                          discount_rate=discount_rate, discount_period_days=discount_period_days,
                          min_repeat_customers=min_repeat_customers, time_unit=time_unit,
-                         n_draws=n_draws, seed=seed)
+                         n_draws=n_draws, random_state=random_state)
 
     def _rfm(self, data: LTVDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if self.time_unit != "days":

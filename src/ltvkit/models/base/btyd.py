@@ -72,7 +72,7 @@ class BTYDModel(LTVModel):
     0.1 / 0.5 / 0.9 quantiles of the horizon's spend from :mod:`ltvkit.btyd.predictive`:
     ``n_draws`` draws per customer, each with its own parametric-bootstrap replicate of the
     purchase and spend parameters (Hessian covariance, :mod:`ltvkit.btyd.uncertainty`), seeded by
-    ``seed``. ``n_draws = 0`` gives point predictions only."""
+    ``random_state``. ``n_draws = 0`` gives point predictions only."""
 
     purchase_module: ClassVar[Any]
     params_class: ClassVar[type]
@@ -82,7 +82,7 @@ class BTYDModel(LTVModel):
     def __init__(self, penalizer: float = 0.0, log_penalizer: float = 0.0,
                  boundary_log_penalizer: float = 0.001, discount_rate: float = 0.0,
                  discount_period_days: float = 30.0, min_repeat_customers: int = 10,
-                 time_unit: str = "weeks", n_draws: int = 200, seed: int = 0):
+                 time_unit: str = "weeks", n_draws: int = 200, random_state: int = 0):
         self.penalizer = penalizer
         self.log_penalizer = log_penalizer
         self.boundary_log_penalizer = boundary_log_penalizer
@@ -91,7 +91,7 @@ class BTYDModel(LTVModel):
         self.min_repeat_customers = min_repeat_customers
         self.time_unit = time_unit
         self.n_draws = n_draws
-        self.seed = seed
+        self.random_state = random_state
         super().__init__()
 
     @classmethod
@@ -172,10 +172,10 @@ class BTYDModel(LTVModel):
                                                   self.discount_rate)
         quantiles = predictive.spend_quantiles(
             self.params_class, self._draws(self.purchase_params_, self.purchase_cov_log_,
-                                           self.seed),
-            self._draws(self.spend_params_, self.spend_cov_log_, self.seed + 1),
+                                           self.random_state),
+            self._draws(self.spend_params_, self.spend_cov_log_, self.random_state + 1),
             x, t_x, T, zbar, has_spend, bounds, weights, self.quantile_levels,
-            seed=self.seed + 2)
+            seed=self.random_state + 2)
         return PredictionParts(value=np.column_stack(values), p_active=np.clip(p_any, 0, 1),
                                quantiles=quantiles, extras={"p_alive": alive})
 
