@@ -134,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="exit with status 1 if a speed or accuracy target is missed")
     args = parser.parse_args(argv)
 
+    import warnings
+
+    warnings.filterwarnings("ignore", category=RuntimeWarning)  # lifetimes' autograd overflow
     lifetimes = _import_lifetimes()
     from lifetimes.utils import summary_data_from_transaction_data
 
@@ -202,7 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         ("BG/BB donations", bgbb, bgbb.BGBBParams, lt_bgbb(dx, dt, dn, dw),
          ours_on(bgbb, dx, dt, dn, weights=dw), (dx, dt, dn), dw),
     ):
-        lt_seconds, lt_params = best_time(lt_run, args.repeats)
+        try:
+            lt_seconds, lt_params = best_time(lt_run, args.repeats)
+        except Exception as exc:  # lifetimes' ConvergenceError and friends: report, go on
+            print(f"{name}: lifetimes failed ({type(exc).__name__}: "
+                  f"{str(exc).strip().splitlines()[0]}); row skipped")
+            continue
         our_seconds, our_params = best_time(our_run, args.repeats)
         rel = max(abs(our_params[k] - lt_params[k]) / abs(lt_params[k]) for k in our_params)
         wts = np.ones(data[0].size) if w is None else w
