@@ -14,38 +14,45 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ltvkit.btyd import bgnbd, gamma_gamma, pareto_nbd
+from ltvkit.btyd import bgbb, bgnbd, gamma_gamma, mbgnbd, pareto_nbd
 from ltvkit.btyd._fit import FloatArray, as_float_array, check_finite
+from ltvkit.btyd.bgbb import BGBBParams
 from ltvkit.btyd.bgnbd import BGNBDParams
 from ltvkit.btyd.gamma_gamma import GammaGammaParams
+from ltvkit.btyd.mbgnbd import MBGNBDParams
 from ltvkit.btyd.pareto_nbd import ParetoNBDParams
 from ltvkit.errors import TaskError
 
 __all__ = ["PurchaseParams", "clv", "expected_purchases", "p_alive"]
 
-PurchaseParams = BGNBDParams | ParetoNBDParams
+PurchaseParams = BGNBDParams | ParetoNBDParams | MBGNBDParams | BGBBParams
+
+# The module of each purchase model's parameter class; for BG/BB "T" is the number of
+# opportunities n and times are counted in opportunities.
+_MODULES = {BGNBDParams: bgnbd, ParetoNBDParams: pareto_nbd, MBGNBDParams: mbgnbd,
+            BGBBParams: bgbb}
 
 
 def _module(params: PurchaseParams):
-    if isinstance(params, BGNBDParams):
-        return bgnbd
-    if isinstance(params, ParetoNBDParams):
-        return pareto_nbd
-    raise TypeError(f"expected BGNBDParams or ParetoNBDParams, got {type(params).__name__}")
+    module = _MODULES.get(type(params))
+    if module is None:
+        names = ", ".join(c.__name__ for c in _MODULES)
+        raise TypeError(f"expected one of {names}, got {type(params).__name__}")
+    return module
 
 
 def expected_purchases(params: PurchaseParams, t: ArrayLike, x: ArrayLike, t_x: ArrayLike,
                        T: ArrayLike) -> FloatArray:
-    """Expected purchases in (T, T + t] under BG/NBD or Pareto/NBD (dispatch on the params type).
+    """Expected purchases in (T, T + t] under any purchase model (dispatch on the params type).
 
-    See :func:`ltvkit.btyd.bgnbd.expected_purchases` and
-    :func:`ltvkit.btyd.pareto_nbd.expected_purchases`.
+    See :func:`ltvkit.btyd.bgnbd.expected_purchases`, :func:`ltvkit.btyd.pareto_nbd.expected_purchases`,
+    :func:`ltvkit.btyd.mbgnbd.expected_purchases` and :func:`ltvkit.btyd.bgbb.expected_purchases`.
     """
     return _module(params).expected_purchases(params, t, x, t_x, T)
 
 
 def p_alive(params: PurchaseParams, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> FloatArray:
-    """Probability of being active at T under BG/NBD or Pareto/NBD (dispatch on the params type)."""
+    """Probability of being active at T under any purchase model (dispatch on the params type)."""
     return _module(params).p_alive(params, x, t_x, T)
 
 

@@ -18,6 +18,7 @@ References
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,10 +40,13 @@ from ltvkit.errors import DataValidationError
 
 __all__ = [
     "GammaGammaParams",
+    "SpendCorrelationWarning",
+    "check_independence",
     "conditional_expected_spend",
     "fit",
     "log_likelihood",
     "population_mean_spend",
+    "spend_frequency_correlation",
 ]
 
 _NAMES = ("p", "q", "gamma")
@@ -157,6 +161,8 @@ def fit(
     penalizer: float = 0.0,
     log_penalizer: float = 0.0,
     maxiter: int = DEFAULT_MAXITER,
+    q_constraint: bool = False,
+    correlation_threshold: float | None = 0.3,
 ) -> tuple[GammaGammaParams, FitInfo]:
     """Fit the Gamma-Gamma model by maximum likelihood, eq. (1a) of Fader & Hardie (2013).
 
@@ -180,6 +186,13 @@ def fit(
         with ``gamma`` in units of the mean of ``zbar``.
     maxiter : int
         Iteration cap of the optimiser.
+    q_constraint : bool
+        Maximise over ``q > 1`` (``q = 1 + exp(u)``), so that the mean spend ``p gamma / (q - 1)``
+        and every conditional expectation exist (lifetimes' ``q_constraint``).
+    correlation_threshold : float or None
+        Warn (:class:`SpendCorrelationWarning`) when the Pearson correlation of ``x`` and
+        ``zbar`` exceeds this in absolute value: the model assumes spend independent of the
+        number of transactions (Fader, Hardie & Lee 2005b report 0.11 on CDNOW). None: no check.
 
     Returns
     -------
@@ -195,6 +208,8 @@ def fit(
     """
     xa, za = (np.ravel(v) for v in _check_spend(x, zbar, min_x=1))
     w = check_weights(weights, xa.size)
+    if correlation_threshold is not None:
+        check_independence(xa, za, threshold=correlation_threshold, weights=w)
     (xu, mu), wu = compress_rows([xa, za], w)
     total = float(wu.sum())
     # spend in units of its mean, so that gamma starts near 1 whatever the currency
@@ -204,6 +219,8 @@ def fit(
         start = np.ones(3)
     else:
         start = np.array([initial.p, initial.q, initial.gamma * scale])
+    if q_constraint:
+        objective, start = _q_above_one(objective, start)
     theta, info = maximize_likelihood(objective, start, names=_NAMES, total_weight=total,
                                       n_unique_rows=xu.size, penalizer=penalizer,
                                       log_penalizer=log_penalizer,
@@ -211,7 +228,52 @@ def fit(
                                       nll_offset=-total * np.log(scale),
                                       scale_note="gamma in units of the mean zbar")
     p, q, g = theta
+    if q_constraint:
+        q = 1.0 + q
     return GammaGammaParams(p=p, q=q, gamma=g / scale), info
+
+
+def _q_above_one(objective, start: FloatArray):
+    """The objective over ``(p, q - 1, gamma)``: the optimiser's positive parameter is q - 1."""
+    def shifted(theta: FloatArray) -> tuple[float, FloatArray]:
+        p, q1, g = theta
+        value, grad = objective(np.array([p, 1.0 + q1, g]))
+        # d/dlog(q - 1) = d/dq * (q - 1) = (d/dlog q) * (q - 1) / q
+        return value, grad * np.array([1.0, q1 / (1.0 + q1), 1.0])
+
+    q1 = start[1] - 1.0 if start[1] > 1.0 else 1.0
+    return shifted, np.array([start[0], q1, start[2]])
+
+
+class SpendCorrelationWarning(UserWarning):
+    """The mean spend and the number of transactions are correlated (Gamma-Gamma assumes not)."""
+
+
+def spend_frequency_correlation(x: ArrayLike, zbar: ArrayLike,
+                                weights: ArrayLike | None = None) -> float:
+    """(Weighted) Pearson correlation of the number of transactions and the mean spend."""
+    xa, za = (np.ravel(v) for v in _check_spend(x, zbar, min_x=1))
+    w = check_weights(weights, xa.size)
+    if xa.size < 2:
+        return float("nan")
+    mx, mz = (w @ xa) / w.sum(), (w @ za) / w.sum()
+    cov = w @ ((xa - mx) * (za - mz))
+    denom = np.sqrt((w @ (xa - mx) ** 2) * (w @ (za - mz) ** 2))
+    return float(cov / denom) if denom > 0 else float("nan")
+
+
+def check_independence(x: ArrayLike, zbar: ArrayLike, *, threshold: float = 0.3,
+                       weights: ArrayLike | None = None) -> float:
+    """Warn with :class:`SpendCorrelationWarning` when ``|corr(x, zbar)| > threshold``; return
+    the correlation."""
+    corr = spend_frequency_correlation(x, zbar, weights)
+    if np.isfinite(corr) and abs(corr) > threshold:
+        warnings.warn(
+            f"Gamma-Gamma: x and zbar are correlated (rule spend_independent_of_frequency): "
+            f"Pearson {corr:.3f} over {np.size(x)} customers exceeds {threshold}; the spend "
+            "model assumes independence, so its CLV may be biased", SpendCorrelationWarning,
+            stacklevel=3)
+    return corr
 
 
 def conditional_expected_spend(params: GammaGammaParams, x: ArrayLike,

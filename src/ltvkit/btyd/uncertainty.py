@@ -1,0 +1,131 @@
+"""Parameter uncertainty of the BTYD models: Hessian standard errors and parametric draws.
+
+The maximum-likelihood estimate of the log-parameters is asymptotically normal with covariance
+the inverse of the observed information (the negative Hessian of the log-likelihood), e.g.
+Casella & Berger, "Statistical Inference" (2nd ed., Duxbury 2002), section 10.1. The Hessian is
+taken by central differences of the summed log-likelihood in the log-parameters (on the
+distinct data rows, weighted), and the standard errors of the parameters follow by the delta
+method, ``se(theta) = theta * se(log theta)``. :func:`draw_params` samples parameter replicates
+from that normal distribution for the parametric bootstrap of predictions: one ``(B, k)`` array
+that the prediction functions broadcast over, not B refits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ltvkit.btyd import bgbb, bgnbd, gamma_gamma, mbgnbd, pareto_nbd, sbg
+from ltvkit.btyd._fit import FloatArray, check_weights, compress_rows
+from ltvkit.btyd.bgbb import BGBBParams
+from ltvkit.btyd.bgnbd import BGNBDParams
+from ltvkit.btyd.gamma_gamma import GammaGammaParams
+from ltvkit.btyd.mbgnbd import MBGNBDParams
+from ltvkit.btyd.pareto_nbd import ParetoNBDParams
+from ltvkit.btyd.sbg import SBGParams
+from ltvkit.errors import ModelError
+
+__all__ = ["ParamUncertainty", "draw_params", "standard_errors"]
+
+_LOGLIK = {BGNBDParams: bgnbd.log_likelihood, MBGNBDParams: mbgnbd.log_likelihood,
+           ParetoNBDParams: pareto_nbd.log_likelihood, BGBBParams: bgbb.log_likelihood,
+           GammaGammaParams: gamma_gamma.log_likelihood, SBGParams: sbg.log_likelihood}
+
+#: Step of the central differences in the log-parameters.
+STEP = 1e-3
+
+
+@dataclass(frozen=True)
+class ParamUncertainty:
+    """Standard errors and covariance of a fit.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Parameter names, in the order of the dataclass.
+    estimate : ndarray
+        The parameters.
+    se : ndarray
+        Standard errors of the parameters (delta method).
+    cov_log : ndarray
+        Covariance matrix of the log-parameters (inverse observed information).
+    """
+
+    names: tuple[str, ...]
+    estimate: FloatArray
+    se: FloatArray
+    cov_log: FloatArray
+
+    def as_dict(self) -> dict[str, float]:
+        """``{name: standard error}``."""
+        return dict(zip(self.names, map(float, self.se), strict=True))
+
+
+def standard_errors(params, *data: ArrayLike, weights: ArrayLike | None = None
+                    ) -> ParamUncertainty:
+    """Hessian standard errors of a fitted BTYD model.
+
+    Parameters
+    ----------
+    params : BGNBDParams, MBGNBDParams, ParetoNBDParams, BGBBParams, GammaGammaParams or
+        SBGParams
+        The maximum-likelihood estimate.
+    *data : array_like
+        The data it was fitted on, as passed to that module's ``fit`` (``x, t_x, T``;
+        BG/BB ``x, t_x, n``; Gamma-Gamma ``x, zbar``; sBG ``periods, churned``).
+    weights : array_like, optional
+
+    Raises
+    ------
+    ModelError
+        If the observed information is not positive definite (not at a maximum).
+    """
+    try:
+        loglik = _LOGLIK[type(params)]
+    except KeyError:
+        raise TypeError(f"no likelihood for {type(params).__name__}") from None
+    cols = [np.ravel(np.asarray(d, dtype=np.float64)) for d in np.broadcast_arrays(*data)]
+    w = check_weights(weights, cols[0].size)
+    cols, w = compress_rows(cols, w)
+    names = tuple(f.name for f in fields(params))
+    theta = np.array([getattr(params, n) for n in names])
+    k = theta.size
+
+    def total(log_theta: FloatArray) -> float:
+        p = type(params)(*np.exp(log_theta))
+        return float(w @ loglik(p, *cols))
+
+    base = np.log(theta)
+    hess = np.empty((k, k))
+    eye = np.eye(k) * STEP
+    f0 = total(base)
+    for i in range(k):
+        for j in range(i, k):
+            if i == j:
+                v = (total(base + eye[i]) - 2.0 * f0 + total(base - eye[i])) / STEP**2
+            else:
+                v = (total(base + eye[i] + eye[j]) - total(base + eye[i] - eye[j])
+                     - total(base - eye[i] + eye[j]) + total(base - eye[i] - eye[j])) / (
+                    4.0 * STEP**2)
+            hess[i, j] = hess[j, i] = v
+    info = -hess
+    try:
+        chol = np.linalg.cholesky(info)
+    except np.linalg.LinAlgError:
+        raise ModelError(f"{type(params).__name__}: the observed information is not positive "
+                         f"definite at {asdict(params)} (not a maximum of the likelihood)"
+                         ) from None
+    inv_chol = np.linalg.inv(chol)
+    cov_log = inv_chol.T @ inv_chol
+    return ParamUncertainty(names, theta, theta * np.sqrt(np.diag(cov_log)), cov_log)
+
+
+def draw_params(uncertainty: ParamUncertainty, n_draws: int, *,
+                seed: int | np.random.Generator | None = 0) -> FloatArray:
+    """``(n_draws, k)`` parameter replicates ``exp(N(log theta, cov_log))``, seeded."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    z = rng.multivariate_normal(np.log(uncertainty.estimate), uncertainty.cov_log,
+                                size=int(n_draws), method="eigh")
+    return np.exp(z)
