@@ -1,4 +1,4 @@
-"""The ``ltv`` command line: prepare, evaluate, datasets, models, train, predict, benchmark, demo.
+"""The ``ltv`` command line: prepare, evaluate, datasets, models, train, predict, benchmark, demo, tune.
 
 Each command lives in its own module and only parses its arguments and calls the library; heavy
 libraries are imported inside the commands, so ``ltv --help`` stays fast. Every command ends a
@@ -19,12 +19,13 @@ from ltvkit.cli import models as _models
 from ltvkit.cli import predict as _predict
 from ltvkit.cli import prepare as _prepare
 from ltvkit.cli import train as _train
+from ltvkit.cli import tune as _tune
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ltvkit: customer lifetime value from raw transaction logs.")
 
 for _command in (_prepare.prepare, _evaluate.evaluate, _datasets.datasets, _models.models,
-                 _train.train, _predict.predict, _benchmark.benchmark, _demo.demo):
+                 _train.train, _predict.predict, _benchmark.benchmark, _demo.demo, _tune.tune):
     app.command()(_command)
 
 

@@ -64,6 +64,14 @@ def benchmark(
     sparsity: str | None = typer.Option(None, help="Cross-domain sparsity levels in percent, "
                                                    "e.g. 0,20,50,80 (the CDLtvS sparsity "
                                                    "protocol)."),
+    tune: int = typer.Option(0, "--tune", help="Tune each model with N Optuna trials on the "
+                                               "validation split before scoring it (0: no)."),
+    tune_timeout: float | None = typer.Option(None, help="Seconds per model and seed for "
+                                                         "--tune."),
+    cv: int = typer.Option(0, "--cv", help="K-fold cross-validation (customer-grouped, or "
+                                           "forward-chaining by cutoff); 0: the split."),
+    split: str | None = typer.Option(None, "--split", help="Customer shares train,valid,test, "
+                                                          "e.g. 70,15,15."),
 ) -> None:
     """Fit every model on the same split, score the test split, print the leaderboard.
 
@@ -71,4 +79,62 @@ def benchmark(
     cross-domain dataset only."""
     seed_list = [int(s) for s in _split_list(seeds)]
     levels = [int(p) for p in _split_list(sparsity)] if sparsity else None
-    run(dataset, data, models, seed_list, out, json.loads(params) if params else {}, levels)
+    overrides = json.loads(params) if params else {}
+    if tune or cv or split:
+        if levels:
+            raise LTVError("--sparsity cannot be combined with --tune, --cv or --split")
+        run_protocol_cli(dataset, data, models, seed_list, out, overrides, tune=tune,
+                         tune_timeout=tune_timeout, cv=cv, split=split)
+        return
+    run(dataset, data, models, seed_list, out, overrides, levels)
+
+
+def run_protocol_cli(dataset_name: str | None, data: Path | None, models_spec: str,
+                     seeds: list[int], out: Path, params: dict[str, dict[str, Any]], *,
+                     tune: int = 0, tune_timeout: float | None = None, cv: int = 0,
+                     split: str | None = None) -> None:
+    """``--tune`` / ``--cv`` / ``--split``: :func:`ltvkit.evaluation.protocols.run_protocol`
+    with a tuner from :mod:`ltvkit.tuning` (tuning sees the training and validation parts
+    only)."""
+    from rich.markup import escape
+
+    from ltvkit.evaluation.leaderboard import leaderboard_rich_table
+    from ltvkit.evaluation.protocols import parse_ratios, ratio_split, run_protocol
+    from ltvkit.evaluation.runner import plan_dataset, plan_public_dataset
+    from ltvkit.evaluation.specs import ModelSpec
+
+    if dataset_name:
+        with console.status(f"preparing {dataset_name} with its protocol"):
+            plan = plan_public_dataset(dataset_name, models_spec, seeds)
+    elif data is not None:
+        plan = plan_dataset(data, models_spec, seeds)
+    else:
+        raise LTVError("give --dataset NAME or --data DIR")
+    chosen_split = ratio_split(*parse_ratios(split)) if split else plan.split
+    tuner = None
+    if tune:
+        from ltvkit.tuning import tune as run_tune
+
+        def tuner(spec: str, train, valid, seed: int) -> dict[str, Any]:
+            parsed = ModelSpec.parse(spec)
+            if parsed.on_target:
+                train = train.domain_view(train.target_domain)
+                valid = valid.domain_view(valid.target_domain)
+            fixed = {**params.get(parsed.name, {}), **parsed.params}
+            result = run_tune(parsed.name, train, valid, n_trials=tune, timeout=tune_timeout,
+                              seed=seed, params=fixed,
+                              storage=out / "studies.db", study_name=f"{spec}-seed{seed}-"
+                              f"n{len(train)}")
+            return {k: v for k, v in result.best_params.items() if k != "random_state"}
+
+    def on_step(msg: str) -> None:
+        console.print(f"fitting {escape(msg)}")
+
+    records = run_protocol(plan.dataset, chosen_split, plan.models, seeds, out, cv=cv or None,
+                           tuner=tuner, params=params, on_step=on_step)
+    out_console.print(leaderboard_rich_table(records, plan.horizon))
+    for r in records:
+        if "error" in r:
+            console.print(f"[yellow]{escape(r['model'])} seed {r['seed']} failed:[/yellow] "
+                          f"{escape(r['error'])}")
+    console.print(f"wrote {out}/leaderboard.json, leaderboard.md and predictions/")
