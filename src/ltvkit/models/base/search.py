@@ -166,7 +166,9 @@ def search(cls: type, train: LTVDataset, valid: LTVDataset, *, n_trials: int = 5
             model.fit(train, valid)
         return validation_score(model, valid, metric)
 
-    remaining = int(n_trials) - len(study.trials)
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+                optuna.trial.TrialState.FAIL)
+    remaining = int(n_trials) - sum(t.state in finished for t in study.trials)
     t0 = time.perf_counter()
     if remaining > 0:
         callbacks = [lambda s, t: on_trial(t)] if on_trial else None
