@@ -162,8 +162,12 @@ def search(cls: type, train: LTVDataset, valid: LTVDataset, *, n_trials: int = 5
     def objective(trial: Any) -> float:
         params = {**base, **space(trial)}
         model = cls(**params)
-        with _pruning(trial, sign):
-            model.fit(train, valid)
+        try:
+            with _pruning(trial, sign):
+                model.fit(train, valid)
+        except LTVError as exc:
+            trial.set_user_attr("error", str(exc))
+            raise
         return validation_score(model, valid, metric)
 
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
@@ -177,8 +181,10 @@ def search(cls: type, train: LTVDataset, valid: LTVDataset, *, n_trials: int = 5
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
             and t.value is not None and np.isfinite(t.value)]
     if not done:
-        raise ModelError(f"{cls.name}: no tuning trial completed "
-                         f"({len(study.trials)} trials failed or were pruned)")
+        reasons = [t.user_attrs["error"] for t in study.trials if "error" in t.user_attrs]
+        raise ModelError(f"{cls.name}: no tuning trial completed ({len(study.trials)} trials "
+                         "failed or were pruned" + (f"; last error: {reasons[-1]})" if reasons
+                                                    else ")"))
     best = study.best_trial
     return SearchResult(
         model=cls.name, metric=metric, best_params=_params_of(cls, base, space, best),
