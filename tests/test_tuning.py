@@ -139,7 +139,7 @@ def test_cv_folds_partition_customers_and_chain_forward_in_time(cdnow_dataset):
     tests = [set(t.customer_id.astype(str)) for _, _, t in folds]
     assert sum(len(t) for t in tests) == len(set(ds.customer_id.astype(str)))
     assert not (tests[0] & tests[1]) and not (tests[1] & tests[2])
-    for train, valid, test in folds:
+    for train, _valid, test in folds:
         assert not set(train.customer_id.astype(str)) & set(test.customer_id.astype(str))
     # sliding cutoffs: every training cutoff precedes every test cutoff
     shifted = ds.subset(np.arange(len(ds)))

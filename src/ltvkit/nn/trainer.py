@@ -23,8 +23,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from contextvars import ContextVar
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
