@@ -72,6 +72,10 @@ def benchmark(
                                            "forward-chaining by cutoff); 0: the split."),
     split: str | None = typer.Option(None, "--split", help="Customer shares train,valid,test, "
                                                           "e.g. 70,15,15."),
+    hierarchical: str | None = typer.Option(None, help="SHORT,LONG horizons, e.g. 13W,39W: "
+                                                       "the short-horizon model extrapolated "
+                                                       "to LONG vs the direct model and BTYD "
+                                                       "(public single-cutoff datasets)."),
 ) -> None:
     """Fit every model on the same split, score the test split, print the leaderboard.
 
@@ -80,6 +84,9 @@ def benchmark(
     seed_list = [int(s) for s in _split_list(seeds)]
     levels = [int(p) for p in _split_list(sparsity)] if sparsity else None
     overrides = json.loads(params) if params else {}
+    if hierarchical:
+        run_hierarchical(dataset, models, seed_list, out, overrides, hierarchical)
+        return
     if tune or cv or split:
         if levels:
             raise LTVError("--sparsity cannot be combined with --tune, --cv or --split")
@@ -138,3 +145,37 @@ def run_protocol_cli(dataset_name: str | None, data: Path | None, models_spec: s
             console.print(f"[yellow]{escape(r['model'])} seed {r['seed']} failed:[/yellow] "
                           f"{escape(r['error'])}")
     console.print(f"wrote {out}/leaderboard.json, leaderboard.md and predictions/")
+
+
+def run_hierarchical(dataset_name: str | None, models_spec: str, seeds: list[int], out: Path,
+                     params: dict[str, dict[str, Any]], horizons: str) -> None:
+    """``--hierarchical SHORT,LONG``: :func:`ltvkit.evaluation.hierarchical.compare_horizons`
+    for the first model of ``--models`` (default lgbm) and every seed."""
+    from ltvkit.evaluation.hierarchical import compare_horizons
+    from ltvkit.evaluation.leaderboard import leaderboard_rich_table, write_leaderboard
+    from ltvkit.evaluation.specs import ModelSpec, split_model_list
+
+    parts = _split_list(horizons)
+    if len(parts) != 2:
+        raise LTVError(f"--hierarchical takes SHORT,LONG (e.g. 13W,39W), got '{horizons}'")
+    if not dataset_name:
+        raise LTVError("--hierarchical rebuilds the dataset at two cutoffs: use --dataset NAME")
+    from ltvkit.datasets import get_dataset
+
+    public = get_dataset(dataset_name)
+    spec = ModelSpec.parse("lgbm" if models_spec == "all" else split_model_list(models_spec)[0])
+    with console.status(f"loading {dataset_name}"):
+        log = public.load_log()
+        attrs = public.load_attributes(log)
+    records = []
+    for seed in seeds:
+        console.print(f"hierarchical {parts[0]} -> {parts[1]}, {spec.name}, seed {seed}")
+        records += compare_horizons(log, public.task, short=parts[0], long=parts[1],
+                                    model=spec.name, params={**params.get(spec.name, {}),
+                                                             **spec.params},
+                                    seed=seed, attributes=attrs,
+                                    attribute_customer_col=public.attribute_customer_col)
+    out.mkdir(parents=True, exist_ok=True)
+    write_leaderboard(records, out, horizon=parts[1])
+    out_console.print(leaderboard_rich_table(records, parts[1]))
+    console.print(f"wrote {out}/leaderboard.json and leaderboard.md")

@@ -61,7 +61,8 @@ def _oof_predictions(model_name: str, params: dict[str, Any], data: LTVDataset, 
 
 def compare_horizons(log: Any, task: LTVTask, *, short: str = "91D", long: str = "273D",
                      model: str = "lgbm", params: dict[str, Any] | None = None,
-                     seed: int = 0, attributes: Any = None) -> list[dict[str, Any]]:
+                     seed: int = 0, attributes: Any = None,
+                     attribute_customer_col: str = "customer_id") -> list[dict[str, Any]]:
     """The variants of the module docstring at ``task.cutoff``; one record per variant with
     ``model`` (a label), ``variant`` (``reference``, ``direct``,
     ``hierarchical_global_ratio``, ``hierarchical_ratio_model``, ``btyd``), ``seed``,
@@ -82,7 +83,7 @@ def compare_horizons(log: Any, task: LTVTask, *, short: str = "91D", long: str =
 
     def build(at: str, horizon: str) -> LTVDataset:
         return build_dataset(log, dataclasses.replace(task, cutoff=at, horizons=(horizon,)),
-                             attributes)
+                             attributes, attribute_customer_col=attribute_customer_col)
 
     now_short, now_long = build(str(cutoff), short), build(str(cutoff), long)
     old_short, old_long = build(old, short), build(old, long)
