@@ -68,6 +68,8 @@ def benchmark(
                                                "validation split before scoring it (0: no)."),
     tune_timeout: float | None = typer.Option(None, help="Seconds per model and seed for "
                                                          "--tune."),
+    tune_metric: str = typer.Option("normalized_gini", help="Validation metric --tune "
+                                                            "optimises."),
     cv: int = typer.Option(0, "--cv", help="K-fold cross-validation (customer-grouped, or "
                                            "forward-chaining by cutoff); 0: the split."),
     split: str | None = typer.Option(None, "--split", help="Customer shares train,valid,test, "
@@ -91,7 +93,8 @@ def benchmark(
         if levels:
             raise LTVError("--sparsity cannot be combined with --tune, --cv or --split")
         run_protocol_cli(dataset, data, models, seed_list, out, overrides, tune=tune,
-                         tune_timeout=tune_timeout, cv=cv, split=split)
+                         tune_timeout=tune_timeout, cv=cv, split=split,
+                         tune_metric=tune_metric)
         return
     run(dataset, data, models, seed_list, out, overrides, levels)
 
@@ -99,7 +102,7 @@ def benchmark(
 def run_protocol_cli(dataset_name: str | None, data: Path | None, models_spec: str,
                      seeds: list[int], out: Path, params: dict[str, dict[str, Any]], *,
                      tune: int = 0, tune_timeout: float | None = None, cv: int = 0,
-                     split: str | None = None) -> None:
+                     split: str | None = None, tune_metric: str = "normalized_gini") -> None:
     """``--tune`` / ``--cv`` / ``--split``: :func:`ltvkit.evaluation.protocols.run_protocol`
     with a tuner from :mod:`ltvkit.tuning` (tuning sees the training and validation parts
     only)."""
@@ -129,9 +132,9 @@ def run_protocol_cli(dataset_name: str | None, data: Path | None, models_spec: s
                 valid = valid.domain_view(valid.target_domain)
             fixed = {**params.get(parsed.name, {}), **parsed.params}
             result = run_tune(parsed.name, train, valid, n_trials=tune, timeout=tune_timeout,
-                              seed=seed, params=fixed,
-                              storage=out / "studies.db", study_name=f"{spec}-seed{seed}-"
-                              f"n{len(train)}")
+                              seed=seed, params=fixed, metric=tune_metric,
+                              storage=out / "studies.db", study_name=f"{spec}-{tune_metric}-"
+                              f"seed{seed}-n{len(train)}")
             return {k: v for k, v in result.best_params.items() if k != "random_state"}
 
     def on_step(msg: str) -> None:
