@@ -99,6 +99,15 @@ def benchmark(
     run(dataset, data, models, seed_list, out, overrides, levels)
 
 
+def _digest(data) -> str:
+    """A short fingerprint of a dataset's samples (one study per fold and seed)."""
+    import hashlib
+
+    keys = "\n".join(sorted(f"{c}|{t}" for c, t in zip(data.customer_id.astype(str),
+                                                        data.cutoff.astype(str), strict=True)))
+    return hashlib.sha1(keys.encode()).hexdigest()[:10]
+
+
 def run_protocol_cli(dataset_name: str | None, data: Path | None, models_spec: str,
                      seeds: list[int], out: Path, params: dict[str, dict[str, Any]], *,
                      tune: int = 0, tune_timeout: float | None = None, cv: int = 0,
@@ -133,8 +142,8 @@ def run_protocol_cli(dataset_name: str | None, data: Path | None, models_spec: s
             fixed = {**params.get(parsed.name, {}), **parsed.params}
             result = run_tune(parsed.name, train, valid, n_trials=tune, timeout=tune_timeout,
                               seed=seed, params=fixed, metric=tune_metric,
-                              storage=out / "studies.db", study_name=f"{spec}-{tune_metric}-"
-                              f"seed{seed}-n{len(train)}")
+                              storage=out / "studies.db",
+                              study_name=f"{spec}-{tune_metric}-seed{seed}-{_digest(train)}")
             return {k: v for k, v in result.best_params.items() if k != "random_state"}
 
     def on_step(msg: str) -> None:
