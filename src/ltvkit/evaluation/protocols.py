@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,7 @@ def run_protocol(dataset: LTVDataset, split: Split, models: Sequence[str], seeds
                 spec, run_params = name, dict(params or {})
                 extra: dict[str, Any] = {"fold": fold} if cv else {}
                 if tuner:
+                    t0 = time.perf_counter()
                     try:
                         best = tuner(name, train, valid, seed)
                     except Exception as exc:  # noqa: BLE001 - recorded like a failed fit
@@ -132,6 +134,7 @@ def run_protocol(dataset: LTVDataset, split: Split, models: Sequence[str], seeds
                     parsed = ModelSpec.parse(name)
                     run_params[parsed.name] = {**run_params.get(parsed.name, {}), **best}
                     extra["tuned_params"] = best
+                    extra["tune_seconds"] = round(time.perf_counter() - t0, 3)
                 record = fit_and_score(spec, train, valid, test, seed, horizon, edges,
                                        run_params, out / "predictions", label=label,
                                        file_stem=stem)
