@@ -161,3 +161,16 @@ def test_ratio_split_gives_70_15_15_of_customers(cdnow_dataset):
     train, valid, test = ratio_split(0.7, 0.15, 0.15)(cdnow_dataset, 0)
     n = len(cdnow_dataset)
     assert abs(len(test) / n - 0.15) < 0.01 and abs(len(valid) / n - 0.15) < 0.01
+
+
+def test_benchmark_protocol_options_fail_in_one_line():
+    runner = CliRunner()
+    bad_split = runner.invoke(app, ["benchmark", "--dataset", "cdnow", "--models", "lgbm",
+                                    "--split", "70,10,10", "--out", "/tmp/unused"])
+    assert bad_split.exit_code == 2
+    assert "--split needs three positive shares summing to 100" in bad_split.output
+    bad_h = runner.invoke(app, ["benchmark", "--dataset", "cdnow", "--hierarchical", "13W"])
+    assert bad_h.exit_code == 2 and "SHORT,LONG" in bad_h.output
+    bad_trials = runner.invoke(app, ["tune", "--dataset", "cdnow", "--model", "lgbm",
+                                     "--trials", "0", "--out", "/tmp/unused"])
+    assert bad_trials.exit_code == 2 and "--trials must be >= 1, got 0" in bad_trials.output
