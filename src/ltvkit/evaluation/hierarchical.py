@@ -25,6 +25,7 @@ Every variant is scored on the same test customers with :func:`ltvkit.metrics.ev
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import numpy as np
@@ -92,8 +93,14 @@ def compare_horizons(log: Any, task: LTVTask, *, short: str = "91D", long: str =
     y_test = test.labels_for(long)
     records: list[dict[str, Any]] = []
 
+    clock = {"t": time.perf_counter()}
+
     def add(variant: str, name: str, pred: np.ndarray, **extra: Any) -> None:
+        """Record a variant; ``fit_seconds`` is the time since the previous record."""
+        now = time.perf_counter()
+        seconds, clock["t"] = round(now - clock["t"], 3), now
         records.append({"model": name, "variant": variant, "seed": seed,
+                        "fit_seconds": seconds,
                         "metrics": evaluate(y_test, pred), "n_test": len(pred),
                         "n_train": extra.pop("n_train", len(train)), **extra})
 
