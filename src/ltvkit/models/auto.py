@@ -10,6 +10,11 @@ TPE with pruning, see :mod:`ltvkit.models.base.search`); the tuned families are 
 on the validation normalized Gini. ``search_info_`` holds every family's best validation
 score and parameters. The chosen model is saved in ``members/``.
 
+Reproducibility: the same seed draws the same sequence of trials, but when ``time_budget``
+cuts a search short the number of trials run depends on the machine's speed; for a fit that
+repeats exactly, give a budget that ``trials_per_family`` trials fit in. ``time_budget``
+bounds the searches only: the final fits (the stack's out-of-fold fits included) come on top.
+
 References
 ----------
 .. [1] Akiba, T., Sano, S., Yanase, T., Ohta, T., Koyama, M. (2019). "Optuna: A
