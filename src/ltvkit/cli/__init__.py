@@ -1,5 +1,5 @@
 """The ``ltv`` command line: prepare, evaluate, datasets, models, train, predict, benchmark, demo,
-score, target, explain, report, serve.
+score, target, explain, report, serve, tune.
 
 Each command lives in its own module and only parses its arguments and calls the library; heavy
 libraries are imported inside the commands, so ``ltv --help`` stays fast. Every command ends a
@@ -25,13 +25,14 @@ from ltvkit.cli import score as _score
 from ltvkit.cli import serve as _serve
 from ltvkit.cli import target as _target
 from ltvkit.cli import train as _train
+from ltvkit.cli import tune as _tune
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ltvkit: customer lifetime value from raw transaction logs.")
 
 for _command in (_prepare.prepare, _evaluate.evaluate, _datasets.datasets, _models.models,
                  _train.train, _predict.predict, _benchmark.benchmark, _demo.demo, _score.score,
-                 _target.target, _explain.explain, _report.report, _serve.serve):
+                 _target.target, _explain.explain, _report.report, _serve.serve, _tune.tune):
     app.command()(_command)
 
 

@@ -36,11 +36,13 @@ Stop-gradient (``stop_gradient=True``): the residual and augmentation parts read
 ``sg(P)``, so only the cascade and the distillation train the encoder.
 ``L = L_cascade + w_d L_distill + w_r L_residual + w_hv L_hv`` (unit weights by default).
 
-Inference: ``k^ = argmax_k P(b = k)`` and ``yhat = 0`` (bucket 0) or ``yhat_k^``. Bucket
-intervals are disjoint and ``|v| <= 1 - 1e-3`` (a margin so float rounding cannot put a
-prediction on a neighbour's edge), so a customer assigned a higher bucket is never predicted
-below one assigned a lower bucket. ``soft=True`` predicts ``sum_k P(b = k) yhat_k`` instead
-(smoother ranking, no ordering guarantee). ``p_active = P(b >= 1)`` and ``bucket_probs`` [n, K]
+Inference (default, ``soft=True``): the expected value over the bucket distribution,
+``yhat = sum_k P(b = k) yhat_k`` (a mean prediction, and a smooth ranking instead of ties
+within a bucket). The paper's hard rule stays available as ``soft=False``: ``k^ = argmax_k
+P(b = k)`` and ``yhat = 0`` (bucket 0) or ``yhat_k^``; bucket intervals are disjoint and
+``|v| <= 1 - 1e-3`` (a margin so float rounding cannot put a prediction on a neighbour's
+edge), so under the hard rule a customer assigned a higher bucket is never predicted below one
+assigned a lower bucket. ``p_active = P(b >= 1)`` and ``bucket_probs`` [n, K]
 are returned; the model is not probabilistic (no quantiles).
 
 References
@@ -293,7 +295,8 @@ class CCORNetModel(TorchLTVModel):
     quantiles : quantiles of the positive training labels that split the positive buckets
         (``(0.5, 0.75)`` gives the paper's K = 4).
     cap_quantile : the top bucket's upper bound, a quantile of the positive training labels.
-    soft : predict the expectation over buckets instead of the argmax bucket's value.
+    soft : predict the expectation over buckets (default) instead of the argmax bucket's
+        value (``False``: the paper's hard inference).
     augmentation : the high-value augmentation module (``False``: the paper's ablation).
     noise_scale : ``eta`` of the attention-guided training noise.
     confidence_delta : relative error under which the high-value prediction counts as "right"
@@ -321,7 +324,7 @@ class CCORNetModel(TorchLTVModel):
 
     def __init__(self, hidden: Sequence[int] = (64, 32), residual_width: int = 32,
                        bucket_embedding_dim: int = 8, quantiles: Sequence[float] = (0.5, 0.75),
-                       cap_quantile: float = 0.999, soft: bool = False, augmentation: bool = True,
+                       cap_quantile: float = 0.999, soft: bool = True, augmentation: bool = True,
                        noise_scale: float = 0.1, confidence_delta: float = 0.2,
                        focal_gamma: float = 2.0, distillation: str = "batch",
                        distill_weight: float = 1.0, residual_weight: float = 1.0,
@@ -335,7 +338,7 @@ class CCORNetModel(TorchLTVModel):
     def test_params(cls) -> list[dict[str, Any]]:
         base = {"hidden": (16, 8), "residual_width": 8, "bucket_embedding_dim": 4,
                 "max_epochs": 3, "batch_size": 128, "lr": 1e-2, "n_threads": 1}
-        return [base, {**base, "augmentation": False, "soft": True, "distillation": "prior"}]
+        return [base, {**base, "augmentation": False, "soft": False, "distillation": "prior"}]
 
     # ------------------------------------------------------------------ buckets
     def _validate_params(self) -> None:

@@ -82,6 +82,29 @@ class LGBMModel(common.LGBMParamsMixin, LTVModel):
         tiny = {"n_estimators": 20, "num_leaves": 7, "learning_rate": 0.1, "n_threads": 1}
         return [tiny, {**tiny, "objective": "log1p_mse"}]
 
+    @classmethod
+    def search_space(cls, trial: Any) -> dict[str, Any]:
+        """The Optuna search space (``ltvkit.tuning``): the objective among the absolute,
+        squared, quantile, Tweedie and log1p-MSE losses, as Anitha Kumari et al. [2]_ tune
+        it, and the tree / regularisation parameters."""
+        objective = trial.suggest_categorical(
+            "objective", ["tweedie", "log1p_mse", "l2", "l1", "quantile"])
+        params: dict[str, Any] = {
+            "objective": objective,
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 4, 64, log=True),
+            "min_child_samples": trial.suggest_int("min_child_samples", 10, 400, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
+        }
+        if objective == "tweedie":
+            params["tweedie_variance_power"] = trial.suggest_float(
+                "tweedie_variance_power", 1.05, 1.95)
+        elif objective == "quantile":
+            params["alpha"] = trial.suggest_float("alpha", 0.5, 0.95)
+        return params
+
     # ------------------------------------------------------------------ fit / predict
     def _fit(self, train: LTVDataset, valid: LTVDataset | None) -> None:
         self._check_tree_params()

@@ -52,6 +52,15 @@ class LSTMModel(SequenceTorchModel):
         return [{"rnn_hidden": 8, "static_hidden": (8,), "hidden": (8,), "max_epochs": 3,
                  "batch_size": 128, "lr": 1e-2, "n_threads": 1}]
 
+    @classmethod
+    def search_space(cls, trial: Any) -> dict[str, Any]:
+        """The Optuna search space (``ltvkit.tuning``): encoder width, dropout and training."""
+        return {"rnn_hidden": trial.suggest_categorical("rnn_hidden", [16, 32, 64]),
+                "dropout": trial.suggest_float("dropout", 0.0, 0.3),
+                "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
+                "weight_decay": trial.suggest_categorical("weight_decay", [0.0, 1e-5, 1e-4]),
+                "batch_size": trial.suggest_categorical("batch_size", [256, 512, 1024])}
+
     def _build_encoder(self, spec: ModuleSpec) -> nn.Module:
         return RNNEncoder(spec.n_channels, self.rnn_hidden, self.n_layers, self.dropout,
                           kind="lstm")

@@ -20,8 +20,10 @@ MDME, one per horizon ``t`` (on a shared-bottom MLP and a per-horizon tower ``h_
 - ``L_MDME,t = CE(s*, p_dc) + sum_j BCE(1[s* > j], o_j) + L_kd + mean over positive samples of
   [CE(b*, p_bc_{s*}) + sum_j BCE(1[b* > j], bot_{s*, j}) + L_kd^bucket + (beta_{s*, b*} - beta*)^2]``
   with ``beta* = (y - l) / (u - l)`` clipped to [0, 1].
-- Inference: ``s^ = argmax p_dc``, ``b^ = argmax p_bc_{s^}``, ``y^ = l + beta (u - l)``
-  (0 when ``s^ = 0``); ``soft=True`` predicts the expectation over every bucket instead.
+- Inference (default, ``soft=True``): the expected value over every bucket of the
+  distribution, ``y^ = sum o_t (l + beta (u - l))``. The paper's hard rule stays available as
+  ``soft=False``: ``s^ = argmax p_dc``, ``b^ = argmax p_bc_{s^}``, ``y^ = l + beta (u - l)``
+  (0 when ``s^ = 0``).
 
 ODMN coupling: ``o_t`` [1 + P B] is the distribution over every bucket of horizon ``t``
 (``p_dc_0`` and ``p_dc_s p_bc_{s, b}``). The Mono Unit, an MLP with non-negative weights
@@ -32,7 +34,7 @@ the argmax prediction has no gradient]. ``L = sum_t L_MDME,t + calibration_weigh
 
 Monotone predictions (``monotone=True``): hard argmax predictions can still cross, so the
 returned value is the cumulative maximum over the horizons, ``y^_t <- max_{j<=t} y^_j``; the
-per-horizon argmax values before it are in ``extras["value_before_cummax"]`` (with the chosen
+per-horizon values before it are in ``extras["value_before_cummax"]`` (with the argmax
 bucket's ``extras["bucket_lower"]`` / ``["bucket_upper"]``).
 
 References
@@ -256,7 +258,8 @@ class ODMN(TorchLTVModel):
     calibration_weight : weight of ``L_cal`` (1; not recovered from the paper).
     distill_weight : weight of the two ordinal distillation terms.
     monotone : cumulative maximum over horizons (exactly monotone predictions).
-    soft : expected value over buckets instead of the hard argmax value.
+    soft : expected value over buckets (default) instead of the hard argmax value
+        (``False``: the paper's inference).
     n_threads : 1 by default, see :class:`~ltvkit.models.ccornet.CCORNetModel` (one torch
         thread avoids synchronisation overhead on the small matrices of this network).
     """
@@ -271,7 +274,7 @@ class ODMN(TorchLTVModel):
                        n_sub_distributions: int = 4, n_buckets: int = 4, cap_quantile: float = 1.0,
                        mono_unit: bool = True, mono_hidden: int = 16,
                        calibration_weight: float = 1.0, distill_weight: float = 1.0,
-                       monotone: bool = True, soft: bool = False, dropout: float = 0.0,
+                       monotone: bool = True, soft: bool = True, dropout: float = 0.0,
                        **training: Any):
         self._store_params(locals())
         super().__init__(**training)
@@ -368,9 +371,9 @@ class ODMN(TorchLTVModel):
         zero = sub == 0
         value = torch.where(zero, 0.0, lower + beta * (upper - lower))
         lower, upper = torch.where(zero, 0.0, lower), torch.where(zero, 0.0, upper)
-        before = value
         if self.soft:
             value = module.expected_value(outputs)
+        before = value
         if self.monotone:
             value = torch.cummax(value, dim=1).values
         return PredictionParts(value=value, p_active=1.0 - outputs["o"][..., 0], extras={

@@ -66,6 +66,16 @@ class ZILN(TorchLTVModel):
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"hidden": (16, 8), "max_epochs": 3, "batch_size": 128, "lr": 1e-2, "n_threads": 1}]
 
+    @classmethod
+    def search_space(cls, trial: Any) -> dict[str, Any]:
+        """The Optuna search space (``ltvkit.tuning``): width, dropout and training."""
+        widths = {"32-16": (32, 16), "64-32": (64, 32), "128-64": (128, 64)}
+        return {"hidden": widths[trial.suggest_categorical("hidden", list(widths))],
+                "dropout": trial.suggest_float("dropout", 0.0, 0.3),
+                "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
+                "weight_decay": trial.suggest_categorical("weight_decay", [0.0, 1e-5, 1e-4]),
+                "batch_size": trial.suggest_categorical("batch_size", [256, 512, 1024])}
+
     def _build_module(self, spec: ModuleSpec) -> nn.Module:
         return ZILNNet(spec, self.hidden, self.dropout)
 

@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import math
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,13 @@ LossFn = Callable[[Any, Tensor, int], Tensor]
 
 
 # --------------------------------------------------------------------------------- data
+#: While set, called as ``observer(epoch, monitored_loss)`` after every epoch of every
+#: :meth:`Trainer.fit` in this context (e.g. by ``ltvkit.tuning`` to prune a trial from its
+#: per-epoch validation loss); an exception it raises ends training and propagates.
+EPOCH_OBSERVER: ContextVar[Callable[[int, float], None] | None] = ContextVar(
+    "ltvkit_epoch_observer", default=None)
+
+
 @dataclass
 class TensorData:
     """Model inputs ``{name: [n, ...]}`` and targets ``[n, H]`` on one device."""
@@ -268,6 +276,9 @@ class Trainer:
                     bad_epochs += 1
                 scheduler.step(monitored)
                 advance(epoch, train_loss, monitored)
+                observer = EPOCH_OBSERVER.get()
+                if observer is not None:
+                    observer(epoch, monitored)
                 if bad_epochs >= self.patience:
                     break
         if best_state is not None:
