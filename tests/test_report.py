@@ -74,9 +74,10 @@ def test_report_has_every_section_and_chart(cdnow_run):
         assert chart in result.charts, (chart, result.notes)
         assert f'data-chart="{chart}"' in text
         assert (run / "report_data" / f"{chart}.csv").stat().st_size > 0
-    # no model of this run predicts quantiles: the coverage chart is replaced by a note
-    assert any("interval coverage" in n for n in result.notes)
-    assert "no model of this run predicts a 10-90 % interval" in text
+    # bgnbd predicts 10-90 % intervals (parametric bootstrap), so the coverage chart is drawn
+    assert "interval-coverage" in result.charts
+    coverage = pd.read_csv(run / "report_data" / "interval-coverage.csv")
+    assert set(coverage["model"]) == {"bgnbd"}
     # self-contained: plotly.js inline, and nothing outside it points elsewhere
     from plotly.offline import get_plotlyjs
 
@@ -123,7 +124,12 @@ def test_waterfall_balances_and_zero_share_is_observed(cdnow_run):
     pred = pd.read_parquet(run / "predictions" / "bgnbd-seed0.parquet")
     row = z[z["model"] == "bgnbd"].iloc[0]
     assert np.isclose(row["observed"], (pred["y_true"] <= 0).mean())
-    assert np.isclose(row["predicted"], (pred["y_pred"] <= ZERO_EPS).mean())
+    # bgnbd predicts P(active): the predicted share of zeros is 1 - its mean
+    assert row["predicted_as"] == "1 - mean P(active)"
+    assert np.isclose(row["predicted"], 1.0 - pred["p_active"].mean())
+    lgbm = z[z["model"] == "lgbm"].iloc[0]
+    lgbm_pred = pd.read_parquet(run / "predictions" / "lgbm-seed0.parquet")
+    assert np.isclose(lgbm["predicted"], (lgbm_pred["y_pred"] <= ZERO_EPS).mean())
 
 
 def test_btyd_tracking_meets_the_calibration_frequencies(cdnow_run):

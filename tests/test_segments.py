@@ -95,7 +95,7 @@ def test_segment_risk_matrix_from_p_alive(cdnow_split):
     expected = ((scored["segment"] == "high") & (scored["p_alive"] < 0.3)).sum()
     assert int(cell["customers"].sum()) == expected
     with pytest.raises(ScoringError, match="no p_active_<h> or p_alive column"):
-        segment_risk_matrix(scored.drop(columns=["p_alive"]))
+        segment_risk_matrix(scored.drop(columns=["p_alive", "p_active_273D"]))
     with pytest.raises(ScoringError, match="risk thresholds: must be strictly increasing"):
         churn_risk(np.array([0.5]), (0.7, 0.3))
 

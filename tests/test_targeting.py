@@ -193,7 +193,7 @@ def test_projected_value_of_olist_sellers_by_month(shared_data):
         new = build_dataset(log, LTVTask(**base, cohort="new", new_from=start, new_until=end))
         model = create_model("bgnbd", log_penalizer=0.01).fit(known)
         acq = acquisition_clv(model, new)
-        assert acq["purchase_rate_from"] == "p_alive" and 0 < acq["purchase_rate"] <= 1
+        assert acq["purchase_rate_from"] == "p_active" and 0 < acq["purchase_rate"] <= 1
         pv = projected_value(acq["customers"], acq["purchase_rate"], acq["value_per_buyer"])
         assert pv == pytest.approx(model.predict(new).value[:, 0].sum(), rel=1e-9)
         rows.append({"spend": acq["customers"], "value": pv,

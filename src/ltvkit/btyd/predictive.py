@@ -80,6 +80,12 @@ def _alive(kind: type, draws: FloatArray, x: FloatArray, t_x: FloatArray,
     return alive[inverse.ravel()]
 
 
+def _probability(p: FloatArray) -> FloatArray:
+    """A beta draw as a geometric's success probability: a draw that underflowed to 0 (a
+    dropout shape near 0) becomes the smallest positive float, i.e. practically never."""
+    return np.clip(p, np.finfo(np.float64).tiny, 1.0)
+
+
 def _counts(kind: type, draws: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray,
             bounds: FloatArray, rng: np.random.Generator) -> FloatArray:
     """Future purchase counts in each grid increment, ``[J, S, n]``."""
@@ -89,7 +95,7 @@ def _counts(kind: type, draws: FloatArray, x: FloatArray, t_x: FloatArray, T: Fl
     c0, c1, c2, c3 = (draws[:, i:i + 1] for i in range(4))
     if kind is BGBBParams:
         p = rng.beta(c0 + x, c1 + T - x)
-        theta = rng.beta(np.broadcast_to(c2, (S, n)), c3 + T)
+        theta = _probability(rng.beta(np.broadcast_to(c2, (S, n)), c3 + T))
         survived = rng.geometric(theta) - 1.0  # further opportunities alive
         open_ = np.minimum(survived[None], np.floor(bounds)[:, None, None])
         opp = np.diff(np.concatenate([np.zeros((1, S, n)), open_]), axis=0)
@@ -103,7 +109,7 @@ def _counts(kind: type, draws: FloatArray, x: FloatArray, t_x: FloatArray, T: Fl
         exposure = np.diff(np.concatenate([np.zeros((1, S, n)), active]), axis=0)
         return rng.poisson(lam[None] * exposure) * alive[None]
     shift = 1.0 if kind is MBGNBDParams else 0.0
-    p = rng.beta(np.broadcast_to(c2, (S, n)), c3 + x + shift)
+    p = _probability(rng.beta(np.broadcast_to(c2, (S, n)), c3 + x + shift))
     k = rng.geometric(p)  # the k-th future purchase is the last
     cum = np.cumsum(rng.poisson(lam[None] * dt[:, None, None]), axis=0)
     cum = np.minimum(cum, k[None])
