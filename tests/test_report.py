@@ -39,12 +39,41 @@ MODELS = ["historical_mean", "bgnbd", "lgbm"]
 CHROMIUM = os.environ.get("LTVKIT_CHROMIUM", "/usr/bin/chromium")
 
 
+def _write_decisions(folder: Path) -> dict:
+    """``<run>/decisions/`` as ``ltv demo`` writes it, through the real scoring and explain
+    APIs: lgbm fitted on CDNOW's protocol split (seed 0), segments learnt on its training
+    predictions, the test split scored with labels, the top-10 % target list and its curve,
+    and the TreeSHAP global importance on the test split."""
+    from ltvkit.cli.demo import shap_importance
+    from ltvkit.data import build_dataset
+    from ltvkit.datasets import get_dataset
+    from ltvkit.models import create_model
+    from ltvkit.scoring import learn_segments, score, target
+
+    public = get_dataset("cdnow")
+    train, valid, test = public.split.split(build_dataset(public.load_log(), public.task), 0)
+    model = create_model("lgbm", random_state=0).fit(train, valid)
+    model_dir = folder / "lgbm"
+    model.save(model_dir)
+    learn_segments(model, train, save=model_dir)
+    scored = score(model_dir, test, with_labels=True)
+    scored.write(folder / "scored.parquet")
+    result = target(scored.frame, top="10%", cost_per_contact=1.0, margin=0.3)
+    result.targets.to_csv(folder / "targets.csv", index=False)
+    result.curve.to_csv(folder / "targets.curve.csv", index=False)
+    shap_importance(model, test, folder / "shap_importance.csv")
+    return {"scored": scored.frame, "curve": result.curve, "n_test": len(test),
+            "horizon": scored.summary["horizons"][0]}
+
+
 @pytest.fixture(scope="module")
 def cdnow_run(tmp_path_factory) -> tuple[Path, object]:
-    """A tiny real benchmark of bundled CDNOW (3 models, 1 seed) and its report."""
+    """A tiny real benchmark of bundled CDNOW (3 models, 1 seed) with the decisions outputs
+    of ``ltv demo`` in ``decisions/``, and its report."""
     out = tmp_path_factory.mktemp("run") / "cdnow"
     plan = plan_public_dataset("cdnow", MODELS, [0])
     plan.run(out)
+    _write_decisions(out / "decisions")
     result = build_report(out)
     return out, result
 
@@ -70,7 +99,8 @@ def test_report_has_every_section_and_chart(cdnow_run):
     assert result.path == run / "report.html"
     for chart in ("quality-waterfall", "customer-scope", "gain-curve", "deciles",
                   "calibration", "zero-share", "p-alive-matrix", "expected-purchases-matrix",
-                  "tracking", "calibration-vs-holdout"):
+                  "tracking", "calibration-vs-holdout", "value-by-segment", "targeting-roi",
+                  "shap-importance"):
         assert chart in result.charts, (chart, result.notes)
         assert f'data-chart="{chart}"' in text
         assert (run / "report_data" / f"{chart}.csv").stat().st_size > 0
@@ -394,7 +424,9 @@ def test_cross_domain_and_decisions_sections(tmp_path):
     split = pd.read_csv(run / "report_data" / "sparse-vs-non-sparse.csv")
     assert set(split["group"]) == {"sparse (C_na)", "non-sparse (C_a)"}
     seg = pd.read_csv(run / "report_data" / "value-by-segment.csv")
-    assert dict(zip(seg["segment"], seg["sum"], strict=True)) == {"A": 3.0, "B": 4.0}
+    assert dict(zip(seg["segment"], seg["predicted_total"], strict=True)) == {"A": 3.0,
+                                                                              "B": 4.0}
+    assert seg["customers"].sum() == 3
     text = result.path.read_text()
     assert "run.json is missing" in text and "predictions/ltvs-sparsity0-seed0.parquet is " \
         "missing" in text
@@ -412,3 +444,81 @@ def test_failed_model_row_shows_its_reason(cdnow_run, tmp_path):
     assert "ziln" in row and "failed: ModelError: ziln: &lt;loss&gt; is NaN after epoch 3" in row
     assert text.index('data-v="lgbm"') < text.index('class="failed"')  # failed models last
     assert result.n_models == 4
+
+
+# ---------------------------------------------------------------------------------------
+# decisions: segments, targeting ROI and SHAP importance from <run>/decisions/
+# ---------------------------------------------------------------------------------------
+
+
+def test_decisions_charts_match_their_inputs(cdnow_run):
+    run, result = cdnow_run
+    folder = run / "decisions"
+    for chart in ("value-by-segment", "targeting-roi", "shap-importance"):
+        assert chart in result.charts, result.notes
+        assert (run / "report_data" / f"{chart}.csv").stat().st_size > 0
+    scored = pd.read_parquet(folder / "scored.parquet")
+    h = next(c for c in scored.columns if c.startswith("value_"))[len("value_"):]
+    seg = pd.read_csv(run / "report_data" / "value-by-segment.csv")
+    assert seg["customers"].sum() == len(scored) > 4000  # CDNOW's test split
+    assert set(seg["segment"]) == {"low", "medium", "high"}
+    by = scored.groupby("segment")
+    for row in seg.itertuples():
+        assert np.isclose(row.predicted_total, by[f"value_{h}"].sum()[row.segment])
+        assert np.isclose(row.realised_total, by[f"y_true_{h}"].sum()[row.segment])
+    assert np.isclose(seg["share"].sum(), 1.0)
+    roi = pd.read_csv(run / "report_data" / "targeting-roi.csv")
+    curve = pd.read_csv(folder / "targets.curve.csv")
+    assert np.isclose(roi["expected_revenue"].iloc[-1], curve["expected_revenue"].iloc[-1])
+    assert roi["contacts"].iloc[-1] == len(scored)
+    # the whole base contacted: margin 0.3 x every customer's predicted value
+    assert np.isclose(roi["expected_revenue"].iloc[-1], 0.3 * scored[f"value_{h}"].sum())
+    assert "realised_revenue" in roi
+    shap = pd.read_csv(run / "report_data" / "shap-importance.csv")
+    full = pd.read_csv(folder / "shap_importance.csv")
+    assert 0 < len(shap) <= 15 and len(full) > 0
+    assert shap["feature"].iloc[0] == full.loc[full["mean_abs_shap"].idxmax(), "feature"]
+    assert shap["mean_abs_shap"].is_monotonic_decreasing
+    text = result.path.read_text()
+    assert 'id="sec-decisions"' in text
+    assert not [n for n in result.notes if "decisions" in n or "SHAP" in n], result.notes
+    # the saved segment boundaries are shown
+    assert "quantiles [0.5, 0.8]" in text
+
+
+def test_decisions_plot_functions_draw_the_frames(cdnow_run):
+    from ltvkit.report import plot_shap_importance, plot_targeting_roi, plot_value_by_segment
+    from ltvkit.scoring import segment_table
+
+    folder = cdnow_run[0] / "decisions"
+    scored = pd.read_parquet(folder / "scored.parquet")
+    h = next(c for c in scored.columns if c.startswith("value_"))[len("value_"):]
+    table = segment_table(scored, truth_col=f"y_true_{h}")
+    fig = plot_value_by_segment(table)
+    assert [t.name for t in fig.data] == ["predicted", "realised"]
+    curve = pd.read_csv(folder / "targets.curve.csv")
+    fig = plot_targeting_roi(curve)
+    assert [t.name for t in fig.data] == ["expected revenue", "realised revenue", "spend"]
+    assert np.allclose(np.asarray(fig.data[0].customdata)[:, 0], curve["expected_roi"])
+    imp = pd.read_csv(folder / "shap_importance.csv")
+    fig = plot_shap_importance(imp, top=5)
+    assert len(fig.data[0].y) == 5 and fig.data[0].y[-1] == imp["feature"].iloc[0]
+    with pytest.raises(ReportDataError, match="missing column"):
+        plot_shap_importance(imp.drop(columns="mean_abs_shap"))
+
+
+def test_decisions_missing_parts_give_notes(cdnow_run, tmp_path):
+    run = _copy(cdnow_run[0], tmp_path / "r")
+    (run / "decisions" / "shap_importance.csv").unlink()
+    result = build_report(run, btyd=False)
+    text = result.path.read_text()
+    assert "SHAP global importance: shap_importance.csv is missing" in text
+    assert "shap-importance" not in result.charts
+    assert {"value-by-segment", "targeting-roi"} <= set(result.charts)
+    (run / "decisions" / "targets.curve.csv").write_text("")
+    (run / "decisions" / "scored.parquet").unlink()
+    result = build_report(run, btyd=False)
+    text = result.path.read_text()
+    assert "targeting ROI curve: not drawn" in text
+    assert "scored.parquet is missing" in text
+    assert not {"value-by-segment", "targeting-roi"} & set(result.charts)

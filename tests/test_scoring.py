@@ -202,6 +202,14 @@ def test_demo_ends_with_the_scored_base_segments_and_targets(tmp_path, capsys):
     assert len(targets) == int(np.ceil(0.1 * len(scored)))
     assert (tmp_path / "decisions" / "lgbm" / "segments.json").exists()
     assert str(tmp_path / "decisions" / "targets.csv") in printed.err.replace("\n", "")
+    shap = pd.read_csv(tmp_path / "decisions" / "shap_importance.csv")
+    assert list(shap.columns) == ["feature", "mean_abs_shap", "share"] and len(shap) > 0
+    assert shap["mean_abs_shap"].is_monotonic_decreasing and np.isclose(shap["share"].sum(), 1)
+    assert "shap_importance.csv" in printed.err.replace("\n", "")
+    from ltvkit.report import build_report
+
+    result = build_report(tmp_path, btyd=False)  # what `ltv demo` does next
+    assert {"value-by-segment", "targeting-roi", "shap-importance"} <= set(result.charts)
 
 
 def test_every_horizon_of_a_multi_horizon_model_gets_its_columns(cdnow_multi_horizon):

@@ -31,7 +31,8 @@ def demo(
 def decisions(out: Path) -> None:
     """From predictions to decisions on CDNOW: an lgbm fitted on the protocol's training
     split scores the test split (segments learnt on training predictions and saved with the
-    model), then the segment table and the top-10 % target list are printed."""
+    model), then the segment table and the top-10 % target list are printed; the SHAP global
+    importance of the model on the test split is written beside them for the report."""
     import json
 
     from ltvkit.cli._common import console, out_console
@@ -68,3 +69,15 @@ def decisions(out: Path) -> None:
                                   if isinstance(v, int | float)}, indent=1))
     console.print(f"wrote {scored_path}, {oos_path} ({len(scored.out_of_scope):,} customers of "
                   f"other splits, with reasons) and {targets_path}")
+    shap_path = shap_importance(model, test, out / "decisions" / "shap_importance.csv")
+    console.print(f"wrote {shap_path} (SHAP global importance of lgbm on the test split)")
+
+
+def shap_importance(model, data, path: Path) -> Path:
+    """Mean |SHAP| per input of ``model`` on ``data`` (exact TreeSHAP for lgbm), written as
+    CSV (feature, mean_abs_shap, share) for the report's decisions section."""
+    from ltvkit.explain import explain, global_importance
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    global_importance(explain(model, data)).to_csv(path, index=False)
+    return path

@@ -22,9 +22,12 @@ from ltvkit.report.plots import (
     plot_holdout,
     plot_quality_waterfall,
     plot_scope,
+    plot_shap_importance,
     plot_sparse_split,
     plot_sparsity,
+    plot_targeting_roi,
     plot_tracking,
+    plot_value_by_segment,
     plot_zero_share,
 )
 
@@ -42,8 +45,11 @@ __all__ = [
     "plot_holdout",
     "plot_quality_waterfall",
     "plot_scope",
+    "plot_shap_importance",
     "plot_sparse_split",
     "plot_sparsity",
+    "plot_targeting_roi",
     "plot_tracking",
+    "plot_value_by_segment",
     "plot_zero_share",
 ]

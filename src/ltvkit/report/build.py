@@ -29,6 +29,12 @@ from ltvkit.report import plots as P
 TOP_MODELS = 5
 #: Files another part of ltvkit may leave in the run folder for the decisions section.
 DECISION_FILES = ("scored.parquet", "segments.json")
+#: The folder ``ltv demo`` writes its decisions outputs into, inside the run folder.
+DECISIONS_DIR = "decisions"
+#: The SHAP global importance (``ltvkit.explain.global_importance``) in that folder.
+SHAP_FILE = "shap_importance.csv"
+#: Inputs drawn in the SHAP importance chart.
+SHAP_TOP = 15
 
 
 class ReportInputError(LTVError):
@@ -131,8 +137,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _try(section: Section, what: str, fn: Callable[[], Chart | list[Chart] | None]) -> None:
-    """Add a chart (or charts) to ``section``; a data problem becomes a visible note."""
+def _try(section: Section, what: str, fn: Callable[[], Chart | list[Any] | None]) -> None:
+    """Add a chart (or charts, and HTML) to ``section``; a data problem becomes a visible note."""
     try:
         out = fn()
     except (LTVError, ValueError, KeyError) as exc:
@@ -447,37 +453,103 @@ def _sparse_chart(records: list[dict[str, Any]]) -> Chart:
     return Chart("sparse-vs-non-sparse", fig, pd.DataFrame(rows))
 
 
-def decisions_section(run: RunFolder) -> Section | None:
-    """The hook for the decisions outputs (segments, targeting ROI, SHAP importance) that
-    another part of ltvkit writes into the run folder as ``scored.parquet`` /
-    ``segments.json``: rendered when either exists, absent otherwise."""
-    present = [f for f in DECISION_FILES if (run.path / f).exists()]
-    if not present:
-        return None
-    s = Section("decisions", "Decisions", "Segments and value by segment, from "
-                + " and ".join(present) + ".")
-    if "segments.json" in present:
-        try:
-            seg = pd.DataFrame(json.loads((run.path / "segments.json").read_text()))
-            s.items.append(seg.to_html(index=False, classes="kv", border=0))
-        except (ValueError, json.JSONDecodeError) as exc:
-            s.note(f"segments.json: not shown: {exc}")
-    if "scored.parquet" in present:
-        scored = pd.read_parquet(run.path / "scored.parquet")
-        if {"segment", "y_pred"} <= set(scored.columns):
-            import plotly.graph_objects as go
+def _decisions_dir(run: RunFolder) -> Path | None:
+    """``<run>/decisions/`` (what ``ltv demo`` writes), else the run folder itself when it
+    has the older root-level ``scored.parquet`` / ``segments.json``; ``None`` without either."""
+    sub = run.path / DECISIONS_DIR
+    if sub.is_dir():
+        return sub
+    if any((run.path / f).exists() for f in DECISION_FILES):
+        return run.path
+    return None
 
-            by = scored.groupby("segment", sort=True)["y_pred"].agg(["sum", "mean", "size"])
-            by = by.reset_index()
-            fig = go.Figure(go.Bar(x=by["segment"].astype(str), y=by["sum"],
-                                   customdata=by[["mean", "size"]].to_numpy(),
-                                   hovertemplate="%{x}: total %{y:,.0f}, mean "
-                                                 "%{customdata[0]:.2f}, %{customdata[1]} "
-                                                 "customers<extra></extra>"))
-            s.items.append(Chart("value-by-segment", P._layout(
-                fig, "Predicted value by segment", "segment", "total predicted value"), by))
-        else:
-            s.note("scored.parquet: has no segment / y_pred columns to chart")
+
+def _segment_frame(scored: pd.DataFrame) -> pd.DataFrame:
+    """The segment table of a scored base (``value_<h>``, or a legacy ``y_pred`` column)."""
+    from ltvkit.scoring import ScoringError, segment_table
+
+    value_col = next((c for c in scored.columns if c.startswith("value_")), None)
+    if value_col is None and "y_pred" in scored.columns:
+        value_col = "y_pred"
+    if value_col is None or "segment" not in scored.columns:
+        raise D.ReportDataError("scored.parquet: has no segment / value_<h> columns to chart")
+    truth = ("y_true_" + value_col[len("value_"):] if value_col.startswith("value_")
+             else "y_true")
+    try:
+        return segment_table(scored, value_col=value_col,
+                             truth_col=truth if truth in scored.columns else None)
+    except ScoringError as exc:
+        raise D.ReportDataError(str(exc)) from None
+
+
+def _segments_html(path: Path) -> str:
+    """``segments.json``: the saved value segments (thresholds per label) or a list of rows."""
+    data = json.loads(path.read_text())
+    if isinstance(data, dict) and "thresholds" in data:
+        bounds = [None, *data["thresholds"], None]
+        rows = [(lab, f"{'-inf' if lo is None else f'{lo:,.2f}'} .. "
+                      f"{'inf' if hi is None else f'{hi:,.2f}'}")
+                for lab, lo, hi in zip(data["labels"], bounds[:-1], bounds[1:], strict=True)]
+        rows += [("learnt on", f"{data.get('n_train', 0):,} training predictions, quantiles "
+                               f"{data.get('quantiles')}" if data.get("quantiles") else None),
+                 ("horizon", data.get("horizon"))]
+        return _kv_table(rows)
+    return pd.DataFrame(data).to_html(index=False, classes="kv", border=0)
+
+
+def decisions_section(run: RunFolder) -> Section | None:
+    """The decisions outputs of ``<run>/decisions/`` (``ltv demo`` writes them; older runs may
+    hold ``scored.parquet`` / ``segments.json`` at the run folder's root): the segment table
+    and value by segment, the targeting ROI curve and the SHAP global importance of the model.
+    Absent when the run has no decisions outputs; a missing part becomes a visible note."""
+    folder = _decisions_dir(run)
+    if folder is None:
+        return None
+    rel = folder.relative_to(run.path).as_posix() if folder != run.path else "the run folder"
+    s = Section("decisions", "Decisions",
+                f"From predictions to decisions ({rel}): the value segments of the scored "
+                "customers, the revenue of contacting the top of the ranking and the inputs "
+                "that drive the model's predictions (mean |SHAP|).")
+    seg_file = next((f for f in (folder / "segments.json", folder / "lgbm" / "segments.json",
+                                 *sorted(folder.glob("*/segments.json"))) if f.exists()), None)
+    if seg_file is not None:
+        try:
+            s.items.append(_segments_html(seg_file))
+        except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+            s.note(f"{seg_file.name}: not shown: {exc}")
+    scored_file = folder / "scored.parquet"
+    if not scored_file.exists():
+        s.note(f"segment table and value by segment: scored.parquet is missing from {folder}")
+    else:
+        def segments() -> list[Any]:
+            table = _segment_frame(pd.read_parquet(scored_file))
+            return [table.to_html(index=False, classes="kv", border=0,
+                                  float_format=lambda x: f"{x:,.3f}"),
+                    Chart("value-by-segment", P.plot_value_by_segment(table), table)]
+
+        _try(s, "value by segment", segments)
+    curve_file = folder / "targets.curve.csv"
+    if not curve_file.exists():
+        s.note(f"targeting ROI curve: targets.curve.csv is missing from {folder} "
+               "(write TargetResult.curve there)")
+    else:
+        def roi() -> Chart:
+            curve = pd.read_csv(curve_file)
+            return Chart("targeting-roi", P.plot_targeting_roi(curve), curve)
+
+        _try(s, "targeting ROI curve", roi)
+    shap_file = folder / SHAP_FILE
+    if not shap_file.exists():
+        s.note(f"SHAP global importance: {SHAP_FILE} is missing from {folder} "
+               "(write ltvkit.explain.global_importance(...) there)")
+    else:
+        def importance() -> Chart:
+            imp = pd.read_csv(shap_file)
+            fig = P.plot_shap_importance(imp, SHAP_TOP)
+            top = imp.sort_values("mean_abs_shap", ascending=False).head(SHAP_TOP)
+            return Chart("shap-importance", fig, top.reset_index(drop=True))
+
+        _try(s, "SHAP global importance", importance)
     return s
 
 

@@ -408,3 +408,86 @@ def plot_holdout(holdout: pd.DataFrame, horizon: str) -> go.Figure:
     """Mean actual vs expected holdout purchases per calibration frequency: a frame from
     :func:`ltvkit.report.btyd.holdout_data`."""
     return holdout_figure(holdout, horizon)
+
+
+# ------------------------------------------------------------------------------------------
+# decisions: value by segment, targeting ROI, SHAP importance
+# ------------------------------------------------------------------------------------------
+
+
+def plot_value_by_segment(table: pd.DataFrame) -> go.Figure:
+    """Total predicted (and, with a ``realised_total`` column, realised) value per segment
+    from a :func:`ltvkit.scoring.segment_table` frame."""
+    for col in ("segment", "customers", "predicted_total"):
+        if col not in table.columns:
+            raise D.ReportDataError(f"segment table: missing column '{col}'")
+    if not len(table):
+        raise D.ReportDataError("segment table: has no rows")
+    x = table["segment"].astype(str)
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=x, y=table["predicted_total"], name="predicted",
+                         marker_color=COLORS[0],
+                         customdata=np.c_[table["customers"], table["predicted_mean"]]
+                         if "predicted_mean" in table else table[["customers"]].to_numpy(),
+                         hovertemplate="%{x}: predicted total %{y:,.0f} (%{customdata[0]:,} "
+                                       "customers)<extra>predicted</extra>"))
+    if "realised_total" in table.columns:
+        fig.add_trace(go.Bar(x=x, y=table["realised_total"], name="realised",
+                             marker_color="#444",
+                             hovertemplate="%{x}: realised total %{y:,.0f}"
+                                           "<extra>realised</extra>"))
+    fig.update_layout(barmode="group")
+    n = int(table["customers"].sum())
+    return _layout(fig, "Value by segment: total predicted vs realised value", "segment",
+                   "total value", f"{n:,} scored customers")
+
+
+def plot_targeting_roi(curve: pd.DataFrame, x: str = "contacts") -> go.Figure:
+    """The expected (and, when present, realised) revenue of contacting the top of the ranking
+    against ``x`` (``contacts`` or ``spend``), with the spend line and the ROI on hover; a
+    :attr:`ltvkit.scoring.TargetResult.curve` frame (``targets.curve.csv``)."""
+    need = {x, "spend", "expected_revenue", "expected_roi"}
+    missing = sorted(need - set(curve.columns))
+    if missing:
+        raise D.ReportDataError(f"targeting curve: missing column(s) {missing}")
+    if not len(curve):
+        raise D.ReportDataError("targeting curve: has no rows")
+    fig = go.Figure()
+    share = curve["share"] if "share" in curve else np.full(len(curve), np.nan)
+    lines = [("expected", COLORS[0])]
+    if "realised_revenue" in curve.columns:
+        lines.append(("realised", "#444"))
+    for kind, color in lines:
+        fig.add_trace(go.Scatter(
+            x=curve[x], y=curve[f"{kind}_revenue"], mode="lines", name=f"{kind} revenue",
+            line={"color": color},
+            customdata=np.c_[curve[f"{kind}_roi"], curve["spend"], share],
+            hovertemplate="%{x:,} (%{customdata[2]:.1%}): revenue %{y:,.0f}, spend "
+                          f"%{{customdata[1]:,.0f}}, ROI %{{customdata[0]:.2f}}<extra>{kind}"
+                          "</extra>"))
+    fig.add_trace(go.Scatter(x=curve[x], y=curve["spend"], mode="lines", name="spend",
+                             line={"color": "grey", "dash": "dash"},
+                             hovertemplate="%{x:,}: spend %{y:,.0f}<extra></extra>"))
+    return _layout(fig, "Targeting: revenue vs contacts, top of the predicted ranking first",
+                   "customers contacted" if x == "contacts" else "spend",
+                   "revenue (margin x value)", "ROI = (revenue - spend) / spend, on hover")
+
+
+def plot_shap_importance(importance: pd.DataFrame, top: int = 15) -> go.Figure:
+    """Mean |SHAP| of the ``top`` most important inputs, largest on top; a
+    :func:`ltvkit.explain.global_importance` frame (``feature``, ``mean_abs_shap``)."""
+    for col in ("feature", "mean_abs_shap"):
+        if col not in importance.columns:
+            raise D.ReportDataError(f"SHAP importance: missing column '{col}'")
+    if not len(importance):
+        raise D.ReportDataError("SHAP importance: has no rows")
+    df = importance.sort_values("mean_abs_shap", ascending=False).head(top)
+    share = df["share"] if "share" in df else np.full(len(df), np.nan)
+    fig = go.Figure(go.Bar(x=df["mean_abs_shap"][::-1], y=df["feature"][::-1].astype(str),
+                           orientation="h", marker_color=COLORS[2], customdata=share[::-1],
+                           hovertemplate="%{y}: mean |SHAP| %{x:.4f} (%{customdata:.1%} of "
+                                         "the total)<extra></extra>"))
+    fig = _layout(fig, f"SHAP global importance: the {len(df)} inputs with the largest mean "
+                  "|SHAP|", "mean |SHAP|", "")
+    fig.update_layout(showlegend=False, margin={"l": 180, "t": 70, "b": 40})
+    return fig
