@@ -24,10 +24,8 @@ def run(dataset_name: str | None, data: Path | None, models_spec: str, seeds: li
         ) -> None:
     """Plan the benchmark (public dataset or prepared directory), run it with a progress bar,
     print the leaderboard and the failures."""
-    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ltvkit.evaluation.leaderboard import leaderboard_rich_table
     from ltvkit.evaluation.runner import plan_dataset, plan_public_dataset
 
     if dataset_name:
@@ -50,12 +48,7 @@ def run(dataset_name: str | None, data: Path | None, models_spec: str, seeds: li
 
         records = plan.run(out, params=params, on_step=on_step)
         progress.advance(bar)
-    out_console.print(leaderboard_rich_table(records, plan.horizon))
-    for r in records:
-        if "error" in r:
-            console.print(f"[yellow]{escape(r['model'])} seed {r['seed']} failed:[/yellow] "
-                          f"{escape(r['error'])}")
-    console.print(f"wrote {out}/leaderboard.json, leaderboard.md and predictions/")
+    _print_records(records, plan.horizon, out)
     failed = sum(1 for r in records if "error" in r)
     if records and failed == len(records):
         raise LTVError(f"every model failed ({failed} of {len(records)} runs): see the "
@@ -133,7 +126,6 @@ def run_protocol_cli(dataset_name: str | None, data: Path | None, models_spec: s
     only)."""
     from rich.markup import escape
 
-    from ltvkit.evaluation.leaderboard import leaderboard_rich_table
     from ltvkit.evaluation.protocols import parse_ratios, ratio_split, run_protocol
     from ltvkit.evaluation.runner import plan_dataset, plan_public_dataset
     from ltvkit.evaluation.specs import ModelSpec
@@ -167,12 +159,7 @@ def run_protocol_cli(dataset_name: str | None, data: Path | None, models_spec: s
 
     records = run_protocol(plan.dataset, chosen_split, plan.models, seeds, out, cv=cv or None,
                            tuner=tuner, params=params, on_step=on_step)
-    out_console.print(leaderboard_rich_table(records, plan.horizon))
-    for r in records:
-        if "error" in r:
-            console.print(f"[yellow]{escape(r['model'])} seed {r['seed']} failed:[/yellow] "
-                          f"{escape(r['error'])}")
-    console.print(f"wrote {out}/leaderboard.json, leaderboard.md and predictions/")
+    _print_records(records, plan.horizon, out)
 
 
 def run_hierarchical(dataset_name: str | None, models_spec: str, seeds: list[int], out: Path,
@@ -207,3 +194,17 @@ def run_hierarchical(dataset_name: str | None, models_spec: str, seeds: list[int
     write_leaderboard(records, out, horizon=parts[1])
     out_console.print(leaderboard_rich_table(records, parts[1]))
     console.print(f"wrote {out}/leaderboard.json and leaderboard.md")
+
+
+def _print_records(records: list[dict[str, Any]], horizon: str, out: Path) -> None:
+    """The leaderboard of a run, each failed run with its reason, and where the files are."""
+    from rich.markup import escape
+
+    from ltvkit.evaluation.leaderboard import leaderboard_rich_table
+
+    out_console.print(leaderboard_rich_table(records, horizon))
+    for r in records:
+        if "error" in r:
+            console.print(f"[yellow]{escape(r['model'])} seed {r['seed']} failed:[/yellow] "
+                          f"{escape(r['error'])}")
+    console.print(f"wrote {out}/leaderboard.json, leaderboard.md and predictions/")
