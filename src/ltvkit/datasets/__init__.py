@@ -10,7 +10,6 @@ SHA-256 pinned here, so a corrupted or changed file is never used silently.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import shutil
 import urllib.request
@@ -26,6 +25,7 @@ from ltvkit.data.read import read_transactions
 from ltvkit.data.sources import new_connection
 from ltvkit.data.task import LTVTask
 from ltvkit.errors import DataValidationError
+from ltvkit.files import sha256_of
 
 __all__ = ["DATASETS", "PublicDataset", "SplitProtocol", "data_home", "fetch_file",
            "get_dataset"]
@@ -109,14 +109,6 @@ def data_home(path: str | Path | None = None) -> Path:
     return Path.home() / ".ltvkit" / "data"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch_file(dataset: str, spec: DataFile, target: Path, *, mirror: str | None = None) -> Path:
     """Download ``spec`` from the mirror into ``target``, verifying its SHA-256."""
     base = mirror or os.environ.get("LTVKIT_DATA_MIRROR")
@@ -136,7 +128,7 @@ def fetch_file(dataset: str, spec: DataFile, target: Path, *, mirror: str | None
         partial.unlink(missing_ok=True)
         raise DataValidationError(f"dataset '{dataset}': could not download {url}: {exc}",
                                   rule="download") from None
-    digest = _sha256(partial)
+    digest = sha256_of(partial)
     if digest != spec.sha256:
         partial.unlink(missing_ok=True)
         raise DataValidationError(

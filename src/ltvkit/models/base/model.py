@@ -27,6 +27,7 @@ import numpy as np
 from ltvkit import __version__
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import DataValidationError, ModelError, NotFittedError
+from ltvkit.files import sha256_of
 from ltvkit.models.registry import SAVE_FORMAT_VERSION, load_model
 from ltvkit.prediction import Prediction, PredictionParts
 
@@ -421,22 +422,12 @@ def dataset_schema(data: LTVDataset) -> dict[str, Any]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def file_checksums(directory: Path) -> dict[str, dict[str, Any]]:
     """{relative path: {"sha256", "bytes"}} of every file in ``directory`` but config.json."""
     out = {}
     for path in sorted(directory.rglob("*")):
         if path.is_file() and path.name != "config.json":
-            out[path.relative_to(directory).as_posix()] = {"sha256": _sha256(path),
+            out[path.relative_to(directory).as_posix()] = {"sha256": sha256_of(path),
                                                            "bytes": path.stat().st_size}
     return out
 
@@ -455,7 +446,7 @@ def verify_checksums(directory: Path, config: dict[str, Any]) -> None:
         want = entry.get("sha256") if isinstance(entry, dict) else None
         if not path.is_file():
             bad.append(f"{name} (missing)")
-        elif want is None or _sha256(path) != want:
+        elif want is None or sha256_of(path) != want:
             size = path.stat().st_size
             expected = entry.get("bytes") if isinstance(entry, dict) else "?"
             bad.append(f"{name} ({size} bytes, expected {expected}, checksum differs)")
