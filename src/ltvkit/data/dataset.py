@@ -17,20 +17,17 @@ every domain's. ``dataset.feature(name)`` and ``dataset.labels_for(horizon)`` re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from ltvkit.data.dataset_io import load_dataset, save_dataset
 from ltvkit.data.layout import DatasetLayout, Horizon
 from ltvkit.errors import DataValidationError
 
-FORMAT_VERSION = 1
 UNKNOWN = "<unknown>"
 
 
@@ -171,98 +168,13 @@ class LTVDataset:
     def save(self, path: str | Path) -> Path:
         """Write ``samples.parquet`` (ids, features, codes, labels, flattened sequences) and
         ``dataset.json`` (names, vocabularies, horizons, task, data-quality report)."""
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        cols: dict[str, pa.Array] = {
-            "customer_id": pa.array(self.customer_id, type=pa.string()) if
-            self.customer_id.dtype == object else pa.array(self.customer_id.astype(str)),
-            "cutoff": pa.array(self.cutoff.astype("datetime64[D]")),
-        }
-        for j, name in enumerate(self.feature_names):
-            cols[f"f:{name}"] = pa.array(self.features[:, j])
-        for j, name in enumerate(self.categorical_names):
-            cols[f"c:{name}"] = pa.array(self.categorical[:, j])
-        for j, h in enumerate(self.horizons):
-            cols[f"y:{h}"] = pa.array(self.labels[:, j])
-            cols[f"orders:{h}"] = pa.array(self.label_orders[:, j])
-        for dom, lab in self.labels_by_domain.items():
-            for j, h in enumerate(self.horizons):
-                cols[f"yd:{dom}:{h}"] = pa.array(lab[:, j])
-        for dom, orders in self.label_orders_by_domain.items():
-            for j, h in enumerate(self.horizons):
-                cols[f"od:{dom}:{h}"] = pa.array(orders[:, j])
-        if self.sparse is not None:
-            cols["sparse"] = pa.array(self.sparse.astype(bool))
-        n, t, c = self.sequences.shape
-        flat = pa.array(self.sequences.reshape(-1).astype(np.float32))
-        cols["sequence"] = pa.FixedSizeListArray.from_arrays(flat, max(t * c, 1)) if t * c else \
-            pa.array([None] * n, type=pa.null())
-        # Dictionary encoding only where values repeat (cutoffs, categorical codes): on the
-        # float columns it is tried and abandoned, which makes writing much slower. Min/max
-        # statistics only where a reader filters (ids, cutoffs): elsewhere they only cost time.
-        dictionary = ["cutoff"] + [k for k in cols if k.startswith("c:")]
-        pq.write_table(pa.table(cols), out / "samples.parquet", use_dictionary=dictionary,
-                       write_statistics=["customer_id", "cutoff"])
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "feature_names": self.feature_names, "categorical_names": self.categorical_names,
-            "vocabularies": self.vocabularies, "channel_names": self.channel_names,
-            "sequence_shape": [t, c], "horizons": self.horizons,
-            "horizon_days": self.horizon_days, "domains": self.domains,
-            "target_domain": self.target_domain, "label_domains": list(self.labels_by_domain),
-            "label_order_domains": list(self.label_orders_by_domain),
-            "meta": self.meta,
-        }
-        (out / "dataset.json").write_text(json.dumps(meta, indent=2, default=str))
-        return out
+        return save_dataset(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> LTVDataset:
-        src = Path(path)
-        meta_file = src / "dataset.json"
-        if not meta_file.exists():
-            raise DataValidationError(f"{src} is not an ltvkit dataset directory (no dataset.json)")
-        meta = json.loads(meta_file.read_text())
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise DataValidationError(
-                f"dataset format {meta['format_version']} is newer than this ltvkit reads "
-                f"({FORMAT_VERSION}); upgrade ltvkit")
-        table = pq.read_table(src / "samples.parquet")
-        n = table.num_rows
-
-        def col(name: str) -> np.ndarray:
-            return table.column(name).to_numpy()
-
-        fn, cn, hz = meta["feature_names"], meta["categorical_names"], meta["horizons"]
-        features = (np.column_stack([col(f"f:{x}") for x in fn]).astype(np.float32) if fn
-                    else np.zeros((n, 0), np.float32))
-        categorical = (np.column_stack([col(f"c:{x}") for x in cn]).astype(np.int64) if cn
-                       else np.zeros((n, 0), np.int64))
-        t, c = meta["sequence_shape"]
-        if t * c:
-            seq = table.column("sequence").combine_chunks().flatten().to_numpy()
-            sequences = seq.reshape(n, t, c).astype(np.float32)
-        else:
-            sequences = np.zeros((n, t, c), np.float32)
-        labels = np.column_stack([col(f"y:{h}") for h in hz]).astype(np.float64)
-        orders = np.column_stack([col(f"orders:{h}") for h in hz]).astype(np.float64)
-        by_domain = {d: np.column_stack([col(f"yd:{d}:{h}") for h in hz]).astype(np.float64)
-                     for d in meta.get("label_domains", [])}
-        orders_by_domain = {
-            d: np.column_stack([col(f"od:{d}:{h}") for h in hz]).astype(np.float64)
-            for d in meta.get("label_order_domains", [])}
-        sparse = col("sparse").astype(bool) if "sparse" in table.column_names else None
-        return cls(
-            customer_id=np.asarray(table.column("customer_id").to_numpy(zero_copy_only=False),
-                                   dtype=object),
-            cutoff=col("cutoff").astype("datetime64[D]"), features=features, feature_names=fn,
-            categorical=categorical, categorical_names=cn, vocabularies=meta["vocabularies"],
-            sequences=sequences, channel_names=meta["channel_names"], labels=labels,
-            label_orders=orders, horizons=hz, horizon_days=meta["horizon_days"],
-            labels_by_domain=by_domain, domains=meta.get("domains", []),
-            target_domain=meta.get("target_domain"), sparse=sparse, meta=meta.get("meta", {}),
-            label_orders_by_domain=orders_by_domain,
-        )
+        """The dataset in the folder ``path`` (``samples.parquet`` or Parquet parts in
+        ``samples/``); :func:`~ltvkit.data.dataset_io.iter_dataset_chunks` reads it in chunks."""
+        return load_dataset(path)
 
     # ------------------------------------------------------------------ splits
     def split_customers(self, seed: int = 0, test_frac: float = 0.2,

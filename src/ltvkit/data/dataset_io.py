@@ -1,0 +1,192 @@
+"""The on-disk form of an :class:`~ltvkit.data.dataset.LTVDataset`: Parquet samples + JSON.
+
+A dataset folder holds ``dataset.json`` (names, vocabularies, horizons, task, data-quality
+report) and its samples, either as one file ``samples.parquet`` (what ``LTVDataset.save``
+writes) or as a folder ``samples/`` of Parquet parts (what a distributed engine writes, one
+part per partition; parts are read in the order of their sorted paths). One sample is one
+row: ids, ``f:<feature>``, ``c:<categorical>``, ``y:<horizon>`` / ``orders:<horizon>``,
+``yd:<domain>:<horizon>`` / ``od:<domain>:<horizon>``, ``sparse``, and the flattened
+``sequence`` [T*C] as a fixed-size list.
+
+Everything that turns rows into arrays lives here once: :func:`dataset_from_table` serves the
+whole-file load, the chunked reader (:func:`iter_dataset_chunks`, for data larger than memory)
+and any engine that holds a batch of rows as an Arrow table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from ltvkit.errors import DataValidationError
+
+if TYPE_CHECKING:
+    from ltvkit.data.dataset import LTVDataset
+
+FORMAT_VERSION = 1
+SAMPLES_FILE = "samples.parquet"
+SAMPLES_DIR = "samples"
+META_FILE = "dataset.json"
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The dataset's ``dataset.json``; a clear error when ``path`` is no dataset folder or
+    was written by a newer ltvkit."""
+    meta_file = Path(path) / META_FILE
+    if not meta_file.exists():
+        raise DataValidationError(f"{path} is not an ltvkit dataset directory (no {META_FILE})")
+    meta = json.loads(meta_file.read_text())
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise DataValidationError(
+            f"dataset format {meta['format_version']} is newer than this ltvkit reads "
+            f"({FORMAT_VERSION}); upgrade ltvkit")
+    return meta
+
+
+def sample_files(path: str | Path) -> list[Path]:
+    """The Parquet files holding the samples, in reading order."""
+    src = Path(path)
+    if (src / SAMPLES_FILE).exists():
+        return [src / SAMPLES_FILE]
+    parts = sorted(p for p in (src / SAMPLES_DIR).rglob("*.parquet")) \
+        if (src / SAMPLES_DIR).is_dir() else []
+    if not parts:
+        raise DataValidationError(
+            f"{src} has no samples: neither {SAMPLES_FILE} nor Parquet parts in {SAMPLES_DIR}/")
+    return parts
+
+
+def meta_of(ds: LTVDataset) -> dict[str, Any]:
+    """What ``dataset.json`` holds for ``ds`` (everything but the rows)."""
+    t, c = ds.sequences.shape[1:]
+    return {
+        "format_version": FORMAT_VERSION,
+        "feature_names": ds.feature_names, "categorical_names": ds.categorical_names,
+        "vocabularies": ds.vocabularies, "channel_names": ds.channel_names,
+        "sequence_shape": [t, c], "horizons": ds.horizons,
+        "horizon_days": ds.horizon_days, "domains": ds.domains,
+        "target_domain": ds.target_domain, "label_domains": list(ds.labels_by_domain),
+        "label_order_domains": list(ds.label_orders_by_domain),
+        "meta": ds.meta,
+    }
+
+
+def dataset_to_table(ds: LTVDataset) -> pa.Table:
+    """The samples of ``ds`` as one Arrow table, a row per sample (the columns above)."""
+    cols: dict[str, pa.Array] = {
+        "customer_id": pa.array(ds.customer_id, type=pa.string()) if
+        ds.customer_id.dtype == object else pa.array(ds.customer_id.astype(str)),
+        "cutoff": pa.array(ds.cutoff.astype("datetime64[D]")),
+    }
+    for j, name in enumerate(ds.feature_names):
+        cols[f"f:{name}"] = pa.array(ds.features[:, j])
+    for j, name in enumerate(ds.categorical_names):
+        cols[f"c:{name}"] = pa.array(ds.categorical[:, j])
+    for j, h in enumerate(ds.horizons):
+        cols[f"y:{h}"] = pa.array(ds.labels[:, j])
+        cols[f"orders:{h}"] = pa.array(ds.label_orders[:, j])
+    for dom, lab in ds.labels_by_domain.items():
+        for j, h in enumerate(ds.horizons):
+            cols[f"yd:{dom}:{h}"] = pa.array(lab[:, j])
+    for dom, orders in ds.label_orders_by_domain.items():
+        for j, h in enumerate(ds.horizons):
+            cols[f"od:{dom}:{h}"] = pa.array(orders[:, j])
+    if ds.sparse is not None:
+        cols["sparse"] = pa.array(ds.sparse.astype(bool))
+    n, t, c = ds.sequences.shape
+    flat = pa.array(ds.sequences.reshape(-1).astype(np.float32))
+    cols["sequence"] = pa.FixedSizeListArray.from_arrays(flat, max(t * c, 1)) if t * c else \
+        pa.array([None] * n, type=pa.null())
+    return pa.table(cols)
+
+
+def write_samples(table: pa.Table, where: str | Path) -> None:
+    """Write one samples table as a Parquet file with ltvkit's encoding choices."""
+    # Dictionary encoding only where values repeat (cutoffs, categorical codes): on the
+    # float columns it is tried and abandoned, which makes writing much slower. Min/max
+    # statistics only where a reader filters (ids, cutoffs): elsewhere they only cost time.
+    dictionary = ["cutoff"] + [k for k in table.column_names if k.startswith("c:")]
+    pq.write_table(table, where, use_dictionary=dictionary,
+                   write_statistics=["customer_id", "cutoff"])
+
+
+def save_dataset(ds: LTVDataset, path: str | Path) -> Path:
+    """Write ``samples.parquet`` and ``dataset.json`` into the folder ``path``."""
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    write_samples(dataset_to_table(ds), out / SAMPLES_FILE)
+    write_meta(meta_of(ds), out)
+    return out
+
+
+def write_meta(meta: dict[str, Any], path: str | Path) -> None:
+    (Path(path) / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+
+
+def dataset_from_table(table: pa.Table, meta: dict[str, Any]) -> LTVDataset:
+    """An LTVDataset from a samples table (any number of rows) and its ``dataset.json``."""
+    from ltvkit.data.dataset import LTVDataset
+
+    n = table.num_rows
+
+    def col(name: str) -> np.ndarray:
+        return table.column(name).to_numpy()
+
+    def stack(names: list[str], dtype: Any) -> np.ndarray:
+        return (np.column_stack([col(x) for x in names]).astype(dtype) if names
+                else np.zeros((n, 0), dtype))
+
+    fn, cn, hz = meta["feature_names"], meta["categorical_names"], meta["horizons"]
+    t, c = meta["sequence_shape"]
+    if t * c and n:
+        seq = table.column("sequence").combine_chunks().flatten().to_numpy()
+        sequences = seq.reshape(n, t, c).astype(np.float32)
+    else:
+        sequences = np.zeros((n, t, c), np.float32)
+    return LTVDataset(
+        customer_id=np.asarray(table.column("customer_id").to_numpy(zero_copy_only=False),
+                               dtype=object),
+        cutoff=col("cutoff").astype("datetime64[D]"),
+        features=stack([f"f:{x}" for x in fn], np.float32), feature_names=list(fn),
+        categorical=stack([f"c:{x}" for x in cn], np.int64), categorical_names=list(cn),
+        vocabularies=meta["vocabularies"], sequences=sequences,
+        channel_names=meta["channel_names"],
+        labels=stack([f"y:{h}" for h in hz], np.float64),
+        label_orders=stack([f"orders:{h}" for h in hz], np.float64),
+        horizons=list(hz), horizon_days=meta["horizon_days"],
+        labels_by_domain={d: stack([f"yd:{d}:{h}" for h in hz], np.float64)
+                          for d in meta.get("label_domains", [])},
+        domains=meta.get("domains", []), target_domain=meta.get("target_domain"),
+        sparse=col("sparse").astype(bool) if "sparse" in table.column_names else None,
+        meta=meta.get("meta", {}),
+        label_orders_by_domain={d: stack([f"od:{d}:{h}" for h in hz], np.float64)
+                                for d in meta.get("label_order_domains", [])},
+    )
+
+
+def load_dataset(path: str | Path) -> LTVDataset:
+    """The whole dataset in the folder ``path`` (one file or Parquet parts)."""
+    meta = read_meta(path)
+    files = sample_files(path)
+    table = pq.read_table(files[0]) if len(files) == 1 else \
+        pads.dataset([str(f) for f in files], format="parquet").to_table()
+    return dataset_from_table(table, meta)
+
+
+def iter_dataset_chunks(path: str | Path, batch_rows: int = 262_144) -> Iterator[LTVDataset]:
+    """The dataset in ``path`` as consecutive LTVDatasets of at most ``batch_rows`` samples,
+    in file order, holding one chunk in memory at a time (for data larger than memory)."""
+    if batch_rows < 1:
+        raise DataValidationError(f"batch_rows must be at least 1, got {batch_rows}",
+                                  column="batch_rows", rule="positive")
+    meta = read_meta(path)
+    for file in sample_files(path):
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_rows):
+            yield dataset_from_table(pa.Table.from_batches([batch]), meta)
