@@ -21,7 +21,7 @@ from ltvkit.errors import DataValidationError
 
 def _both(table: pa.Table, mapping: ColumnMapping, cleaning: CleaningRules):
     return (read_transactions(table, mapping, cleaning),
-            read_transactions(table, mapping, cleaning, engine="arrow"))
+            read_transactions(table, mapping, cleaning, engine=ArrowEngine()))
 
 
 def _same_log(duck, arrow) -> None:
@@ -177,7 +177,7 @@ def _bad(**changes) -> pa.Table:
 def test_bad_rows_raise_the_same_error(table, mapping, cleaning, rule):
     mapping, cleaning = mapping or ColumnMapping(), cleaning or CleaningRules()
     errors = []
-    for engine in ("duckdb", "arrow"):
+    for engine in ("duckdb", ArrowEngine()):
         with pytest.raises(DataValidationError) as info:
             read_transactions(table, mapping, cleaning, engine=engine)
         errors.append(info.value)
@@ -190,13 +190,13 @@ def test_bad_rows_raise_the_same_error(table, mapping, cleaning, rule):
 def test_what_the_arrow_engine_does_not_read_is_refused_in_one_line():
     text_ts = _bad(timestamp=pa.array(["2021-01-01"] * 4))
     with pytest.raises(DataValidationError, match="timestamp.*not read by the arrow engine"):
-        read_transactions(text_ts, engine="arrow")
+        read_transactions(text_ts, engine=ArrowEngine())
     with pytest.raises(DataValidationError, match="not an expression") as info:
-        read_transactions(_bad(), ColumnMapping(amount="amount * 2"), engine="arrow")
+        read_transactions(_bad(), ColumnMapping(amount="amount * 2"), engine=ArrowEngine())
     assert info.value.rule == "column exists"
     with pytest.raises(DataValidationError, match="Arrow table"):
-        read_transactions({"a": [1]}, engine="arrow")
-    assert ENGINES["arrow"] is ArrowEngine
+        read_transactions({"a": [1]}, engine=ArrowEngine())
+    assert "arrow" not in ENGINES  # passed as an object, not selected by name
 
 
 def test_log_from_records_is_what_a_request_becomes():

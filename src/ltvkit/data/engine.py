@@ -197,7 +197,3 @@ def get_engine(name_or_engine: str | LogEngine = "duckdb") -> LogEngine:
             f"unknown engine {name_or_engine!r}: the known engines are "
             f"{', '.join(sorted(ENGINES))}", rule="known engine")
     return engine()
-
-
-# The engine for small in-memory logs registers itself (imported last: it builds on the above).
-from ltvkit.data import small_log as _small_log  # noqa: E402,F401

@@ -1,7 +1,7 @@
 """A log engine without DuckDB, for small in-memory logs: the rows of one service request.
 
-:class:`ArrowEngine` (engine name ``"arrow"``) reads an Arrow table of typed columns and fills
-the same :class:`~ltvkit.data.log.TransactionLog` contract as the DuckDB engine: the same
+:class:`ArrowEngine` (``read_transactions(..., engine=ArrowEngine())``) reads an Arrow table of
+typed columns and fills the same :class:`~ltvkit.data.log.TransactionLog` contract as the DuckDB engine: the same
 column mapping, the same validation rules and messages (it counts the offending rows and hands
 the counts to :func:`ltvkit.data.validation.check_rows`), the same row fates and data-quality
 report (:func:`ltvkit.data.cleaning.quality_report`), exact duplicates dropped, and the kept
@@ -43,7 +43,7 @@ from ltvkit.data.cleaning import (
     quality_report,
     time_span,
 )
-from ltvkit.data.engine import LogEngine, register_engine
+from ltvkit.data.engine import LogEngine
 from ltvkit.data.log import TransactionLog
 from ltvkit.data.mapping import OPTIONAL_ROLES, CleaningRules, ColumnMapping, mapped_roles
 from ltvkit.data.sources import new_connection
@@ -207,7 +207,6 @@ def _fates(customer: pa.Array, ts: np.ndarray, amount: np.ndarray, cleaning: Cle
     return fate
 
 
-@register_engine
 class ArrowEngine(LogEngine):
     """The engine for small in-memory logs: an Arrow table of typed columns, no DuckDB.
 
