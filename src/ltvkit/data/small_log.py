@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ltvkit.data.arrays import LogArrays, customer_runs, optional_columns
+from ltvkit.data.arrays import LogArrays, optional_columns
 from ltvkit.data.cleaning import (
     DROP_FATES,
     MAX_ABS_AMOUNT,
@@ -54,7 +54,7 @@ from ltvkit.errors import DataValidationError
 # or line breaks.
 _SPACES = "".join(chr(i) for i in range(sys.maxunicode + 1)
                   if unicodedata.category(chr(i)) == "Zs")
-_MISSING_ID_TEXTS = pa.array(["", "nan", "none", "null"])
+_MISSING_ID_TEXTS = frozenset(("", "nan", "none", "null"))
 _US_PER_DAY = 86_400_000_000
 # The fate codes of the rows: 0 kept, then DROP_FATES in order.
 _KEPT = 0
@@ -83,7 +83,30 @@ def _combined(column: pa.ChunkedArray) -> pa.Array:
         return pa.nulls(len(column), pa.string())
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
+
+
+def _mapped_values(column: pa.Array, convert) -> pa.Array:
+    """``convert`` (a value -> text or None) applied once per distinct value of ``column``
+    (a request repeats one customer id on every row)."""
+    enc = pc.dictionary_encode(column)
+    texts = pa.array([convert(v) for v in enc.dictionary.to_pylist()], pa.string())
+    return texts.take(enc.indices)
+
+
+def _id_text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip(_SPACES)
+    return None if text.lower() in _MISSING_ID_TEXTS else text
+
+
+def _id_float(value: float | None) -> str | None:
+    if value is None or value != value:
+        return None
+    return str(int(value)) if value == np.floor(value) else repr(float(value))
 
 
 def _customer(column: pa.Array, name: str) -> pa.Array:
@@ -93,17 +116,9 @@ def _customer(column: pa.Array, name: str) -> pa.Array:
     if pa.types.is_integer(ctype):
         return column.cast(pa.int64())
     if pa.types.is_floating(ctype):
-        values = column.to_numpy(zero_copy_only=False).astype(np.float64)
-        valid = ~np.isnan(values)
-        if column.null_count:
-            valid &= column.is_valid().to_numpy(zero_copy_only=False)
-        texts = [None if not ok else (str(int(v)) if v == np.floor(v) else repr(float(v)))
-                 for v, ok in zip(values.tolist(), valid.tolist(), strict=True)]
-        return pa.array(texts, pa.string())
+        return _mapped_values(column, _id_float)
     if pa.types.is_string(ctype) or pa.types.is_large_string(ctype):
-        text = pc.utf8_trim(column.cast(pa.string()), characters=_SPACES)
-        missing = pc.is_in(pc.utf8_lower(text), value_set=_MISSING_ID_TEXTS)
-        return pc.if_else(pc.fill_null(missing, False), pa.scalar(None, pa.string()), text)
+        return _mapped_values(column.cast(pa.string()), _id_text)
     raise _refuse(name, ctype, "integer, floating or text customer ids")
 
 
@@ -127,7 +142,7 @@ def _number(column: pa.Array, name: str, what: str) -> pa.Array:
             or pa.types.is_decimal(ctype) or ctype == pa.null()):
         raise _refuse(name, ctype, f"a numeric {what} column (an SQL expression or text is "
                                    "mapped by the duckdb engine)")
-    return column.cast(pa.float64())
+    return column if ctype == pa.float64() else column.cast(pa.float64())
 
 
 def _floats(column: pa.Array) -> np.ndarray:
@@ -139,12 +154,17 @@ def _floats(column: pa.Array) -> np.ndarray:
 def _row_groups(table: pa.Table) -> np.ndarray:
     """[n] int64: equal exactly for rows equal in every input column (nulls equal nulls)."""
     group = np.zeros(table.num_rows, dtype=np.int64)
+    size = 1  # group < size
     for column in table.columns:
-        arr = _combined(column)
-        codes = pc.dictionary_encode(arr).indices.fill_null(-1).to_numpy(
+        codes = pc.dictionary_encode(_combined(column)).indices
+        codes = (codes.fill_null(-1) if codes.null_count else codes).to_numpy(
             zero_copy_only=False).astype(np.int64)
-        group = group * (int(codes.max(initial=-1)) + 2) + (codes + 1)
-        group = np.unique(group, return_inverse=True)[1].astype(np.int64).reshape(-1)
+        radix = int(codes.max(initial=-1)) + 2
+        if size * radix >= 2**62:
+            group = np.unique(group, return_inverse=True)[1].astype(np.int64).reshape(-1)
+            size = int(group.max(initial=0)) + 1
+        group = group * radix + (codes + 1)
+        size *= radix
     return group
 
 
@@ -279,25 +299,48 @@ def _sorted_kept(mapped: dict[str, pa.Array], ts: np.ndarray, amount: np.ndarray
     """The kept rows sorted by (customer, ts, amount, whole input row), exact duplicates
     dropped when asked; and how many were."""
     kept = np.flatnonzero(fate == _KEPT)
-    keys = pa.table({"c": mapped["customer_id"].take(kept), "t": ts[kept], "a": amount[kept],
-                     "g": group[kept]})
-    order = kept[pc.sort_indices(keys, sort_keys=[("c", "ascending"), ("t", "ascending"),
-                                                  ("a", "ascending"), ("g", "ascending")]
-                                 ).to_numpy()]
+    customer = mapped["customer_id"]
+    if pa.types.is_integer(customer.type):
+        code = customer.to_numpy(zero_copy_only=False)[kept]
+        rank = code
+    else:
+        # Text ids by their rank in Arrow's (bytewise, as DuckDB's) order of the distinct ids;
+        # kept rows have an id.
+        enc = pc.dictionary_encode(customer)
+        by_text = pc.array_sort_indices(enc.dictionary).to_numpy()
+        ranks = np.empty(len(by_text), dtype=np.int64)
+        ranks[by_text] = np.arange(len(by_text))
+        code = enc.indices.to_numpy(zero_copy_only=False)[kept].astype(np.int64)
+        rank = ranks[code]
+    sort = np.lexsort((group[kept], amount[kept], ts[kept], rank))
+    order = kept[sort]
+    rank, code = rank[sort], code[sort]
     n_dup = 0
     if drop_duplicates and len(order) > 1:
         g = group[order]
-        dup = np.zeros(len(order), dtype=bool)
-        dup[1:] = g[1:] == g[:-1]
-        n_dup = int(dup.sum())
+        keep = np.ones(len(order), dtype=bool)
+        keep[1:] = g[1:] != g[:-1]
+        n_dup = len(order) - int(keep.sum())
         if n_dup:
-            order = order[~dup]
-    index = pa.array(order)
-    starts, ids = customer_runs(pa.chunked_array([mapped["customer_id"].take(index)]))
-    optional = pa.table({name: mapped[name].take(index) for name in OPTIONAL_ROLES.values()
-                         if name in mapped})
+            order, rank, code = order[keep], rank[keep], code[keep]
+    # The customers' row ranges and their ids (int64, or text in sorted order).
+    new = np.empty(len(rank), dtype=bool)
+    new[:1] = True
+    np.not_equal(rank[1:], rank[:-1], out=new[1:])
+    first = np.flatnonzero(new)
+    starts = np.append(first, len(rank)).astype(np.int64)
+    if pa.types.is_integer(customer.type):
+        ids = code[first].astype(np.int64)
+    else:
+        ids = np.asarray(enc.dictionary.to_pylist(), dtype=object)[code[first]]
+    extra: dict = {}
+    if any(flags.values()):
+        index = pa.array(order)
+        extra = optional_columns(pa.table({name: mapped[name].take(index)
+                                           for name in OPTIONAL_ROLES.values()
+                                           if name in mapped}), flags)
     arrays = LogArrays(customer_ids=ids, customer_starts=starts, ts=ts[order],
-                       amount=amount[order], **optional_columns(optional, flags))
+                       amount=amount[order], **extra)
     return arrays, n_dup
 
 

@@ -42,6 +42,17 @@ def _connection():
     return con
 
 
+# Requests up to this many transactions are read by the Arrow engine (NumPy and Arrow, no
+# DuckDB statement: the same log, see ltvkit.data.small_log), larger ones by DuckDB.
+ARROW_ENGINE_MAX_ROWS = 200_000
+
+
+def _engine(n_rows: int):
+    from ltvkit.data.small_log import ArrowEngine
+
+    return ArrowEngine() if n_rows <= ARROW_ENGINE_MAX_ROWS else "duckdb"
+
+
 class RequestError(LTVError, ValueError):
     """A request breaks a rule; ``field`` and ``rule`` go into the 422 body."""
 
@@ -166,7 +177,8 @@ class LoadedModel:
             table = pa.table(columns)
             mapping = ColumnMapping(customer="customer_id", time="timestamp", amount="amount",
                                     order="order_id" if with_order else None)
-            log = read_transactions(table, mapping, self.cleaning(cutoff), con=_connection())
+            log = read_transactions(table, mapping, self.cleaning(cutoff), con=_connection(),
+                                    engine=_engine(len(ts)))
             if log.quality.rows_kept:
                 attrs = self._attributes(customers)
                 data = build_dataset(log, self.task(cutoff), attrs,
