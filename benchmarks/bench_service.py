@@ -12,8 +12,9 @@ stack's ceiling). An async httpx client then sends, at concurrency 1, 16 and 64,
 * ``score1000``: 1,000 CDNOW customers with their real histories;
 * ``bare``: the single-customer body to the constant endpoint.
 
-It reports requests/s, p50 / p95 / p99 latency and errors (non-200 or transport errors). The load
-generator runs on the same cores as the server, so the bare ceiling is also the client's.
+It reports requests/s, p50 / p95 / p99 latency and errors (non-200 or transport errors). By
+default the load generator runs on the same cores as the server, so the bare ceiling is also the
+client's; ``--client-cpu 1 --server-cpu 0`` pins them to separate cores.
 """
 
 from __future__ import annotations
@@ -146,6 +147,11 @@ def main() -> None:
     ap.add_argument("--max-requests", type=int, default=20000)
     ap.add_argument("--concurrency", default="1,16,64")
     ap.add_argument("--models", default="lgbm,ziln")
+    ap.add_argument("--cases", default="score1,score1000")
+    ap.add_argument("--client-cpu", type=int, default=None,
+                    help="pin the load generator to this core (os.sched_setaffinity)")
+    ap.add_argument("--server-cpu", type=int, default=None,
+                    help="start the servers pinned to this core (taskset)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--bare-server", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -158,6 +164,9 @@ def main() -> None:
 
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
+    pin = [] if args.server_cpu is None else ["taskset", "-c", str(args.server_cpu)]
+    if args.client_cpu is not None:
+        os.sched_setaffinity(0, {args.client_cpu})
     csv = work / "cdnow.csv"
     if not csv.exists():
         from ltvkit.datasets import get_dataset
@@ -188,7 +197,7 @@ def main() -> None:
                   f"{r['requests']}", flush=True)
 
     port = free_port()
-    proc = start([sys.executable, __file__, "--bare-server", str(port)], port,
+    proc = start([*pin, sys.executable, __file__, "--bare-server", str(port)], port,
                  work / "bare.log")
     try:
         run("bare (constant)", f"http://127.0.0.1:{port}/const", payload["score1"])
@@ -197,11 +206,12 @@ def main() -> None:
         proc.wait()
     for name in models:
         port = free_port()
-        proc = start([sys.executable, "-m", "ltvkit.cli", "serve", "--model", str(work / name),
+        proc = start([*pin, sys.executable, "-m", "ltvkit.cli", "serve", "--model",
+                      str(work / name),
                       "--port", str(port), "--log-level", "warning",
                       "--max-body-mb", "64"], port, work / f"serve-{name}.log")
         try:
-            for case in ("score1", "score1000"):
+            for case in args.cases.split(","):
                 run(f"{name} {case}", f"http://127.0.0.1:{port}/v1/score", payload[case])
         finally:
             proc.terminate()
@@ -213,7 +223,8 @@ def main() -> None:
             print(f"  {r['case']:12s} c={r['concurrency']:3d}  "
                   f"{100 * r['rps'] / bare[r['concurrency']]:5.1f} %")
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                       f"{platform.python_version()}",
+                       f"{platform.python_version()}", "client_cpu": args.client_cpu,
+            "server_cpu": args.server_cpu,
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"),
             "seconds_per_cell": args.seconds, "results": results}
     if args.json:

@@ -187,6 +187,20 @@ def test_bad_rows_raise_the_same_error(table, mapping, cleaning, rule):
     assert arrow.rule == rule
 
 
+def test_id_trimming_removes_what_duckdb_trim_removes():
+    import sys
+    import unicodedata
+
+    from ltvkit.data.small_log import _SPACES
+
+    assert set(_SPACES) == {chr(i) for i in range(sys.maxunicode + 1)
+                            if unicodedata.category(chr(i)) == "Zs"}
+    con = duckdb.connect()
+    for ch in _SPACES + "\t\n\u200b":
+        text = ch + "id" + ch
+        assert con.execute("SELECT trim(?)", [text]).fetchone()[0] == text.strip(_SPACES)
+
+
 def test_what_the_arrow_engine_does_not_read_is_refused_in_one_line():
     text_ts = _bad(timestamp=pa.array(["2021-01-01"] * 4))
     with pytest.raises(DataValidationError, match="timestamp.*not read by the arrow engine"):

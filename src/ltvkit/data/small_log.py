@@ -25,8 +25,6 @@ rows equal in every input column are exact duplicates.
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import unicodedata
 from typing import Any
 
 import numpy as np
@@ -52,8 +50,8 @@ from ltvkit.errors import DataValidationError
 
 # What DuckDB's trim() removes from ids: the Unicode space separators (category Zs), not tabs
 # or line breaks.
-_SPACES = "".join(chr(i) for i in range(sys.maxunicode + 1)
-                  if unicodedata.category(chr(i)) == "Zs")
+_SPACES = ("\u0020\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+           "\u200a\u202f\u205f\u3000")
 _MISSING_ID_TEXTS = frozenset(("", "nan", "none", "null"))
 _US_PER_DAY = 86_400_000_000
 # The fate codes of the rows: 0 kept, then DROP_FATES in order.

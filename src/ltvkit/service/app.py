@@ -127,17 +127,19 @@ def create_app(config: ServiceConfig) -> FastAPI:
                   description="Customer lifetime value scores from transaction histories.")
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
 
-    def api_key(key: str | None = Depends(_key_header)) -> None:
+    # The dependencies are coroutines: a plain function would cost each request a trip
+    # through the thread pool.
+    async def api_key(key: str | None = Depends(_key_header)) -> None:
         if config.api_key is None:
             return
         given = (key or "").encode()
         if not hmac.compare_digest(given, config.api_key.encode()):
             raise StarletteHTTPException(401, "missing or invalid API key (header X-API-Key)")
 
-    def model() -> LoadedModel:
+    async def model() -> LoadedModel:
         return state["holder"].current
 
-    def store() -> EventStore:
+    async def store() -> EventStore:
         if state["store"] is None:
             raise StarletteHTTPException(404, "no event store configured (start with --store)")
         return state["store"]
@@ -201,14 +203,16 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.post("/v1/score", response_model=s.ScoreResponse, dependencies=[Depends(api_key)],
               responses=errors, tags=["scores"])
-    def score(body: s.ScoreRequest):
+    async def score(body: s.ScoreRequest):
         """Scores of up to ``max_customers`` customers from their transactions."""
         if len(body.customers) > config.max_customers:
             raise RequestError(f"customers: {len(body.customers)} given (rule: at most "
                                f"{config.max_customers} per request)", field="customers",
                                rule=f"at most {config.max_customers}")
         cutoff = check_cutoff(body.cutoff)
-        loaded, scores = state["batcher"].score([c.model_dump() for c in body.customers], cutoff)
+        # Scored on a scoring thread (with the requests waiting beside it); the event loop
+        # goes on reading requests meanwhile.
+        loaded, scores = await state["batcher"].score_async(body.customers, cutoff)
         return {"model": {"name": loaded.name, "version": loaded.version}, "cutoff": cutoff,
                 "customers": scores}
 
