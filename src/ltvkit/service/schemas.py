@@ -109,6 +109,7 @@ class ModelInfo(BaseModel):
     saved_at: str | None = None
     loaded_at: str
     ltvkit_version: str | None = None
+    worker: int | None = Field(None, description="Process id of the worker that answered.")
 
 
 class ReloadResponse(BaseModel):
