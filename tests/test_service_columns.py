@@ -83,6 +83,11 @@ def test_quantity_and_category_model_scores_equal_ltv_predict(tmp_path):
     blank = {r["customer_id"]: r["scores"][0]["value"] for r in loaded.score(customers, cutoff)
              if r["scores"]}
     assert any(blank[i] != expected[i] for i in blank)
+    # A request whose every row the cleaning drops ($0 purchases): nothing to score.
+    assert loaded.score([{"customer_id": "z", "transactions": [
+        {"timestamp": dt.datetime(1997, 3, 1), "amount": 0.0, "quantity": 1.0,
+         "category": "small"}]}], cutoff) == [{"customer_id": "z", "status": "no_history",
+                                               "scores": []}]
     with pytest.raises(RequestError, match="trained without a domain column") as info:
         loaded.score([{"customer_id": "x", "transactions": [
             {"timestamp": dt.datetime(1997, 3, 1), "amount": 5.0, "domain": "shop"}]}], cutoff)

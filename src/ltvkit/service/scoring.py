@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ltvkit.errors import LTVError, ModelError
+from ltvkit.errors import DataValidationError, LTVError, ModelError
 from ltvkit.prediction import quantile_column
 
 TRAINING_INFO = "training.json"
@@ -179,8 +179,15 @@ class LoadedModel:
         results = {i: {"customer_id": i, "status": "no_history", "scores": []} for i in ids}
         if in_history:
             # The Arrow engine: the DuckDB engine's rules and numbers, without its statements.
-            log = log_from_records(cid, ts, amount, cleaning=self.cleaning(cutoff),
-                                   con=_connection(), **columns)
+            try:
+                log = log_from_records(cid, ts, amount, cleaning=self.cleaning(cutoff),
+                                       con=_connection(), **columns)
+            except DataValidationError as exc:
+                if exc.rule != "non-empty input":
+                    raise
+                # The cleaning rules dropped every row (e.g. only $0 purchases): no customer
+                # has a history to score, as for such a customer beside others.
+                return [results[i] for i in ids]
             if self.domains:
                 _with_domains(log, self.domains)
             attrs = self._attributes(customers)
