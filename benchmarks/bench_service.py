@@ -140,6 +140,35 @@ def bodies(csv: Path) -> dict[str, bytes]:
     return {"score1": json.dumps(one).encode(), "score1000": json.dumps(batch).encode()}
 
 
+def profile(work: Path, models: list[str], body: bytes, n: int) -> None:
+    """Per-call time of scoring the single-customer body in process, and a cProfile of it."""
+    import cProfile
+    import pstats
+
+    from ltvkit.service.scoring import LoadedModel
+
+    request = json.loads(body)
+    cutoff = dt.date.fromisoformat(request["cutoff"])
+    customers = [{"customer_id": c["customer_id"], "transactions": [
+        {"timestamp": dt.datetime.fromisoformat(t["timestamp"]), "amount": t["amount"]}
+        for t in c["transactions"]]} for c in request["customers"]]
+    for name in models:
+        loaded = LoadedModel.load(work / name)
+        for _ in range(20):
+            loaded.score(customers, cutoff)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            loaded.score(customers, cutoff)
+        print(f"{name}: {(time.perf_counter() - t0) / n * 1000:.3f} ms per LoadedModel.score "
+              f"call ({n} calls)", flush=True)
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(n):
+            loaded.score(customers, cutoff)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(r"ltvkit|lightgbm|torch|dataclasses", 30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_service"))
@@ -153,6 +182,10 @@ def main() -> None:
     ap.add_argument("--server-cpu", type=int, default=None,
                     help="start the servers pinned to this core (taskset)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="instead of the load test: time N in-process scorings of the "
+                         "single-customer body per model (LoadedModel.score, what /v1/score "
+                         "calls), then cProfile N more and print where the time goes")
     ap.add_argument("--bare-server", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.bare_server is not None:
@@ -183,6 +216,9 @@ def main() -> None:
             ltv("train", "--data", str(work / "dataset"), "--model", name, "--out",
                 str(work / name))
     payload = bodies(csv)
+    if args.profile:
+        profile(work, models, payload["score1"], args.profile)
+        return
     levels = [int(c) for c in args.concurrency.split(",")]
     results = []
 
