@@ -1,9 +1,9 @@
 """A log engine without DuckDB, for small in-memory logs: the rows of one service request.
 
 :class:`ArrowEngine` (``read_transactions(..., engine=ArrowEngine())``) reads an Arrow table of
-typed columns and fills the same :class:`~ltvkit.data.log.TransactionLog` contract as the DuckDB engine: the same
-column mapping, the same validation rules and messages (it counts the offending rows and hands
-the counts to :func:`ltvkit.data.validation.check_rows`), the same row fates and data-quality
+typed columns and fills the same :class:`~ltvkit.data.log.TransactionLog` contract as the
+DuckDB engine: the same column mapping, the same validation rules and messages (it counts the
+offending rows and hands the counts to :func:`ltvkit.data.validation.check_rows`), the same row fates and data-quality
 report (:func:`ltvkit.data.cleaning.quality_report`), exact duplicates dropped, and the kept
 rows sorted by (customer, ts, amount) as :class:`~ltvkit.data.arrays.LogArrays`. The datasets
 ``build_dataset`` makes from either engine's log are identical: the numbers come from the same
@@ -13,9 +13,9 @@ What it reads: a ``pyarrow.Table`` (or record batch) whose customer column is in
 or text, time column a timestamp (with or without a zone) or a date, amount and quantity
 numeric; order, category and domain any type Arrow casts to text. Text timestamps, SQL
 expressions for the amount and text amounts are the DuckDB engine's work and are refused here
-with a one-line error. What it saves: a DuckDB statement costs about a millisecond and a read
-runs a dozen, which is most of the time of scoring one customer; here a read is a few NumPy and
-Arrow calls.
+with a one-line error. What it saves is the DuckDB engine's fixed cost per read (a dozen SQL
+statements, each planned and run), which dominates when the log is one customer's history; here
+a read is a few NumPy and Arrow calls.
 
 Rows tied on (customer, ts, amount) are put in the order of their whole input row (each input
 column's dictionary code, in first-appearance order), so the order is fixed by the data alone;

@@ -314,7 +314,7 @@ class Batcher:
 
         self.holder, self.max_customers = holder, max_customers
         self._queue: queue.Queue = queue.Queue()
-        # A few scoring threads (one core each: one DuckDB thread, one model thread).
+        # A few scoring threads (one core each: the compiled walks and the model on one thread).
         self._threads = [threading.Thread(target=self._run, name=f"ltvkit-scorer-{i}",
                                           daemon=True) for i in range(threads)]
         for t in self._threads:
