@@ -225,3 +225,19 @@ def test_log_from_records_is_what_a_request_becomes():
     again = log_from_records(["x", "y"], minutes, [5.0, 2.0], con=log.con)
     np.testing.assert_array_equal(again.arrays.ts, log.arrays.ts)
     assert again.con is log.con
+
+
+def test_read_domains_same_log_as_duckdb():
+    from ltvkit.data import read_domains
+
+    shop = pa.table({"customer_id": ["a", "a", "b", "c"],
+                     "timestamp": pa.array([dt.datetime(2021, 1, d) for d in (1, 3, 5, 7)]),
+                     "amount": [10.0, 5.5, 7.0, 3.0]})
+    app = pa.table({"customer_id": ["a", "c", "c"],
+                    "timestamp": pa.array([dt.datetime(2021, 2, d) for d in (1, 2, 2)]),
+                    "amount": [1.0, 2.0, 2.0], "channel": ["x", "y", "y"]})
+    duck = read_domains({"shop": shop, "app": app})
+    arrow = read_domains({"shop": shop, "app": app}, engine=ArrowEngine())
+    _same_log(duck, arrow)
+    assert arrow.has_domain and arrow.domains() == duck.domains() == ["app", "shop"]
+    assert arrow.quality.dropped["exact_duplicates"] == 1
