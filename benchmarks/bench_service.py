@@ -12,8 +12,9 @@ stack's ceiling). An async httpx client then sends, at concurrency 1, 16 and 64,
 * ``score1000``: 1,000 CDNOW customers with their real histories;
 * ``bare``: the single-customer body to the constant endpoint.
 
-It reports requests/s, p50 / p95 / p99 latency and errors (non-200 or transport errors). The load
-generator runs on the same cores as the server, so the bare ceiling is also the client's.
+It reports requests/s, p50 / p95 / p99 latency and errors (non-200 or transport errors). By
+default the load generator runs on the same cores as the server, so the bare ceiling is also the
+client's; ``--client-cpu 1 --server-cpu 0`` pins them to separate cores.
 """
 
 from __future__ import annotations
@@ -139,6 +140,35 @@ def bodies(csv: Path) -> dict[str, bytes]:
     return {"score1": json.dumps(one).encode(), "score1000": json.dumps(batch).encode()}
 
 
+def profile(work: Path, models: list[str], body: bytes, n: int) -> None:
+    """Per-call time of scoring the single-customer body in process, and a cProfile of it."""
+    import cProfile
+    import pstats
+
+    from ltvkit.service.scoring import LoadedModel
+
+    request = json.loads(body)
+    cutoff = dt.date.fromisoformat(request["cutoff"])
+    customers = [{"customer_id": c["customer_id"], "transactions": [
+        {"timestamp": dt.datetime.fromisoformat(t["timestamp"]), "amount": t["amount"]}
+        for t in c["transactions"]]} for c in request["customers"]]
+    for name in models:
+        loaded = LoadedModel.load(work / name)
+        for _ in range(20):
+            loaded.score(customers, cutoff)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            loaded.score(customers, cutoff)
+        print(f"{name}: {(time.perf_counter() - t0) / n * 1000:.3f} ms per LoadedModel.score "
+              f"call ({n} calls)", flush=True)
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(n):
+            loaded.score(customers, cutoff)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(r"ltvkit|lightgbm|torch|dataclasses", 30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_service"))
@@ -146,7 +176,16 @@ def main() -> None:
     ap.add_argument("--max-requests", type=int, default=20000)
     ap.add_argument("--concurrency", default="1,16,64")
     ap.add_argument("--models", default="lgbm,ziln")
+    ap.add_argument("--cases", default="score1,score1000")
+    ap.add_argument("--client-cpu", type=int, default=None,
+                    help="pin the load generator to this core (os.sched_setaffinity)")
+    ap.add_argument("--server-cpu", type=int, default=None,
+                    help="start the servers pinned to this core (taskset)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="instead of the load test: time N in-process scorings of the "
+                         "single-customer body per model (LoadedModel.score, what /v1/score "
+                         "calls), then cProfile N more and print where the time goes")
     ap.add_argument("--bare-server", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.bare_server is not None:
@@ -158,6 +197,9 @@ def main() -> None:
 
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
+    pin = [] if args.server_cpu is None else ["taskset", "-c", str(args.server_cpu)]
+    if args.client_cpu is not None:
+        os.sched_setaffinity(0, {args.client_cpu})
     csv = work / "cdnow.csv"
     if not csv.exists():
         from ltvkit.datasets import get_dataset
@@ -174,6 +216,9 @@ def main() -> None:
             ltv("train", "--data", str(work / "dataset"), "--model", name, "--out",
                 str(work / name))
     payload = bodies(csv)
+    if args.profile:
+        profile(work, models, payload["score1"], args.profile)
+        return
     levels = [int(c) for c in args.concurrency.split(",")]
     results = []
 
@@ -188,7 +233,7 @@ def main() -> None:
                   f"{r['requests']}", flush=True)
 
     port = free_port()
-    proc = start([sys.executable, __file__, "--bare-server", str(port)], port,
+    proc = start([*pin, sys.executable, __file__, "--bare-server", str(port)], port,
                  work / "bare.log")
     try:
         run("bare (constant)", f"http://127.0.0.1:{port}/const", payload["score1"])
@@ -197,11 +242,12 @@ def main() -> None:
         proc.wait()
     for name in models:
         port = free_port()
-        proc = start([sys.executable, "-m", "ltvkit.cli", "serve", "--model", str(work / name),
+        proc = start([*pin, sys.executable, "-m", "ltvkit.cli", "serve", "--model",
+                      str(work / name),
                       "--port", str(port), "--log-level", "warning",
                       "--max-body-mb", "64"], port, work / f"serve-{name}.log")
         try:
-            for case in ("score1", "score1000"):
+            for case in args.cases.split(","):
                 run(f"{name} {case}", f"http://127.0.0.1:{port}/v1/score", payload[case])
         finally:
             proc.terminate()
@@ -213,7 +259,8 @@ def main() -> None:
             print(f"  {r['case']:12s} c={r['concurrency']:3d}  "
                   f"{100 * r['rps'] / bare[r['concurrency']]:5.1f} %")
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                       f"{platform.python_version()}",
+                       f"{platform.python_version()}", "client_cpu": args.client_cpu,
+            "server_cpu": args.server_cpu,
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"),
             "seconds_per_cell": args.seconds, "results": results}
     if args.json:

@@ -30,7 +30,7 @@ def serve(
                                                       "key; requests then need X-API-Key."),
     api_key_file: Path | None = typer.Option(None, help="File whose first line is the API key."),
     workers: int = typer.Option(1, help="Worker processes (1 with --store: DuckDB has one "
-                                        "writer)."),
+                                        "writer); a reload reaches every worker."),
     max_customers: int = typer.Option(10_000, help="Most customers per /v1/score request."),
     max_events: int = typer.Option(10_000, help="Most events per /v1/events request."),
     max_body_mb: float = typer.Option(64.0, help="Largest request body (MB); larger gets 413."),
@@ -73,9 +73,22 @@ def serve(
         env["API_KEY_ENV"] = api_key_env
     if api_key_file:
         env["API_KEY_FILE"] = str(Path(api_key_file).resolve())
-    for key in ("STORE", "API_KEY_ENV", "API_KEY_FILE"):
+    reload_dir = None
+    if workers > 1:
+        # The workers' shared reload signal (see ltvkit.service.app.ModelHolder).
+        import tempfile
+
+        reload_dir = tempfile.mkdtemp(prefix="ltvkit-serve-")
+        env["RELOAD_FILE"] = str(Path(reload_dir) / "reload")
+    for key in ("STORE", "API_KEY_ENV", "API_KEY_FILE", "RELOAD_FILE"):
         os.environ.pop(PREFIX + key, None)
     os.environ.update({PREFIX + k: v for k, v in env.items()})
     console.print(f"serving {model} on http://{host}:{port} (docs at /docs)")
-    uvicorn.run("ltvkit.service.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level, access_log=False)
+    try:
+        uvicorn.run("ltvkit.service.app:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level, access_log=False)
+    finally:
+        if reload_dir is not None:
+            import shutil
+
+            shutil.rmtree(reload_dir, ignore_errors=True)

@@ -1,9 +1,10 @@
 """``ltv serve``: an HTTP scoring service over a saved model and a durable event store.
 
 A FastAPI application (:func:`ltvkit.service.app.create_app`) served by uvicorn. A request's
-transactions go through the same code as ``ltv prepare`` (``ltvkit.data.read_transactions`` with
-the training data's cleaning rules, then ``build_dataset`` with the training task at the
-request's cutoff) and the model's ``predict``, so the service and ``ltv predict`` give the same
+transactions go through the rules of ``ltv prepare`` (the Arrow engine of
+``ltvkit.data.small_log``, which maps, validates and cleans as the DuckDB engine does, with the
+training data's cleaning rules, then ``build_dataset`` with the training task at the request's
+cutoff) and the model's ``predict``, so the service and ``ltv predict`` give the same
 numbers on the same history and cutoff. Events pushed to ``/v1/events`` are written to a DuckDB
 file in one transaction per request and acknowledged only after the commit.
 

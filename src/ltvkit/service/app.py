@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import os
 import threading
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -34,17 +36,54 @@ _key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 class ModelHolder:
     """The current model. A reload loads the new version completely before it swaps the
     reference, and a request keeps the model it started with, so no request is dropped or
-    sees half a model."""
+    sees half a model.
 
-    def __init__(self, directory):
+    With several worker processes, ``reload_file`` (one file shared by the workers) carries
+    the reload to all of them: the worker that reloads rewrites it, and every worker compares
+    the file's modification time and size with those it last saw before it hands out the
+    model (one ``stat`` per request), reloading itself when they changed."""
+
+    def __init__(self, directory, reload_file=None):
         self.directory = directory
+        self.reload_file = None if reload_file is None else Path(reload_file)
         self._lock = threading.Lock()
-        self.current: LoadedModel = _warm(LoadedModel.load(directory))
+        self._seen = self._stamp()
+        self._current: LoadedModel = _warm(LoadedModel.load(directory))
+
+    def _stamp(self):
+        if self.reload_file is None:
+            return None
+        try:
+            st = os.stat(self.reload_file)
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    @property
+    def current(self) -> LoadedModel:
+        if self.reload_file is not None and self._stamp() != self._seen:
+            with self._lock:
+                stamp = self._stamp()
+                if stamp != self._seen:
+                    log.info("model reloaded by another worker: loading %s again",
+                             self.directory)
+                    self._current = _warm(LoadedModel.load(self.directory))
+                    self._seen = stamp
+        return self._current
 
     def reload(self) -> tuple[LoadedModel, LoadedModel]:
         with self._lock:
             new = _warm(LoadedModel.load(self.directory))
-            old, self.current = self.current, new
+            old, self._current = self._current, new
+            if self.reload_file is not None:
+                # Tell the other workers: a new size as well as a new time, so that two
+                # reloads within the file system's time resolution still differ.
+                previous = self.reload_file.read_text() if self.reload_file.exists() else ""
+                count = int(previous.split()[0]) + 1 if previous.strip() else 1
+                tmp = self.reload_file.with_name(self.reload_file.name + f".{os.getpid()}")
+                tmp.write_text(f"{count} {new.version} {os.getpid()}\n" + "." * (count % 7))
+                os.replace(tmp, self.reload_file)
+                self._seen = self._stamp()
         return old, new
 
 
@@ -112,7 +151,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        state["holder"] = ModelHolder(config.model_dir)
+        state["holder"] = ModelHolder(config.model_dir, config.reload_file)
         state["batcher"] = Batcher(state["holder"], config.max_customers,
                                    threads=config.score_threads)
         if config.store is not None:
@@ -127,17 +166,19 @@ def create_app(config: ServiceConfig) -> FastAPI:
                   description="Customer lifetime value scores from transaction histories.")
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
 
-    def api_key(key: str | None = Depends(_key_header)) -> None:
+    # The dependencies are coroutines: a plain function would cost each request a trip
+    # through the thread pool.
+    async def api_key(key: str | None = Depends(_key_header)) -> None:
         if config.api_key is None:
             return
         given = (key or "").encode()
         if not hmac.compare_digest(given, config.api_key.encode()):
             raise StarletteHTTPException(401, "missing or invalid API key (header X-API-Key)")
 
-    def model() -> LoadedModel:
+    async def model() -> LoadedModel:
         return state["holder"].current
 
-    def store() -> EventStore:
+    async def store() -> EventStore:
         if state["store"] is None:
             raise StarletteHTTPException(404, "no event store configured (start with --store)")
         return state["store"]
@@ -197,18 +238,21 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 "cleaning": info.get("cleaning"),
                 "validation_metrics": info.get("validation_metrics"),
                 "saved_at": info.get("saved_at"), "loaded_at": loaded.loaded_at,
+                "worker": os.getpid(),
                 "ltvkit_version": loaded.config.get("ltvkit_version")}
 
     @app.post("/v1/score", response_model=s.ScoreResponse, dependencies=[Depends(api_key)],
               responses=errors, tags=["scores"])
-    def score(body: s.ScoreRequest):
+    async def score(body: s.ScoreRequest):
         """Scores of up to ``max_customers`` customers from their transactions."""
         if len(body.customers) > config.max_customers:
             raise RequestError(f"customers: {len(body.customers)} given (rule: at most "
                                f"{config.max_customers} per request)", field="customers",
                                rule=f"at most {config.max_customers}")
         cutoff = check_cutoff(body.cutoff)
-        loaded, scores = state["batcher"].score([c.model_dump() for c in body.customers], cutoff)
+        # Scored on a scoring thread (with the requests waiting beside it); the event loop
+        # goes on reading requests meanwhile.
+        loaded, scores = await state["batcher"].score_async(body.customers, cutoff)
         return {"model": {"name": loaded.name, "version": loaded.version}, "cutoff": cutoff,
                 "customers": scores}
 

@@ -29,6 +29,8 @@ class ServiceConfig:
     max_body_bytes : larger request bodies get 413.
     score_threads : threads that score (each takes every request waiting and scores them
         together).
+    reload_file : a file the worker processes share (``ltv serve --workers N`` makes one): a
+        reload in one worker rewrites it and the others reload when they see it change.
     """
 
     model_dir: Path
@@ -38,9 +40,11 @@ class ServiceConfig:
     max_events: int = 10_000
     max_body_bytes: int = 64 * 1024 * 1024
     score_threads: int = min(2, os.cpu_count() or 1)
+    reload_file: Path | None = None
 
     def __post_init__(self) -> None:
         self.model_dir = Path(self.model_dir)
+        self.reload_file = None if self.reload_file in (None, "") else Path(self.reload_file)
         self.store = None if self.store in (None, "") else Path(self.store)
         for name in ("max_customers", "max_events", "max_body_bytes", "score_threads"):
             if int(getattr(self, name)) < 1:
@@ -61,7 +65,8 @@ class ServiceConfig:
             max_customers=int(get("MAX_CUSTOMERS") or 10_000),
             max_events=int(get("MAX_EVENTS") or 10_000),
             max_body_bytes=int(get("MAX_BODY_BYTES") or 64 * 1024 * 1024),
-            score_threads=int(get("SCORE_THREADS") or min(2, os.cpu_count() or 1)))
+            score_threads=int(get("SCORE_THREADS") or min(2, os.cpu_count() or 1)),
+            reload_file=get("RELOAD_FILE"))
 
     def to_env(self, api_key_env: str | None = None, api_key_file: str | None = None
                ) -> dict[str, str]:
@@ -74,6 +79,8 @@ class ServiceConfig:
                ENV_PREFIX + "SCORE_THREADS": str(self.score_threads)}
         if self.store is not None:
             out[ENV_PREFIX + "STORE"] = str(self.store)
+        if self.reload_file is not None:
+            out[ENV_PREFIX + "RELOAD_FILE"] = str(self.reload_file)
         if api_key_env:
             out[ENV_PREFIX + "API_KEY_ENV"] = api_key_env
         if api_key_file:

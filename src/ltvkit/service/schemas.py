@@ -21,6 +21,12 @@ class Transaction(_Strict):
                                                "converted to UTC.")
     amount: Amount = Field(description="Spend; negative = refund.")
     order_id: Id | None = Field(None, description="Order id; orders are counted by it.")
+    quantity: Amount | None = Field(None, description="Items bought, for models trained with a "
+                                                      "quantity column (missing: unknown).")
+    category: Id | None = Field(None, description="Product category, for models trained with "
+                                                  "a category column.")
+    domain: Id | None = Field(None, description="Domain (business line) of the transaction, "
+                                                "required by cross-domain models.")
 
 
 class Customer(_Strict):
@@ -103,6 +109,7 @@ class ModelInfo(BaseModel):
     saved_at: str | None = None
     loaded_at: str
     ltvkit_version: str | None = None
+    worker: int | None = Field(None, description="Process id of the worker that answered.")
 
 
 class ReloadResponse(BaseModel):

@@ -1,11 +1,14 @@
 """A loaded model and the one path from a request's transactions to its scores.
 
 The features are built by the code of ``ltv prepare``: the transactions become a
-:class:`~ltvkit.data.TransactionLog` through :func:`ltvkit.data.read_transactions` with the
-training data's cleaning rules, and :func:`ltvkit.data.build_dataset` builds the training task
-(lookback, horizons, period, sequence length) at the request's cutoff. The cohort is ``known``
-(every customer with a purchase on or before the cutoff) and label windows may run past the
-history (labels are not used).
+:class:`~ltvkit.data.TransactionLog` with the training data's cleaning rules (read by the Arrow
+engine of :mod:`ltvkit.data.small_log`, which applies the DuckDB engine's mapping, validation
+and cleaning rules without a DuckDB statement per request), and
+:func:`ltvkit.data.build_dataset` builds the training task (lookback, horizons, period, sequence
+length, domains) at the request's cutoff. The cohort is ``known`` (every customer with a
+purchase on or before the cutoff) and label windows may run past the history (labels are not
+used). Transactions carry the optional columns the training log mapped (quantity, category,
+domain).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ltvkit.errors import LTVError, ModelError
+from ltvkit.errors import DataValidationError, LTVError, ModelError
 from ltvkit.prediction import quantile_column
 
 TRAINING_INFO = "training.json"
@@ -70,6 +73,8 @@ class LoadedModel:
     config: dict[str, Any]
     loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(
         timespec="seconds"))
+    # The task and cleaning rules of the cutoffs asked for (read-only once made).
+    _per_cutoff: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, directory: str | Path) -> LoadedModel:
@@ -86,15 +91,6 @@ class LoadedModel:
         info = json.loads(info_file.read_text())
         if not info.get("task"):
             raise ModelError(f"{info_file}: no training task")
-        unmapped = [role for role in ("quantity", "category")
-                    if (info.get("mapping") or {}).get(role)]
-        if unmapped:
-            raise ModelError(f"model directory {src}: trained with a {' and a '.join(unmapped)} "
-                             "column, which the request format does not carry yet (its "
-                             "features would differ from training)")
-        if info.get("domains"):
-            raise ModelError(f"model directory {src}: cross-domain models are not served yet "
-                             "(the request format has no domain per transaction)")
         version = _version(src)
         model = load_model(src)
         if "n_threads" in model._param_names():
@@ -115,15 +111,28 @@ class LoadedModel:
         return numeric + list(self.model.categorical_names_)
 
     def task(self, cutoff: dt.date):
+        task = self._per_cutoff.get(("task", cutoff))
+        if task is None:
+            task = self._per_cutoff[("task", cutoff)] = self._task(cutoff)
+        return task
+
+    def cleaning(self, cutoff: dt.date):
+        rules = self._per_cutoff.get(("cleaning", cutoff))
+        if rules is None:
+            rules = self._per_cutoff[("cleaning", cutoff)] = self._cleaning(cutoff)
+        return rules
+
+    def _task(self, cutoff: dt.date):
         from ltvkit.data import LTVTask
 
         t = self.info["task"]
         return LTVTask(cutoff=cutoff.isoformat(), lookback=t.get("lookback"),
                        horizons=tuple(t["horizons"]), period=t["period"],
                        n_periods=int(t["n_periods"]), cohort="known",
-                       allow_partial_horizon=True)
+                       allow_partial_horizon=True, domains=tuple(self.domains) or None,
+                       target_domain=t.get("target_domain"))
 
-    def cleaning(self, cutoff: dt.date):
+    def _cleaning(self, cutoff: dt.date):
         from ltvkit.data import CleaningRules
 
         c = dict(self.info.get("cleaning") or {})
@@ -133,50 +142,95 @@ class LoadedModel:
                              zero_amounts=c.get("zero_amounts", "drop"),
                              data_end=(cutoff + dt.timedelta(days=1)).isoformat())
 
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The optional columns besides the order id that the model's training log mapped
+        (``quantity``, ``category``, ``domain``): each transaction of a request carries them."""
+        mapping = self.info.get("mapping") or {}
+        return tuple(role for role in ("quantity", "category", "domain") if mapping.get(role))
+
+    @property
+    def domains(self) -> list[str]:
+        return list(self.info.get("domains") or [])
+
     def score(self, customers: list[dict[str, Any]], cutoff: dt.date) -> list[dict[str, Any]]:
         """Scores of ``customers`` (dicts: customer_id, transactions, attributes) at ``cutoff``,
         one dict per customer in request order."""
-        import pyarrow as pa
-
-        from ltvkit.data import ColumnMapping, build_dataset, read_transactions
+        from ltvkit.data import build_dataset
+        from ltvkit.data.small_log import log_from_records
 
         _check_request(customers)
         ids = [c["customer_id"] for c in customers]
-        cid, ts, amount, order = [], [], [], []
+        history_end = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time())
+        cid, ts, amount = [], [], []
+        optional: dict[str, list] = {"order_id": [], "quantity": [], "category": [],
+                                     "domain": []}
+        in_history = False
         for c in customers:
             for t in c["transactions"]:
+                when = _naive_utc(t["timestamp"])
+                in_history = in_history or when < history_end
                 cid.append(c["customer_id"])
-                ts.append(_naive_utc(t["timestamp"]))
-                amount.append(float(t["amount"]))
-                order.append(t.get("order_id"))
-        with_order = sum(o is not None for o in order)
-        if 0 < with_order < len(order):
-            raise RequestError(f"transactions.order_id: given for {with_order} of {len(order)} "
+                ts.append(when)
+                amount.append(t["amount"])
+                for key, values in optional.items():
+                    values.append(t.get(key))
+        columns = self._optional_columns(optional, len(ts))
+        results = {i: {"customer_id": i, "status": "no_history", "scores": []} for i in ids}
+        if in_history:
+            # The Arrow engine: the DuckDB engine's rules and numbers, without its statements.
+            try:
+                log = log_from_records(cid, ts, amount, cleaning=self.cleaning(cutoff),
+                                       con=_connection(), **columns)
+            except DataValidationError as exc:
+                if exc.rule != "non-empty input":
+                    raise
+                # The cleaning rules dropped every row (e.g. only $0 purchases): no customer
+                # has a history to score, as for such a customer beside others.
+                return [results[i] for i in ids]
+            if self.domains:
+                _with_domains(log, self.domains)
+            attrs = self._attributes(customers)
+            data = build_dataset(log, self.task(cutoff), attrs,
+                                 vocabularies=self.info.get("vocabularies") or None)
+            pred = self.model.predict(data)
+            for r, customer_id in enumerate(pred.customer_id.tolist()):
+                results[str(customer_id)] = {"customer_id": str(customer_id),
+                                             "status": "scored",
+                                             "scores": _horizon_scores(pred, r)}
+        return [results[i] for i in ids]
+
+    def _optional_columns(self, values: dict[str, list], n: int) -> dict[str, list]:
+        """The optional columns of the request's log: the order id when every transaction has
+        one, and the model's trained roles (a missing value is missing, as in training); a
+        field the model was not trained with, or a domain it does not know, is refused."""
+        out = {}
+        given = n - values["order_id"].count(None)
+        if 0 < given < n:
+            raise RequestError(f"transactions.order_id: given for {given} of {n} "
                                "transactions (rule: all or none)",
                                field="customers.transactions.order_id", rule="all or none")
-        history_end = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time())
-        in_history = [t < history_end for t in ts]
-        results = {i: {"customer_id": i, "status": "no_history", "scores": []} for i in ids}
-        if any(in_history):
-            columns = {"customer_id": pa.array(cid, pa.string()),
-                       "timestamp": pa.array(ts, pa.timestamp("us")),
-                       "amount": pa.array(amount, pa.float64())}
-            if with_order:
-                columns["order_id"] = pa.array(order, pa.string())
-            table = pa.table(columns)
-            mapping = ColumnMapping(customer="customer_id", time="timestamp", amount="amount",
-                                    order="order_id" if with_order else None)
-            log = read_transactions(table, mapping, self.cleaning(cutoff), con=_connection())
-            if log.quality.rows_kept:
-                attrs = self._attributes(customers)
-                data = build_dataset(log, self.task(cutoff), attrs,
-                                     vocabularies=self.info.get("vocabularies") or None)
-                pred = self.model.predict(data)
-                for r, customer_id in enumerate(pred.customer_id.tolist()):
-                    results[str(customer_id)] = {"customer_id": str(customer_id),
-                                                 "status": "scored",
-                                                 "scores": _horizon_scores(pred, r)}
-        return [results[i] for i in ids]
+        if given:
+            out["order_id"] = values["order_id"]
+        roles = self.roles
+        for role in ("quantity", "category", "domain"):
+            given = n - values[role].count(None)
+            if role in roles:
+                out[role] = values[role]
+            elif given:
+                raise RequestError(
+                    f"transactions.{role}: given for {given} transactions, but the model was "
+                    f"trained without a {role} column (rule: only the model's columns)",
+                    field=f"customers.transactions.{role}", rule="only the model's columns")
+        if "domain" in roles:
+            known = set(self.domains)
+            bad = [d for d in values["domain"] if d not in known]
+            if bad:
+                raise RequestError(
+                    f"transactions.domain: {len(bad)} transactions have no domain or one the "
+                    f"model does not know, e.g. {bad[0]!r} (rule: one of {self.domains})",
+                    field="customers.transactions.domain", rule="a domain of the model")
+        return out
 
     def _attributes(self, customers: list[dict[str, Any]]):
         names = self.attribute_names
@@ -200,6 +254,16 @@ class LoadedModel:
             else:
                 frame[n] = pd.to_numeric(frame[n], errors="coerce").astype("float64")
         return frame
+
+
+def _with_domains(log, domains: list[str]) -> None:
+    """Give the request's log every domain of the model, also those it has no row in (a
+    customer with no row in a domain has that domain's empty-history features, as in
+    training); the rows' domain codes are unchanged."""
+    arrays = log.arrays
+    missing = tuple(d for d in domains if d not in arrays.domain_names)
+    if missing:
+        arrays.domain_names = tuple(arrays.domain_names) + missing
 
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:
@@ -250,7 +314,7 @@ class Batcher:
 
         self.holder, self.max_customers = holder, max_customers
         self._queue: queue.Queue = queue.Queue()
-        # A few scoring threads (one core each: one DuckDB thread, one model thread).
+        # A few scoring threads (one core each: the compiled walks and the model on one thread).
         self._threads = [threading.Thread(target=self._run, name=f"ltvkit-scorer-{i}",
                                           daemon=True) for i in range(threads)]
         for t in self._threads:
@@ -265,6 +329,18 @@ class Batcher:
         self._queue.put((customers, cutoff, _has_order(customers), future))
         return future.result()
 
+    async def score_async(self, customers: list, cutoff: dt.date
+                          ) -> tuple[LoadedModel, list[dict[str, Any]]]:
+        """:meth:`score` for the event loop: the request's coroutine waits without holding a
+        thread. ``customers`` may be the request's pydantic models: the scoring thread turns
+        them into dicts (off the event loop)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((customers, cutoff, None, _LoopFuture(loop, future)))
+        return await future
+
     def _run(self) -> None:
         import queue
 
@@ -277,6 +353,9 @@ class Batcher:
                     pending.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            pending = [item for item in map(_as_dicts, pending) if item is not None]
+            if not pending:
+                continue
             first = pending[0]
             batch, rest, size = [], [], 0
             for item in pending:
@@ -312,6 +391,39 @@ class Batcher:
             start += len(customers)
             future.set_result((loaded, [{**r, "customer_id": c["customer_id"]}
                                         for r, c in zip(own, customers, strict=True)]))
+
+
+class _LoopFuture:
+    """The ``set_result`` / ``set_exception`` of an asyncio future, callable from a scoring
+    thread (a request whose client went away has a cancelled future: nothing to set)."""
+
+    def __init__(self, loop, future):
+        self.loop, self.future = loop, future
+
+    def _set(self, method: str, value) -> None:
+        if not self.future.done():
+            getattr(self.future, method)(value)
+
+    def set_result(self, value) -> None:
+        self.loop.call_soon_threadsafe(self._set, "set_result", value)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.loop.call_soon_threadsafe(self._set, "set_exception", exc)
+
+
+def _as_dicts(item: tuple) -> tuple | None:
+    """A queued request with its customers as dicts and its order-id rule (None when the
+    request breaks a rule: its future has the error)."""
+    customers, cutoff, has_order, future = item
+    if has_order is not None:
+        return item
+    try:
+        customers = [c if isinstance(c, dict) else c.model_dump() for c in customers]
+        _check_request(customers)
+    except BaseException as exc:  # noqa: BLE001 - handed to the request's coroutine
+        future.set_exception(exc)
+        return None
+    return customers, cutoff, _has_order(customers), future
 
 
 def _has_order(customers: list[dict[str, Any]]) -> bool:
