@@ -24,15 +24,16 @@ stores ``cutoff`` as a microsecond timestamp where pandas writes seconds (same v
 from __future__ import annotations
 
 import functools
-import os
-import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ltvkit.errors import LTVError
 from ltvkit.files import sha256_of
+from ltvkit.models.base.spark import SparkUnavailableError, spark_session
+
+__all__ = ["SparkUnavailableError", "cached_model", "model_checksum", "score_batches",
+           "spark_predict", "spark_session"]
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -43,41 +44,6 @@ if TYPE_CHECKING:
 _MODELS: dict[tuple[str, str], LTVModel] = {}
 #: How many times this process has loaded each model (read by the tests).
 LOAD_COUNTS: dict[tuple[str, str], int] = {}
-
-
-class SparkUnavailableError(LTVError, RuntimeError):
-    """pyspark or Java is missing, or the Spark session could not start."""
-
-
-def spark_session(master: str = "local[2]", app_name: str = "ltvkit",
-                  conf: dict[str, str] | None = None) -> Any:
-    """A Spark session (the active one when there is one, else a new one on ``master``) whose
-    Python workers run this interpreter; :class:`SparkUnavailableError` without pyspark or
-    Java."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise SparkUnavailableError(
-            "--engine spark needs pyspark: pip install 'ltvkit[spark]'") from None
-    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-        raise SparkUnavailableError("--engine spark needs Java (no `java` on PATH and no "
-                                    "JAVA_HOME)")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        for key, value in (conf or {}).items():
-            active.conf.set(key, value)
-        return active
-    builder = (SparkSession.builder.master(master).appName(app_name)
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.session.timeZone", "UTC"))
-    for key, value in (conf or {}).items():
-        builder = builder.config(key, value)
-    try:
-        return builder.getOrCreate()
-    except Exception as exc:  # the JVM did not start: say so in one line
-        raise SparkUnavailableError(f"could not start Spark on {master}: {exc}") from None
 
 
 def model_checksum(model_dir: str | Path) -> str:
