@@ -31,9 +31,10 @@ def split_for_training(ds: Any, valid_frac: float, seed: int) -> tuple[Any, Any]
 
 
 def train_worker(name: str, params: dict[str, Any], data: str, out: str, valid_frac: float,
-                 seed: int) -> dict[str, Any] | None:
+                 seed: int, valid_data: str | None = None) -> dict[str, Any] | None:
     """What every training process runs: join the group, fit, rank 0 saves. Returns (rank 0)
-    ``{"world_size", "history"}``."""
+    ``{"world_size", "history"}``. ``valid_data``: a dataset folder of validation samples
+    (then ``data`` is not split)."""
     from ltvkit.data import LTVDataset
     from ltvkit.models.registry import create_model
     from ltvkit.nn import distributed
@@ -42,7 +43,10 @@ def train_worker(name: str, params: dict[str, Any], data: str, out: str, valid_f
     try:
         ds = LTVDataset.load(data)
         estimator = create_model(name, **params)
-        fit_part, valid = split_for_training(ds, valid_frac, seed)
+        if valid_data:
+            fit_part, valid = ds, LTVDataset.load(valid_data)
+        else:
+            fit_part, valid = split_for_training(ds, valid_frac, seed)
         estimator.fit(fit_part, valid)
         if w is None or w.rank == 0:
             estimator.save(out)
@@ -56,9 +60,13 @@ def train_worker(name: str, params: dict[str, Any], data: str, out: str, valid_f
 
 def fit_distributed(name: str, params: dict[str, Any], data: str | Path, out: str | Path, *,
                     num_processes: int = 2, master: str = "local[2]", valid_frac: float = 0.1,
-                    seed: int = 0, local_mode: bool = True) -> dict[str, Any]:
+                    seed: int = 0, local_mode: bool = True,
+                    valid_data: str | Path | None = None) -> dict[str, Any]:
     """Fit the torch model ``name`` with ``params`` on the dataset folder ``data`` in
     ``num_processes`` data-parallel processes and save it in ``out`` (by rank 0).
+
+    Early stopping watches ``valid_frac`` of the customers of ``data`` (split as ``ltv train``
+    splits, seeded by ``seed``), or the samples of the dataset folder ``valid_data`` when given.
 
     Each process uses one torch thread unless ``params`` sets ``n_threads``. Returns what rank 0
     returned: the world size and the training history.
@@ -86,7 +94,8 @@ def fit_distributed(name: str, params: dict[str, Any], data: str | Path, out: st
     os.environ["OMP_NUM_THREADS"] = str(params["n_threads"] or 1)
     try:
         result = distributor.run(train_worker, name, params, str(Path(data).resolve()),
-                                 str(Path(out).resolve()), float(valid_frac), int(seed))
+                                 str(Path(out).resolve()), float(valid_frac), int(seed),
+                                 str(Path(valid_data).resolve()) if valid_data else None)
     finally:
         if old is None:
             os.environ.pop("OMP_NUM_THREADS", None)
