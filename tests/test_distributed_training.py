@@ -71,6 +71,11 @@ def test_spark_engine_refuses_models_without_a_network(cdnow_folder, tmp_path):
                                       "--data", str(cdnow_folder / "data"),
                                       "--out", str(tmp_path / "m")])
     assert result.exit_code == 2 and "not one" in result.output
+    for args, message in ((["--engine", "ray"], "--engine must be"),
+                          (["--engine", "spark", "--num-processes", "0"], "at least 1")):
+        result = CliRunner().invoke(app, ["train", *args, "--model", "ziln", "--data",
+                                          str(cdnow_folder / "data"), "--out", str(tmp_path / "z")])
+        assert result.exit_code == 2 and message in result.output, result.output
 
 
 @pytest.fixture(scope="module")
