@@ -87,10 +87,14 @@ def _probability(p: FloatArray) -> FloatArray:
 
 
 def _counts(kind: type, draws: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray,
-            bounds: FloatArray, rng: np.random.Generator) -> FloatArray:
-    """Future purchase counts in each grid increment, ``[J, S, n]``."""
+            bounds: FloatArray, rng: np.random.Generator,
+            alive_prob: FloatArray | None = None) -> FloatArray:
+    """Future purchase counts in each grid increment, ``[J, S, n]`` (``alive_prob``: P(alive)
+    ``[S, n]`` when already computed)."""
     S, n = draws.shape[0], x.size
-    alive = rng.random((S, n)) < _alive(kind, draws, x, t_x, T)
+    if alive_prob is None:
+        alive_prob = _alive(kind, draws, x, t_x, T)
+    alive = rng.random((S, n)) < alive_prob
     dt = np.diff(np.concatenate([[0.0], bounds]))
     c0, c1, c2, c3 = (draws[:, i:i + 1] for i in range(4))
     if kind is BGBBParams:
@@ -120,7 +124,8 @@ def _counts(kind: type, draws: FloatArray, x: FloatArray, t_x: FloatArray, T: Fl
 def spend_samples(kind: type, purchase_draws: FloatArray, spend_draws: FloatArray,
                   x: FloatArray, t_x: FloatArray, T: FloatArray, zbar: FloatArray,
                   has_spend: np.ndarray, bounds: FloatArray, weights: FloatArray,
-                  rng: np.random.Generator) -> FloatArray:
+                  rng: np.random.Generator, alive_prob: FloatArray | None = None
+                  ) -> FloatArray:
     """Draws ``[S, n, H]`` of each customer's (discounted) spend in every horizon.
 
     Parameters
@@ -139,10 +144,12 @@ def spend_samples(kind: type, purchase_draws: FloatArray, spend_draws: FloatArra
     bounds, weights
         From :func:`horizon_grid`.
     rng : numpy Generator
+    alive_prob : ndarray ``[S, n]``, optional
+        P(alive) per replicate and customer when the caller has it already.
     """
     if spend_draws.shape[0] != purchase_draws.shape[0]:
         raise ValueError("purchase and spend draws must have the same number of replicates")
-    counts = _counts(kind, purchase_draws, x, t_x, T, bounds, rng)  # [J, S, n]
+    counts = _counts(kind, purchase_draws, x, t_x, T, bounds, rng, alive_prob)  # [J, S, n]
     p, q, g = (spend_draws[:, i:i + 1] for i in range(3))
     xs = np.where(has_spend, x, 0.0)
     zs = np.where(has_spend, zbar, 0.0)
@@ -156,17 +163,45 @@ def spend_samples(kind: type, purchase_draws: FloatArray, spend_draws: FloatArra
 def spend_quantiles(kind: type, purchase_draws: FloatArray, spend_draws: FloatArray,
                     x: FloatArray, t_x: FloatArray, T: FloatArray, zbar: FloatArray,
                     has_spend: np.ndarray, bounds: FloatArray, weights: FloatArray,
-                    levels: tuple[float, ...], *, seed: int = 0) -> dict[float, FloatArray]:
+                    levels: tuple[float, ...], *, seed: int = 0,
+                    keys: np.ndarray | None = None) -> dict[float, FloatArray]:
     """Quantiles ``{level: [n, H]}`` over the draws of :func:`spend_samples`, computed
-    ``CHUNK`` customers at a time; arguments as there, seeded by ``seed``."""
+    ``CHUNK`` customers at a time; arguments as there, seeded by ``seed``.
+
+    ``keys`` (``[n]`` non-negative integers, e.g. a stable hash of customer and cutoff): each
+    customer's draws come from its own generator, seeded by ``SeedSequence([seed, key])``, so a
+    customer's quantiles do not depend on which other customers are scored in the same call
+    (scoring in chunks or on several machines gives the rows of scoring all at once). Without
+    ``keys`` one generator serves the whole call."""
     rng = np.random.default_rng(seed)
     n, H = x.size, weights.shape[1]
     out = {q: np.empty((n, H)) for q in levels}
     for lo in range(0, n, CHUNK):
         sl = slice(lo, min(lo + CHUNK, n))
-        value = spend_samples(kind, purchase_draws, spend_draws, x[sl], t_x[sl], T[sl],
-                              zbar[sl], has_spend[sl], bounds, weights, rng)
+        if keys is None:
+            value = spend_samples(kind, purchase_draws, spend_draws, x[sl], t_x[sl], T[sl],
+                                  zbar[sl], has_spend[sl], bounds, weights, rng)
+        else:
+            value = _keyed_samples(kind, purchase_draws, spend_draws, x[sl], t_x[sl], T[sl],
+                                   zbar[sl], has_spend[sl], bounds, weights, seed, keys[sl])
         qs = np.quantile(value, levels, axis=0)
         for i, level in enumerate(levels):
             out[level][sl] = qs[i]
+    return out
+
+
+def _keyed_samples(kind: type, purchase_draws: FloatArray, spend_draws: FloatArray,
+                   x: FloatArray, t_x: FloatArray, T: FloatArray, zbar: FloatArray,
+                   has_spend: np.ndarray, bounds: FloatArray, weights: FloatArray, seed: int,
+                   keys: np.ndarray) -> FloatArray:
+    """:func:`spend_samples` with one generator per customer (``SeedSequence([seed, key])``);
+    P(alive) is deterministic and computed for all customers at once."""
+    alive_prob = _alive(kind, purchase_draws, x, t_x, T)
+    out = np.empty((purchase_draws.shape[0], x.size, weights.shape[1]))
+    for i in range(x.size):
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(keys[i])]))
+        one = slice(i, i + 1)
+        out[:, one] = spend_samples(kind, purchase_draws, spend_draws, x[one], t_x[one],
+                                    T[one], zbar[one], has_spend[one], bounds, weights, rng,
+                                    alive_prob[:, one])
     return out

@@ -32,15 +32,26 @@ def train(
     valid_frac: float = typer.Option(0.1, help="Share of customers held out for early "
                                                "stopping (0 = none)."),
     seed: int = typer.Option(0, help="Random seed."),
+    engine: str = typer.Option("local", help="local (one process) or spark (torch models: "
+                                             "data-parallel under Spark's TorchDistributor)."),
+    num_processes: int = typer.Option(2, help="--engine spark: training processes."),
+    master: str = typer.Option("local[2]", help="--engine spark: the Spark master."),
 ) -> None:
     """Fit a model on a prepared dataset and save it (JSON config + weights, no pickle)."""
     from ltvkit.data import LTVDataset
     from ltvkit.models import create_model, get_model_class
 
+    if engine not in ("local", "spark"):
+        from ltvkit.errors import LTVError
+
+        raise LTVError(f"--engine must be 'local' or 'spark', got {engine!r}")
     ds = LTVDataset.load(data)
     hp = _load_params(params, config)
     if "random_state" in get_model_class(model)._param_names():
         hp.setdefault("random_state", seed)
+    if engine == "spark":
+        _train_on_spark(ds, data, model, out, hp, valid_frac, seed, num_processes, master)
+        return
     estimator = create_model(model, **hp)
     if valid_frac > 0:
         fit_part, valid, _ = ds.split_customers(seed=seed, test_frac=0.0, valid_frac=valid_frac)
@@ -51,6 +62,25 @@ def train(
     estimator.save(out)
     _save_training_info(out, ds, estimator, valid if valid is not None and len(valid) else None)
     console.print(f"saved {model} to {out}")
+
+
+def _train_on_spark(ds, data: Path, model: str, out: Path, hp: dict[str, Any],
+                    valid_frac: float, seed: int, num_processes: int, master: str) -> None:
+    """``--engine spark``: data-parallel training in ``num_processes`` processes (rank 0 saves),
+    then ``training.json`` from the saved model, as the local engine writes it."""
+    from ltvkit.models import load_model
+    from ltvkit.models.base.distributed import fit_distributed, split_for_training
+
+    with console.status(f"fitting {model} in {num_processes} processes (TorchDistributor)"):
+        result = fit_distributed(model, hp, data, out, num_processes=num_processes,
+                                 master=master, valid_frac=valid_frac, seed=seed)
+    _, valid = split_for_training(ds, valid_frac, seed)
+    _save_training_info(out, ds, load_model(out), valid)
+    info_file = Path(out) / "training.json"
+    info = json.loads(info_file.read_text())
+    info.update({"engine": "spark", "num_processes": result.get("world_size", num_processes)})
+    info_file.write_text(json.dumps(info, indent=2, default=str))
+    console.print(f"saved {model} to {out} (trained in {info['num_processes']} processes)")
 
 
 def _save_training_info(out: Path, ds, estimator, valid) -> None:

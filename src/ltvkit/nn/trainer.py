@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from ltvkit.errors import ModelError
+from ltvkit.nn import distributed
 
 Inputs = dict[str, Tensor]
 LossFn = Callable[[Any, Tensor, int], Tensor]
@@ -65,11 +66,18 @@ class TensorData:
                 self.targets.index_select(0, index))
 
     def batch_indices(self, batch_size: int, generator: torch.Generator | None,
-                      device: torch.device) -> Iterator[Tensor]:
-        """Shuffled index batches covering every row exactly once (the last may be short)."""
+                      device: torch.device,
+                      world: distributed.World | None = None) -> Iterator[Tensor]:
+        """Shuffled index batches covering every row exactly once (the last may be short);
+        in a process group (``world``) this rank's share of the same permutation
+        (:func:`ltvkit.nn.distributed.shard`)."""
         n = len(self)
         perm = (torch.randperm(n, generator=generator) if generator is not None
-                else torch.arange(n)).to(device)
+                else torch.arange(n))
+        if world is not None:
+            perm = distributed.shard(perm, world)
+        perm = perm.to(device)
+        n = perm.shape[0]
         for start in range(0, n, batch_size):
             yield perm[start:start + batch_size]
 
@@ -245,21 +253,34 @@ class Trainer:
         bad_epochs = 0
         n = len(train)
         batch_size = max(1, int(self.batch_size))
+        # Data-parallel in a process group: DDP averages the gradients of the ranks' batches,
+        # each rank takes 1/world of the global batch, the epoch losses are summed over ranks.
+        world = distributed.world()
+        net = module if world is None else distributed.wrap(module)
+        if world is not None:
+            batch_size = -(-batch_size // world.size)
 
         with _progress(self.progress, self.max_epochs) as advance:
             for epoch in range(int(self.max_epochs)):
-                module.train()
+                net.train()
                 total = torch.zeros((), device=device)
-                for idx in train.batch_indices(batch_size, generator, device):
+                seen = 0
+                for idx in train.batch_indices(batch_size, generator, device, world):
                     inputs, y = train.take(idx)
-                    loss = loss_fn(module(inputs), y, epoch)
+                    loss = loss_fn(net(inputs), y, epoch)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if self.grad_clip:
                         nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
                     optimizer.step()
                     total += loss.detach() * idx.shape[0]
-                train_loss = float(total) / n  # the one host sync of the epoch
+                    seen += int(idx.shape[0])
+                if world is None:
+                    train_loss = float(total) / n  # the one host sync of the epoch
+                else:
+                    summed = distributed.all_reduce_sum(torch.stack([
+                        total.cpu(), torch.tensor(float(seen), dtype=total.dtype)]))
+                    train_loss = float(summed[0]) / float(summed[1])
                 if not math.isfinite(train_loss):
                     raise ModelError(
                         f"training loss became {train_loss} at epoch {epoch}: lower lr "
@@ -289,16 +310,23 @@ class Trainer:
     @torch.inference_mode()
     def evaluate(self, module: nn.Module, data: TensorData, loss_fn: LossFn,
                  epoch: int) -> float:
-        """Mean loss over ``data`` (eval mode, large batches, no autograd)."""
+        """Mean loss over ``data`` (eval mode, large batches, no autograd); in a process group
+        each rank scores a contiguous share of the rows and the sums are added over the ranks,
+        so every rank reads the same loss."""
         module.eval()
         device = data.targets.device
         total = torch.zeros((), device=device)
         n = len(data)
-        for start in range(0, n, self.eval_batch_size):
-            sl = slice(start, start + self.eval_batch_size)
+        world = distributed.world()
+        lo, hi = (0, n) if world is None else (n * world.rank // world.size,
+                                               n * (world.rank + 1) // world.size)
+        for start in range(lo, hi, self.eval_batch_size):
+            sl = slice(start, min(start + self.eval_batch_size, hi))
             y = data.targets[sl]
             out = module({k: v[sl] for k, v in data.inputs.items()})
             total += loss_fn(out, y, epoch) * y.shape[0]
+        if world is not None:
+            total = distributed.all_reduce_sum(total.cpu())
         loss = float(total) / n
         return loss if math.isfinite(loss) else math.inf
 

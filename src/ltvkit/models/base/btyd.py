@@ -18,6 +18,7 @@ References
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict
 from typing import Any, ClassVar
 
@@ -62,6 +63,18 @@ def rfm(data: LTVDataset, time_unit: str = "weeks"
     return x, t_x, T, zbar
 
 
+def sample_keys(data: LTVDataset) -> np.ndarray:
+    """A stable 64-bit key per sample from its (customer id, cutoff): the seed of that sample's
+    own random stream in the prediction intervals, so its quantiles are the same whichever
+    other samples are predicted with it (chunks, Spark batches) and from run to run."""
+    keys = np.empty(len(data), dtype=np.uint64)
+    for i, (cid, cutoff) in enumerate(zip(data.customer_id, data.cutoff.astype(str),
+                                          strict=True)):
+        digest = hashlib.blake2b(f"{cid}\x1f{cutoff}".encode(), digest_size=8).digest()
+        keys[i] = int.from_bytes(digest, "little")
+    return keys
+
+
 class BTYDModel(LTVModel):
     """Base of ``bgnbd``, ``pareto_nbd``, ``mbgnbd`` and ``bgbb``: subclasses name the
     purchase-model module. ``time_unit`` is the unit the purchase model is fitted in (its rate
@@ -72,7 +85,9 @@ class BTYDModel(LTVModel):
     0.1 / 0.5 / 0.9 quantiles of the horizon's spend from :mod:`ltvkit.btyd.predictive`:
     ``n_draws`` draws per customer, each with its own parametric-bootstrap replicate of the
     purchase and spend parameters (Hessian covariance, :mod:`ltvkit.btyd.uncertainty`), seeded by
-    ``random_state``. ``n_draws = 0`` gives point predictions only."""
+    ``random_state``; each sample's future is drawn from its own stream keyed by its customer
+    id and cutoff (:func:`sample_keys`), so a sample's quantiles do not depend on the batch it
+    is predicted in. ``n_draws = 0`` gives point predictions only."""
 
     purchase_module: ClassVar[Any]
     params_class: ClassVar[type]
@@ -175,7 +190,7 @@ class BTYDModel(LTVModel):
                                            self.random_state),
             self._draws(self.spend_params_, self.spend_cov_log_, self.random_state + 1),
             x, t_x, T, zbar, has_spend, bounds, weights, self.quantile_levels,
-            seed=self.random_state + 2)
+            seed=self.random_state + 2, keys=sample_keys(data))
         return PredictionParts(value=np.column_stack(values), p_active=np.clip(p_any, 0, 1),
                                quantiles=quantiles, extras={"p_alive": alive})
 
