@@ -27,7 +27,8 @@ from ltvkit.btyd.pareto_nbd import ParetoNBDParams
 from ltvkit.btyd.sbg import SBGParams
 from ltvkit.errors import ModelError
 
-__all__ = ["ParamUncertainty", "draw_params", "standard_errors"]
+__all__ = ["ParamUncertainty", "cov_log_or_zeros", "draw_params", "draw_params_from_cov",
+           "standard_errors"]
 
 _LOGLIK = {BGNBDParams: bgnbd.log_likelihood, MBGNBDParams: mbgnbd.log_likelihood,
            ParetoNBDParams: pareto_nbd.log_likelihood, BGBBParams: bgbb.log_likelihood,
@@ -129,3 +130,24 @@ def draw_params(uncertainty: ParamUncertainty, n_draws: int, *,
     z = rng.multivariate_normal(np.log(uncertainty.estimate), uncertainty.cov_log,
                                 size=int(n_draws), method="eigh")
     return np.exp(z)
+
+
+def cov_log_or_zeros(params, *data: ArrayLike) -> tuple[FloatArray, str]:
+    """``(cov_log, note)``: the Hessian covariance of the log-parameters of
+    :func:`standard_errors`, or zeros (no parameter uncertainty) and the reason when the observed
+    information is not positive definite, e.g. after a penalised boundary fit."""
+    try:
+        return standard_errors(params, *data).cov_log, ""
+    except ModelError as exc:
+        k = len(fields(params))
+        return np.zeros((k, k)), f"no parameter uncertainty in the intervals ({exc})"
+
+
+def draw_params_from_cov(params, cov_log: ArrayLike, n_draws: int, *,
+                         seed: int | np.random.Generator | None = 0) -> FloatArray:
+    """:func:`draw_params` for a parameter dataclass and a saved ``cov_log``."""
+    estimate = np.array([getattr(params, f.name) for f in fields(params)], dtype=np.float64)
+    cov = np.asarray(cov_log, dtype=np.float64)
+    u = ParamUncertainty(tuple(f.name for f in fields(params)), estimate,
+                         estimate * np.sqrt(np.diag(cov)), cov)
+    return draw_params(u, n_draws, seed=seed)
