@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import shared_datasets_dir
 from ltvkit.btyd import bgnbd, gamma_gamma, mbgnbd, pareto_nbd
 from ltvkit.models.base.btyd import rfm
 
@@ -41,11 +40,11 @@ def sample(cdnow_dataset):
     return ids, *rfm(sub, "weeks")
 
 
-def test_the_weekly_summary_is_the_published_one(sample):
+def test_the_weekly_summary_is_the_published_one(sample, shared_data):
     """Customer by customer, the summary built from the raw log equals the published sample
     summary (rounded there to 0.01 week / 0.01 dollar)."""
     ids, x, t_x, T, zbar = sample
-    path = shared_datasets_dir() / "cdnow" / "cdnow_sample_summary_with_spend.csv"
+    path = shared_data / "cdnow" / "cdnow_sample_summary_with_spend.csv"
     if not path.exists():
         pytest.skip(f"{path} is missing")
     pub = pd.read_csv(path).set_index("ID").loc[ids["sample_id"]]
