@@ -12,7 +12,9 @@ move the dropout probability ``a_i / (a_i + b_i)``. The likelihood of each custo
 likelihood (Fader, Hardie & Lee 2005, Marketing Science 24(2), eq. 6) at their own parameters,
 maximised over ``(log r, log alpha0, log a0, log b0, gamma1, gamma2, gamma3)`` with BFGS
 (numerical gradient; the problem has few parameters). Predictions reuse the BG/NBD formulas
-with per-customer parameters.
+with per-customer parameters. :func:`standard_errors_bgnbd` gives the Hessian standard errors
+(:func:`ltvkit.btyd.uncertainty.hessian` in the fitting parameters, delta method back to the
+baseline parameters).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize
 
-from ltvkit.btyd import bgnbd
+from ltvkit.btyd import bgnbd, uncertainty
 from ltvkit.btyd._fit import FloatArray, as_float_array, check_finite, check_rfm, time_scale
 from ltvkit.errors import DataValidationError, ModelError
 
-__all__ = ["BGNBDCovariateParams", "expected_purchases", "fit_bgnbd", "p_alive"]
+__all__ = ["BGNBDCovariateParams", "CovariateUncertainty", "expected_purchases", "fit_bgnbd",
+           "p_alive", "standard_errors_bgnbd"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,57 @@ class BGNBDCovariateParams:
             r=self.r, alpha=self.alpha0 * np.exp(-z1 @ np.asarray(self.gamma_purchase)),
             a=self.a0 * np.exp(z2 @ np.asarray(self.gamma_dropout_a)),
             b=self.b0 * np.exp(z2 @ np.asarray(self.gamma_dropout_b)))
+
+
+@dataclass(frozen=True)
+class CovariateUncertainty:
+    """Hessian standard errors of a fit with covariates.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The baseline parameters, then one name per coefficient (``gamma_purchase[0]``, ...).
+    estimate : ndarray
+        The parameters in that order.
+    se : ndarray
+        Standard errors (baseline parameters by the delta method from their logs).
+    cov : ndarray
+        Covariance of the fitting parameters: the logs of the baseline parameters, then the
+        coefficients (inverse observed information).
+    """
+
+    names: tuple[str, ...]
+    estimate: FloatArray
+    se: FloatArray
+    cov: FloatArray
+
+    def as_dict(self) -> dict[str, float]:
+        """``{name: standard error}``."""
+        return dict(zip(self.names, map(float, self.se), strict=True))
+
+
+def covariate_uncertainty(params, baseline: tuple[str, ...], coefficients: tuple[str, ...],
+                          row_loglik) -> CovariateUncertainty:
+    """Standard errors of a covariate fit from its per-customer log-likelihood
+    ``row_loglik(log_baseline, *coefficient_vectors)``: the Hessian of the summed
+    log-likelihood in ``(log baseline, coefficients)`` at the estimate, inverted."""
+    logs = np.log([getattr(params, n) for n in baseline])
+    vectors = [np.asarray(getattr(params, n), dtype=np.float64) for n in coefficients]
+    sizes = np.cumsum([v.size for v in vectors])[:-1]
+    point = np.concatenate([logs, *vectors])
+    k = logs.size
+
+    def total(v: FloatArray) -> float:
+        return float(np.sum(row_loglik(v[:k], *np.split(v[k:], sizes))))
+
+    cov = uncertainty.covariance_from_information(-uncertainty.hessian(total, point),
+                                                  f"{type(params).__name__} at {params}")
+    names = baseline + tuple(f"{n}[{i}]" for n, v in zip(coefficients, vectors, strict=True)
+                             for i in range(v.size))
+    estimate = np.concatenate([np.exp(logs), *vectors])
+    sd = np.sqrt(np.diag(cov))
+    se = np.concatenate([np.exp(logs) * sd[:k], sd[k:]])
+    return CovariateUncertainty(names, estimate, se, cov)
 
 
 def _matrix(z: ArrayLike, name: str, k: int | None = None) -> FloatArray:
@@ -135,3 +189,31 @@ def expected_purchases(params: BGNBDCovariateParams, t: ArrayLike, x: ArrayLike,
     """Expected purchases in (T, T + t] per customer at their own parameters."""
     ind = params.individual(z_purchase, z_purchase if z_dropout is None else z_dropout)
     return bgnbd.expected_purchases(ind, t, x, t_x, T)
+
+
+def standard_errors_bgnbd(params: BGNBDCovariateParams, x: ArrayLike, t_x: ArrayLike,
+                          T: ArrayLike, z_purchase: ArrayLike,
+                          z_dropout: ArrayLike | None = None) -> CovariateUncertainty:
+    """Hessian standard errors of :func:`fit_bgnbd`'s estimate, on the data it was fitted on.
+
+    With no covariate columns they are the plain BG/NBD's
+    (:func:`ltvkit.btyd.uncertainty.standard_errors`).
+
+    Raises
+    ------
+    ModelError
+        If the observed information is not positive definite (not at a maximum, or a
+        covariate that does not vary).
+    """
+    xa, ta, Ta = (np.ravel(v) for v in np.broadcast_arrays(*check_rfm(x, t_x, T)))
+    z1 = _matrix(z_purchase, "z_purchase", len(params.gamma_purchase))
+    z2 = z1 if z_dropout is None else _matrix(z_dropout, "z_dropout",
+                                               len(params.gamma_dropout_a))
+
+    def rows(log_base: FloatArray, g1: FloatArray, g2: FloatArray, g3: FloatArray) -> FloatArray:
+        r, al, a, b = np.exp(log_base)
+        return bgnbd._row_loglik(r, al * np.exp(-z1 @ g1), a * np.exp(z2 @ g2),
+                                 b * np.exp(z2 @ g3), xa, ta, Ta)
+
+    return covariate_uncertainty(params, ("r", "alpha0", "a0", "b0"),
+                                 ("gamma_purchase", "gamma_dropout_a", "gamma_dropout_b"), rows)

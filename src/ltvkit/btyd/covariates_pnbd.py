@@ -16,6 +16,8 @@ likelihood (Fader & Hardie 2005, eq. 18) at their own ``alpha_i, beta_i``, maxim
 transformation of the hypergeometric function for all rows), so the per-customer likelihood is
 written here with the same closed form, choosing the transformation row by row and reusing the
 series/fallback evaluation :func:`ltvkit.btyd.pareto_nbd._log_hyp1`.
+:func:`standard_errors_pareto_nbd` gives the Hessian standard errors, as
+:func:`ltvkit.btyd.covariates.standard_errors_bgnbd` does.
 """
 
 from __future__ import annotations
@@ -29,12 +31,12 @@ from scipy.optimize import minimize
 from scipy.special import gammaln
 
 from ltvkit.btyd._fit import FloatArray, check_rfm, check_t, time_scale
-from ltvkit.btyd.covariates import _matrix
+from ltvkit.btyd.covariates import CovariateUncertainty, _matrix, covariate_uncertainty
 from ltvkit.btyd.pareto_nbd import _log_hyp1
 from ltvkit.errors import DataValidationError, ModelError
 
 __all__ = ["ParetoNBDCovariateParams", "expected_purchases_pareto_nbd", "fit_pareto_nbd",
-           "p_alive_pareto_nbd", "row_loglik"]
+           "p_alive_pareto_nbd", "row_loglik", "standard_errors_pareto_nbd"]
 
 
 @dataclass(frozen=True)
@@ -187,3 +189,31 @@ def expected_purchases_pareto_nbd(params: ParetoNBDCovariateParams, t: ArrayLike
     k = params.s - 1.0
     growth = u if abs(k) < 1e-12 else -np.expm1(-k * u) / k
     return alive * (params.r + xa) * (be + Ta) / (al + Ta) * growth
+
+
+def standard_errors_pareto_nbd(params: ParetoNBDCovariateParams, x: ArrayLike, t_x: ArrayLike,
+                               T: ArrayLike, z_purchase: ArrayLike,
+                               z_dropout: ArrayLike | None = None) -> CovariateUncertainty:
+    """Hessian standard errors of :func:`fit_pareto_nbd`'s estimate, on the data it was fitted
+    on; with no covariate columns they are the plain Pareto/NBD's
+    (:func:`ltvkit.btyd.uncertainty.standard_errors`).
+
+    Raises
+    ------
+    ModelError
+        If the observed information is not positive definite.
+    """
+    xa, ta, Ta = (np.ravel(v).astype(np.float64)
+                  for v in np.broadcast_arrays(*check_rfm(x, t_x, T)))
+    z1 = _matrix(z_purchase, "z_purchase", len(params.gamma_purchase))
+    z2 = z1 if z_dropout is None else _matrix(z_dropout, "z_dropout", len(params.gamma_dropout))
+
+    def rows(log_base: FloatArray, g1: FloatArray, g2: FloatArray) -> FloatArray:
+        r, al, s, be = np.exp(log_base)
+        ali, bei = al * np.exp(-z1 @ g1), be * np.exp(-z2 @ g2)
+        with np.errstate(divide="ignore"):
+            _, log_l = _terms(r, ali, s, bei, xa, ta, Ta)
+        return gammaln(r + xa) - gammaln(r) + r * np.log(ali) + s * np.log(bei) + log_l
+
+    return covariate_uncertainty(params, ("r", "alpha0", "s", "beta0"),
+                                 ("gamma_purchase", "gamma_dropout"), rows)

@@ -19,7 +19,12 @@ Prediction intervals combine the two sources of uncertainty:
   - BG/BB (Fader, Hardie & Shang 2010, Marketing Science 29(6)): ``p ~ Beta(alpha + x,
     beta + n - x)``, ``theta ~ Beta(gamma, delta + n)``, one opportunity per time unit;
   - spend (Gamma-Gamma, Fader, Hardie & Lee 2005, JMR 42(4)): ``nu ~ Gamma(q + p x, gamma +
-    x zbar)`` and the sum of k purchases ``~ Gamma(p k, nu)``.
+    x zbar)`` and the sum of k purchases ``~ Gamma(p k, nu)``;
+  - sBG (Fader & Hardie 2007, Journal of Interactive Marketing 21(1)), contractual: a subscriber
+    who has renewed ``n`` times has the churn probability ``theta ~ Beta(alpha, beta + n)`` and
+    then renews at each further period end with probability ``1 - theta`` (geometric), so the
+    number of further period ends still subscribed ``K`` has ``P(K >= k) = S(n + k) / S(n)``
+    (:func:`renewal_samples`, :func:`subscription_value_quantiles`).
 
 Counts are drawn as increments on a grid of times so that one draw gives every horizon (nested,
 so the quantiles grow with the horizon), and discounting applies per grid step exactly as in
@@ -39,7 +44,8 @@ from ltvkit.btyd.bgnbd import BGNBDParams
 from ltvkit.btyd.mbgnbd import MBGNBDParams
 from ltvkit.btyd.pareto_nbd import ParetoNBDParams
 
-__all__ = ["horizon_grid", "spend_quantiles", "spend_samples"]
+__all__ = ["horizon_grid", "renewal_samples", "spend_quantiles", "spend_samples",
+           "subscription_value_quantiles"]
 
 #: Customers simulated at once (memory: grid steps x draws x chunk numbers).
 CHUNK = 2048
@@ -204,4 +210,71 @@ def _keyed_samples(kind: type, purchase_draws: FloatArray, spend_draws: FloatArr
         out[:, one] = spend_samples(kind, purchase_draws, spend_draws, x[one], t_x[one],
                                     T[one], zbar[one], has_spend[one], bounds, weights, rng,
                                     alive_prob[:, one])
+    return out
+
+
+def renewal_samples(draws: FloatArray, periods: FloatArray, max_periods: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """sBG draws ``[S, n]`` of the number of further period ends each subscriber is still
+    subscribed at, capped at ``max_periods``.
+
+    Parameters
+    ----------
+    draws : ndarray ``[S, 2]``
+        ``(alpha, beta)`` replicates, one per draw (repeat the estimate for no parameter
+        uncertainty).
+    periods : ndarray ``[n]``
+        Renewals seen so far (the subscriber is active now).
+    max_periods : int
+        The cap (the longest horizon in periods).
+    rng : numpy Generator
+    """
+    alpha, beta = draws[:, :1], draws[:, 1:2]
+    S, n = draws.shape[0], periods.size
+    theta = _probability(rng.beta(np.broadcast_to(alpha, (S, n)), beta + periods[None]))
+    # Geometric(theta) is the period (from now) of cancellation: K = G - 1 renewals before it
+    return np.minimum(rng.geometric(theta) - 1, int(max_periods))
+
+
+def subscription_value_quantiles(draws: FloatArray, periods: FloatArray, active: np.ndarray,
+                                 per_period: FloatArray, period_weights: list[FloatArray],
+                                 levels: tuple[float, ...], *, seed: int = 0
+                                 ) -> dict[float, FloatArray]:
+    """Quantiles ``{level: [n, H]}`` of each subscriber's (discounted) value in every horizon
+    under the sBG: ``per_period x sum_{k <= K} w_hk`` over draws of ``K``
+    (:func:`renewal_samples`); 0 for a subscriber no longer active.
+
+    Parameters
+    ----------
+    draws : ndarray ``[S, 2]``
+        ``(alpha, beta)`` replicates (parametric bootstrap).
+    periods : ndarray ``[n]``
+        Renewals seen so far.
+    active : ndarray of bool ``[n]``
+        Still subscribed now.
+    per_period : ndarray ``[n]``
+        Value of one subscribed period end.
+    period_weights : list of ndarray
+        Per horizon, the weight ``w_hk`` of its period ends ``k = 1..K_h`` (the share of the
+        period inside the horizon times the discount), as in the expected value.
+    levels : tuple of float
+    seed : int
+    """
+    rng = np.random.default_rng(seed)
+    n, H = periods.size, len(period_weights)
+    k_max = max((w.size for w in period_weights), default=0)
+    # cumulative weight after k period ends, k = 0..k_max, per horizon [k_max + 1, H]
+    cum = np.zeros((k_max + 1, H))
+    for j, w in enumerate(period_weights):
+        c = np.concatenate([[0.0], np.cumsum(w)])
+        cum[:, j] = np.concatenate([c, np.full(k_max + 1 - c.size, c[-1])])
+    out = {q: np.zeros((n, H)) for q in levels}
+    idx = np.flatnonzero(active)
+    for lo in range(0, idx.size, CHUNK):
+        rows = idx[lo:lo + CHUNK]
+        k = renewal_samples(draws, periods[rows], k_max, rng)  # [S, m]
+        value = cum[k] * per_period[rows][None, :, None]  # [S, m, H]
+        qs = np.quantile(value, levels, axis=0)
+        for i, level in enumerate(levels):
+            out[level][rows] = qs[i]
     return out

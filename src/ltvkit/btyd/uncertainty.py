@@ -12,6 +12,7 @@ that the prediction functions broadcast over, not B refits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -27,7 +28,8 @@ from ltvkit.btyd.pareto_nbd import ParetoNBDParams
 from ltvkit.btyd.sbg import SBGParams
 from ltvkit.errors import ModelError
 
-__all__ = ["ParamUncertainty", "draw_params", "standard_errors"]
+__all__ = ["ParamUncertainty", "cov_log_or_zeros", "covariance_from_information", "draw_params",
+           "draw_params_from_cov", "hessian", "standard_errors"]
 
 _LOGLIK = {BGNBDParams: bgnbd.log_likelihood, MBGNBDParams: mbgnbd.log_likelihood,
            ParetoNBDParams: pareto_nbd.log_likelihood, BGBBParams: bgbb.log_likelihood,
@@ -91,35 +93,47 @@ def standard_errors(params, *data: ArrayLike, weights: ArrayLike | None = None
     cols, w = compress_rows(cols, w)
     names = tuple(f.name for f in fields(params))
     theta = np.array([getattr(params, n) for n in names])
-    k = theta.size
 
     def total(log_theta: FloatArray) -> float:
         p = type(params)(*np.exp(log_theta))
         return float(w @ loglik(p, *cols))
 
-    base = np.log(theta)
+    cov_log = covariance_from_information(-hessian(total, np.log(theta)),
+                                          f"{type(params).__name__} at {asdict(params)}")
+    return ParamUncertainty(names, theta, theta * np.sqrt(np.diag(cov_log)), cov_log)
+
+
+def hessian(total: Callable[[FloatArray], float], point: ArrayLike, step: float = STEP
+            ) -> FloatArray:
+    """Hessian of a scalar function by central differences of step ``step`` in every
+    coordinate (the one numerical Hessian of the BTYD fits; the covariate fits use it too)."""
+    base = np.asarray(point, dtype=np.float64)
+    k = base.size
     hess = np.empty((k, k))
-    eye = np.eye(k) * STEP
+    eye = np.eye(k) * step
     f0 = total(base)
     for i in range(k):
         for j in range(i, k):
             if i == j:
-                v = (total(base + eye[i]) - 2.0 * f0 + total(base - eye[i])) / STEP**2
+                v = (total(base + eye[i]) - 2.0 * f0 + total(base - eye[i])) / step**2
             else:
                 v = (total(base + eye[i] + eye[j]) - total(base + eye[i] - eye[j])
                      - total(base - eye[i] + eye[j]) + total(base - eye[i] - eye[j])) / (
-                    4.0 * STEP**2)
+                    4.0 * step**2)
             hess[i, j] = hess[j, i] = v
-    info = -hess
+    return hess
+
+
+def covariance_from_information(info: ArrayLike, what: str) -> FloatArray:
+    """Inverse of an observed information matrix (through its Cholesky factor); ModelError
+    naming ``what`` when it is not positive definite (not a maximum of the likelihood)."""
     try:
-        chol = np.linalg.cholesky(info)
+        chol = np.linalg.cholesky(np.asarray(info, dtype=np.float64))
     except np.linalg.LinAlgError:
-        raise ModelError(f"{type(params).__name__}: the observed information is not positive "
-                         f"definite at {asdict(params)} (not a maximum of the likelihood)"
-                         ) from None
+        raise ModelError(f"{what}: the observed information is not positive definite (not a "
+                         f"maximum of the likelihood)") from None
     inv_chol = np.linalg.inv(chol)
-    cov_log = inv_chol.T @ inv_chol
-    return ParamUncertainty(names, theta, theta * np.sqrt(np.diag(cov_log)), cov_log)
+    return inv_chol.T @ inv_chol
 
 
 def draw_params(uncertainty: ParamUncertainty, n_draws: int, *,
@@ -129,3 +143,24 @@ def draw_params(uncertainty: ParamUncertainty, n_draws: int, *,
     z = rng.multivariate_normal(np.log(uncertainty.estimate), uncertainty.cov_log,
                                 size=int(n_draws), method="eigh")
     return np.exp(z)
+
+
+def cov_log_or_zeros(params, *data: ArrayLike) -> tuple[FloatArray, str]:
+    """``(cov_log, note)``: the Hessian covariance of the log-parameters of
+    :func:`standard_errors`, or zeros (no parameter uncertainty) and the reason when the observed
+    information is not positive definite, e.g. after a penalised boundary fit."""
+    try:
+        return standard_errors(params, *data).cov_log, ""
+    except ModelError as exc:
+        k = len(fields(params))
+        return np.zeros((k, k)), f"no parameter uncertainty in the intervals ({exc})"
+
+
+def draw_params_from_cov(params, cov_log: ArrayLike, n_draws: int, *,
+                         seed: int | np.random.Generator | None = 0) -> FloatArray:
+    """:func:`draw_params` for a parameter dataclass and a saved ``cov_log``."""
+    estimate = np.array([getattr(params, f.name) for f in fields(params)], dtype=np.float64)
+    cov = np.asarray(cov_log, dtype=np.float64)
+    u = ParamUncertainty(tuple(f.name for f in fields(params)), estimate,
+                         estimate * np.sqrt(np.diag(cov)), cov)
+    return draw_params(u, n_draws, seed=seed)

@@ -148,19 +148,12 @@ class BTYDModel(LTVModel):
     def _cov_log(self, params: Any, *data: np.ndarray) -> np.ndarray:
         """Hessian covariance of the log-parameters; zeros (no parameter uncertainty, noted) when
         the information is not positive definite, e.g. after a penalised boundary fit."""
-        try:
-            return uncertainty.standard_errors(params, *data).cov_log
-        except ModelError as exc:
-            self.fit_note_ = "; ".join(filter(None, [
-                self.fit_note_, f"no parameter uncertainty in the intervals ({exc})"]))
-            k = len(asdict(params))
-            return np.zeros((k, k))
+        cov, note = uncertainty.cov_log_or_zeros(params, *data)
+        self.fit_note_ = "; ".join(filter(None, [self.fit_note_, note]))
+        return cov
 
     def _draws(self, params: Any, cov_log: np.ndarray, seed: int) -> np.ndarray:
-        estimate = np.array(list(asdict(params).values()))
-        u = uncertainty.ParamUncertainty(tuple(asdict(params)), estimate,
-                                         estimate * np.sqrt(np.diag(cov_log)), cov_log)
-        return uncertainty.draw_params(u, self.n_draws, seed=seed)
+        return uncertainty.draw_params_from_cov(params, cov_log, self.n_draws, seed=seed)
 
     def _predict(self, data: LTVDataset) -> PredictionParts:
         x, t_x, T, zbar = self._rfm(data)
