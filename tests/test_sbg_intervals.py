@@ -107,3 +107,17 @@ def test_sbg_model_returns_intervals_and_an_unchanged_expected_value(cdnow_multi
     periods, churned, _ = model.subscriptions(train)
     np.testing.assert_allclose(model.cov_log_, uncertainty.standard_errors(
         model.params_, periods, churned).cov_log)
+
+
+def test_sbg_quantiles_do_not_depend_on_the_batch(cdnow_dataset):
+    # Scoring in chunks (or on Spark executors) must give the rows of scoring all at once.
+    ds = cdnow_dataset
+    model = all_models()["sbg"](n_draws=50).fit(ds.subset(np.arange(2000)))
+    test = ds.subset(np.arange(2000, 3000))
+    whole = model.predict(test)
+    part = model.predict(test.subset(np.arange(999, 499, -1)))
+    for level in LEVELS:
+        np.testing.assert_array_equal(part.quantiles[level],
+                                      whole.quantiles[level][999:499:-1])
+    other = all_models()["sbg"](n_draws=50, random_state=1).fit(ds.subset(np.arange(2000)))
+    assert not np.array_equal(other.predict(test).quantiles[0.9], whole.quantiles[0.9])

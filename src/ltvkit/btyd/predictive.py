@@ -238,8 +238,8 @@ def renewal_samples(draws: FloatArray, periods: FloatArray, max_periods: int,
 
 def subscription_value_quantiles(draws: FloatArray, periods: FloatArray, active: np.ndarray,
                                  per_period: FloatArray, period_weights: list[FloatArray],
-                                 levels: tuple[float, ...], *, seed: int = 0
-                                 ) -> dict[float, FloatArray]:
+                                 levels: tuple[float, ...], *, seed: int = 0,
+                                 keys: np.ndarray | None = None) -> dict[float, FloatArray]:
     """Quantiles ``{level: [n, H]}`` of each subscriber's (discounted) value in every horizon
     under the sBG: ``per_period x sum_{k <= K} w_hk`` over draws of ``K``
     (:func:`renewal_samples`); 0 for a subscriber no longer active.
@@ -259,6 +259,9 @@ def subscription_value_quantiles(draws: FloatArray, periods: FloatArray, active:
         period inside the horizon times the discount), as in the expected value.
     levels : tuple of float
     seed : int
+    keys : ndarray ``[n]`` of non-negative integers, optional
+        As in :func:`spend_quantiles`: each subscriber's draws from its own generator
+        (``SeedSequence([seed, key])``), so the quantiles do not depend on the batch.
     """
     rng = np.random.default_rng(seed)
     n, H = periods.size, len(period_weights)
@@ -272,7 +275,13 @@ def subscription_value_quantiles(draws: FloatArray, periods: FloatArray, active:
     idx = np.flatnonzero(active)
     for lo in range(0, idx.size, CHUNK):
         rows = idx[lo:lo + CHUNK]
-        k = renewal_samples(draws, periods[rows], k_max, rng)  # [S, m]
+        if keys is None:
+            k = renewal_samples(draws, periods[rows], k_max, rng)  # [S, m]
+        else:
+            k = np.column_stack([
+                renewal_samples(draws, periods[r:r + 1], k_max, np.random.default_rng(
+                    np.random.SeedSequence([int(seed), int(keys[r])])))[:, 0]
+                for r in rows]) if rows.size else np.zeros((draws.shape[0], 0), np.int64)
         value = cum[k] * per_period[rows][None, :, None]  # [S, m, H]
         qs = np.quantile(value, levels, axis=0)
         for i, level in enumerate(levels):

@@ -37,6 +37,7 @@ from ltvkit.btyd import SBGParams, predictive, sbg, uncertainty
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.data.layout import Horizon
 from ltvkit.errors import ModelError, TaskError
+from ltvkit.models.base.btyd import sample_keys
 from ltvkit.models.base.model import LTVModel
 from ltvkit.models.registry import register
 from ltvkit.prediction import PredictionParts
@@ -134,7 +135,7 @@ class SBG(LTVModel):
                                                  seed=self.random_state)
         quantiles = predictive.subscription_value_quantiles(
             draws, periods, alive, per_period, weights, self.quantile_levels,
-            seed=self.random_state + 1)
+            seed=self.random_state + 1, keys=sample_keys(data))
         # every horizon's first period end decides whether it holds any value
         p_active = np.repeat(p_next[:, None], len(weights), axis=1)
         return PredictionParts(value=np.column_stack(values), p_active=np.clip(p_active, 0, 1),
