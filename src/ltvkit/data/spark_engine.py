@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
