@@ -9,6 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from ltvkit.data import CleaningRules, ColumnMapping, read_transactions
+from ltvkit.data.engine import get_engine
+from ltvkit.data.spark_engine import SparkEngine, spark_time_format
+from ltvkit.errors import DataValidationError
 from test_bad_inputs import (
     World,
     _corrupt_parquet,
@@ -24,11 +29,6 @@ from test_bad_inputs import (
     generated_log,
     write_csv,
 )
-
-from ltvkit.data import CleaningRules, ColumnMapping, read_transactions
-from ltvkit.data.engine import get_engine
-from ltvkit.data.spark_engine import SparkEngine, spark_time_format
-from ltvkit.errors import DataValidationError
 
 pytestmark = [pytest.mark.spark,
               pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")]
