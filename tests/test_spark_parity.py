@@ -213,3 +213,31 @@ def test_on_spark_rows_outside_the_horizon_never_change_labels(spark, tmp_path, 
         assert lab_one[cid] == pytest.approx(lab_two[cid], abs=1e-9), cid
         amounts = inside_df.loc[inside_df["customer_id"] == cid, "amount"]
         assert lab_one[cid] == pytest.approx(max(amounts.sum(), 0.0), abs=1e-9)
+
+
+def test_ltv_prepare_engine_spark_equals_duckdb(spark, tmp_path):
+    """The CLI: ``ltv prepare --engine spark --master local[1]`` (its own Spark in a
+    subprocess) writes the dataset ``ltv prepare`` writes; a public dataset is refused."""
+    import subprocess
+    import sys
+
+    from test_bad_inputs import generated_log, write_csv
+
+    log = write_csv(generated_log(), tmp_path / "log.csv")
+    common = ["--cutoff", "2021-08-31", "--horizons", "30D,90D", "--period", "M",
+              "--quantity-col", "quantity"]
+
+    def ltv(*args):
+        return subprocess.run([sys.executable, "-m", "ltvkit.cli", "prepare", *args],
+                              capture_output=True, text=True, timeout=600, check=False)
+
+    duck = ltv(str(log), *common, "--out", str(tmp_path / "duck"))
+    assert duck.returncode == 0, duck.stderr
+    res = ltv(str(log), *common, "--out", str(tmp_path / "spark"), "--engine", "spark",
+              "--master", "local[1]")
+    assert res.returncode == 0, res.stderr
+    assert "Spark partitions" in res.stdout
+    assert_same_dataset(LTVDataset.load(tmp_path / "duck"), tmp_path / "spark")
+    bad = ltv("--dataset", "cdnow", "--engine", "spark", "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "--engine spark reads a LOG file" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
