@@ -153,7 +153,7 @@ def test_olist_cross_domain_sliding_cutoffs_sparsity_50(spark, shared_data, tmp_
     built = build_dataset_spark(sources, mapping, task, tmp_path / "olist", cleaning=cleaning,
                                 spark=spark, attributes=attrs, n_partitions=4)
     ds = assert_same_dataset(duck, built.path)
-    assert len(np.unique(ds.cutoff)) == 14 and ds.domains == ["logistics", "sales"]
+    assert len(np.unique(ds.cutoff)) == 14 and ds.domains == ["sales", "logistics"]
     share = len(np.unique(ds.customer_id[ds.sparse])) / ds.n_customers
     assert share == pytest.approx(0.5, abs=1e-3)
     assert ds.meta["quality"]["dropped"]["after_data_end"] > 0
