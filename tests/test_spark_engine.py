@@ -22,6 +22,7 @@ from test_bad_inputs import (
     _empty_folder,
     _header_only,
     _huge_amounts,
+    _latin1,
     _mixed_offsets,
     _nan_ids,
     _truncated_gz,
@@ -133,6 +134,7 @@ READ_CASES = {
     "late_bad_timestamp": lambda w: w.big_with_bad_cell("late_ts.csv", "timestamp",
                                                         "31/12/2020"),
     "late_bad_amount": lambda w: w.big_with_bad_cell("late_amount.csv", "amount", "1,234.50"),
+    "latin1_without_encoding": _latin1,
     "truncated_gzip": _truncated_gz,
     "corrupt_parquet": _corrupt_parquet,
     "empty_folder": _empty_folder,
@@ -170,7 +172,10 @@ def test_bad_input_gives_the_same_outcome(case, world, spark):
     duck = _outcome(source, mapping, "duckdb")
     got = _outcome(source, mapping, SparkEngine(spark))
     assert got[0] == duck[0], (got, duck)
-    assert got[1] == duck[1]
+    if case == "latin1_without_encoding":  # DuckDB stops at the first bad byte
+        assert got[1][:2] == duck[1][:2] and "--encoding latin-1" in got[2]
+    else:
+        assert got[1] == duck[1]
     if duck[0] == "error":
         assert "\n" not in got[2]
         # Past the first colon, a reader's or SQL parser's own words may follow.

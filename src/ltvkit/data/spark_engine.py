@@ -78,6 +78,7 @@ _STRPTIME = {"Y": "yyyy", "m": "MM", "d": "dd", "H": "HH", "M": "mm", "S": "ss",
 # The hidden input column a cross-domain union adds (as in the DuckDB engine).
 DOMAIN_COLUMN = "__domain"
 ROW_HASH = "__row_hash"
+BAD_TEXT = "__not_utf8"
 
 
 def q(name: str) -> str:
@@ -153,8 +154,11 @@ def amount_expr(mapping: ColumnMapping, columns: dict[str, str]) -> str:
     return q(mapping.amount) if mapping.amount in columns else mapping.amount
 
 
-def _mapped_select(mapping: ColumnMapping, types: dict[str, str]) -> list[str]:
-    """The Spark SQL select list of the mapped rows (the columns of the DuckDB engine's)."""
+def _mapped_select(mapping: ColumnMapping, types: dict[str, str], check_utf8: bool = False
+                   ) -> list[str]:
+    """The Spark SQL select list of the mapped rows (the columns of the DuckDB engine's), and
+    with ``check_utf8`` whether a text cell holds U+FFFD (what Spark's CSV reader makes of
+    bytes that are not UTF-8, where DuckDB's refuses the file)."""
     tcol, ttype = mapping.time, types[mapping.time]
     amount = amount_expr(mapping, types)
 
@@ -178,7 +182,9 @@ def _mapped_select(mapping: ColumnMapping, types: dict[str, str]) -> list[str]:
         f"{text(mapping.order)} AS order_id", f"{qty} AS quantity",
         f"{text(mapping.category)} AS category", f"{text(mapping.domain)} AS domain",
         f"xxhash64({', '.join(q(c) for c in types)}) AS {ROW_HASH}",
-    ]
+    ] + ([f"coalesce(concat_ws('', {texts}) LIKE '%\uFFFD%', false) AS {BAD_TEXT}"]
+         if check_utf8 and (texts := ", ".join(q(c) for c, t in types.items()
+                                                if t == "string")) else [])
 
 
 def _fate_expr(cleaning: CleaningRules, data_end: dt.date | None) -> str:
@@ -193,9 +199,10 @@ def _fate_expr(cleaning: CleaningRules, data_end: dt.date | None) -> str:
             f"ELSE 'kept' END AS fate")
 
 
-def _count_rows(staged: DataFrame) -> tuple[RowCounts, int]:
-    """The DuckDB engine's :class:`RowCounts` in one Spark aggregation, and the number of
-    exact duplicates among the kept rows (equal customer, ts, amount and input-row hash)."""
+def _count_rows(staged: DataFrame) -> tuple[RowCounts, int, int]:
+    """The DuckDB engine's :class:`RowCounts` in one Spark aggregation, the number of exact
+    duplicates among the kept rows (equal customer, ts, amount and input-row hash), and the
+    rows with text that was not UTF-8 (0 unless checked)."""
     finite = "amount IS NOT NULL AND NOT isnan(amount) AND abs(amount) != double('inf')"
     key = f"struct(customer_id, ts, amount, {ROW_HASH})"
     exprs = [
@@ -210,17 +217,18 @@ def _count_rows(staged: DataFrame) -> tuple[RowCounts, int]:
         "count_if(fate = 'kept')", f"count(DISTINCT CASE WHEN fate = 'kept' THEN {key} END)",
         f"sum(CASE WHEN {finite} THEN abs(amount) END)",
         *[f"sum(CASE WHEN {finite} AND fate = '{f}' THEN abs(amount) END)" for f in DROP_FATES],
+        f"count_if({BAD_TEXT})" if BAD_TEXT in staged.columns else "0",
     ]
     row = staged.selectExpr(*exprs).collect()[0]
     v = [int(x or 0) for x in row[:19]]
-    spend = [float(x or 0.0) for x in row[19:]]
+    spend = [float(x or 0.0) for x in row[19:-1]]
     counts = RowCounts(rows_read=v[0], ts_missing=v[1], ts_bad=v[2], amount_missing=v[3],
                        amount_bad=v[4], amount_nan=v[5], amount_inf=v[6],
                        fates=dict(zip(DROP_FATES, v[7:11], strict=True)),
                        distinct_dropped=v[11], amount_huge=v[12], ts_with_offset=v[13],
                        ts_without_offset=v[14], quantity_bad=v[15], customers_in_log=v[16],
                        spend=spend[0], fate_spend=dict(zip(DROP_FATES, spend[1:], strict=True)))
-    return counts, v[17] - v[18]
+    return counts, v[17] - v[18], int(row[-1] or 0)
 
 
 class _OneExample:
@@ -438,14 +446,16 @@ class SparkEngine(LogEngine):
                 raw, aware = spark_frame(self.spark, source, read_options)
             else:
                 raw = source
-            return self._stage(raw, aware, mapping, cleaning)
+            check_utf8 = isinstance(source, (str, os.PathLike)) and \
+                _file_kind(str(source)) == "csv" and "encoding" not in (read_options or {})
+            return self._stage(raw, aware, mapping, cleaning, name if check_utf8 else None)
         except DataValidationError:
             raise
         except _spark_errors() as exc:
             raise unreadable(name, exc) from None
 
     def _stage(self, raw: DataFrame, aware: set[str], mapping: ColumnMapping,
-               cleaning: CleaningRules) -> SparkStage:
+               cleaning: CleaningRules, utf8_file: str | None = None) -> SparkStage:
         types = _spark_types(raw)
         require_column(mapping.customer, "customer", types)
         require_column(mapping.time, "time", types)
@@ -462,9 +472,14 @@ class SparkEngine(LogEngine):
                 f"{first}; the input has: {', '.join(types)}",
                 column=mapping.amount, rule="column exists") from None
         data_end = parse_day(cleaning.data_end) if cleaning.data_end else None
-        mapped = raw.selectExpr(*_mapped_select(mapping, types))
+        mapped = raw.selectExpr(*_mapped_select(mapping, types, utf8_file is not None))
         staged = mapped.selectExpr("*", _fate_expr(cleaning, data_end))
-        counts, dup_kept = _count_rows(staged)
+        counts, dup_kept, not_utf8 = _count_rows(staged)
+        if not_utf8:
+            raise DataValidationError(
+                f"cannot read {utf8_file}: {not_utf8} rows hold text that is not UTF-8 (the "
+                "file is not UTF-8: give its encoding, e.g. --encoding latin-1) "
+                "(rule: readable input)", rule="readable input", n_rows=not_utf8)
         example = _first_offending(staged, raw, mapping, types, counts)
         check_rows(_OneExample(example), "raw", mapping,
                    SimpleNamespace(time="", amount=""), counts)
