@@ -110,7 +110,7 @@ def warm_up() -> None:
 
     frame = pd.DataFrame({"customer_id": [1, 1, 2], "amount": [1.0, 2.0, 3.0],
                           "timestamp": pd.to_datetime(["2021-01-01", "2021-05-01",
-                                                       "2021-02-01"])})
+                                                       "2021-12-31"])})
     build_dataset(read_transactions(frame, ColumnMapping(customer="customer_id",
                                                          time="timestamp", amount="amount")),
                   _task())

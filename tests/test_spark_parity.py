@@ -236,7 +236,7 @@ def test_ltv_prepare_engine_spark_equals_duckdb(spark, tmp_path):
     res = ltv(str(log), *common, "--out", str(tmp_path / "spark"), "--engine", "spark",
               "--master", "local[1]")
     assert res.returncode == 0, res.stderr
-    assert "Spark partitions" in res.stdout
+    assert "in 2 Spark partitions" in " ".join((res.stdout + res.stderr).split())
     assert_same_dataset(LTVDataset.load(tmp_path / "duck"), tmp_path / "spark")
     bad = ltv("--dataset", "cdnow", "--engine", "spark", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "--engine spark reads a LOG file" in bad.stderr
