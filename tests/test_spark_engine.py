@@ -182,3 +182,18 @@ def test_bad_input_gives_the_same_outcome(case, world, spark):
         assert got[2].split(":")[0] == duck[2].split(":")[0]
         if duck[1][0] != "readable input" and case != "unparseable_amount_expression":
             assert got[2] == duck[2]
+
+
+def test_local_masters_and_the_skip_reason(monkeypatch):
+    import os
+
+    from ltvkit.data import spark_session
+
+    assert spark_session.local_cores("local[2]") == 2
+    assert spark_session.local_cores("local[7]") == 7
+    assert spark_session.local_cores("local") == 1
+    assert spark_session.local_cores("local[*]") == (os.cpu_count() or 1)
+    assert spark_session.local_cores("spark://host:7077") is None
+    monkeypatch.setenv("JAVA_HOME", "/nonexistent")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert "no Java runtime" in spark_session.spark_unavailable()

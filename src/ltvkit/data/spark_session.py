@@ -52,7 +52,7 @@ def local_cores(master: str) -> int | None:
         return 1
     if master.startswith("local[") and master.endswith("]"):
         inner = master[6:-1].split(",")[0]
-        return os.cpu_count() or 1 if inner == "*" else int(inner)
+        return (os.cpu_count() or 1) if inner == "*" else int(inner)
     return None
 
 
