@@ -87,3 +87,15 @@ def olist_slices(olist_cross_domain):
     return (train.subset(rng.permutation(len(train))[:1500]),
             valid.subset(rng.permutation(len(valid))[:400]),
             test.subset(rng.permutation(len(test))[:800]))
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (2 cores) for every Spark test; skipped, with the reason, when
+    pyspark or Java is missing."""
+    from ltvkit.data.spark_session import get_spark, spark_unavailable
+
+    reason = spark_unavailable()
+    if reason:
+        pytest.skip(f"Spark tests need pyspark and Java: {reason}")
+    return get_spark("local[2]")

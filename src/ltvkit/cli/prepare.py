@@ -56,10 +56,19 @@ def prepare(
     encoding: str | None = typer.Option(None, help="Text encoding of a CSV log: utf-8 "
                                                    "(default), utf-16 or latin-1."),
     json_out: bool = typer.Option(False, "--json", help="Print the data-quality report as JSON."),
+    engine: str = typer.Option("duckdb", help="duckdb (one machine) or spark (the customers "
+                                              "hashed into Spark partitions; needs the spark "
+                                              "extra and Java)."),
+    master: str = typer.Option("local[2]", help="Spark master with --engine spark, e.g. "
+                                                "local[4] or spark://host:7077."),
 ) -> None:
     """Build a leak-free LTV dataset (features, sequences, labels) from a transaction log."""
     from ltvkit.data import CleaningRules, ColumnMapping, LTVTask, build_dataset, read_transactions
 
+    if engine not in ("duckdb", "spark"):
+        raise LTVError(f"--engine must be duckdb or spark, got '{engine}'")
+    if engine == "spark" and dataset:
+        raise LTVError("--engine spark reads a LOG file (public datasets load with DuckDB)")
     with console.status("reading and validating the log") as status:
         if dataset:
             from ltvkit.datasets import get_dataset
@@ -80,8 +89,9 @@ def prepare(
                                      refunds="drop" if drop_refunds else "keep",
                                      zero_amounts="keep" if keep_zero_amounts else "drop",
                                      data_end=data_end)
-            tlog = read_transactions(log, mapping, cleaning,
-                                     read_options={"encoding": encoding} if encoding else None)
+            read_options = {"encoding": encoding} if encoding else None
+            if engine == "duckdb":
+                tlog = read_transactions(log, mapping, cleaning, read_options=read_options)
             domains = None
             if source or target:
                 if not (source and target and domain_col):
@@ -95,6 +105,10 @@ def prepare(
                            domains=domains, target_domain=target, sparsity=sparsity,
                            sparsity_seed=sparsity_seed)
             attrs, attr_col = attributes, attributes_customer_col
+            if engine == "spark":
+                _prepare_on_spark(log, mapping, cleaning, task, out, master, attrs, attr_col,
+                                  read_options, json_out, status)
+                return
         ds = build_dataset(tlog, task, attrs, attribute_customer_col=attr_col,
                            progress=lambda msg: status.update(msg))
         # After build_dataset: the report then also counts customers in / out of scope.
@@ -106,3 +120,23 @@ def prepare(
     console.print(f"wrote {len(ds):,} samples of {ds.n_customers:,} customers "
                   f"({len(ds.feature_names)} features, sequences {ds.sequences.shape[1:]}, "
                   f"horizons {', '.join(ds.horizons)}) to {out}")
+
+
+def _prepare_on_spark(log, mapping, cleaning, task, out: Path, master: str, attrs, attr_col,
+                      read_options, json_out: bool, status) -> None:
+    """``ltv prepare --engine spark``: the dataset written by Spark as Parquet parts."""
+    from ltvkit.data.dataset_io import read_meta
+    from ltvkit.data.spark_build import build_dataset_spark
+
+    built = build_dataset_spark(log, mapping, task, out, cleaning=cleaning, master=master,
+                                attributes=attrs, attribute_customer_col=attr_col,
+                                read_options=read_options,
+                                progress=lambda msg: status.update(msg))
+    print_quality(built.quality)
+    if json_out:
+        out_console.print_json(built.quality.to_json())
+    meta = read_meta(out)
+    console.print(f"wrote {built.n_samples:,} samples of {built.n_customers:,} customers "
+                  f"({len(meta['feature_names'])} features, sequences "
+                  f"{tuple(meta['sequence_shape'])}, horizons {', '.join(meta['horizons'])}) "
+                  f"to {out} in {built.n_partitions} Spark partitions")

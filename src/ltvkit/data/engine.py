@@ -177,6 +177,9 @@ class DuckDBEngine(LogEngine):
 
 # The engines selectable by name.
 ENGINES: dict[str, type[LogEngine]] = {DuckDBEngine.name: DuckDBEngine}
+# Engines in modules of their own, imported when first asked for by name (their heavy
+# dependencies load only then).
+LAZY_ENGINES = {"spark": "ltvkit.data.spark_engine"}
 
 
 def register_engine(engine: type[LogEngine]) -> type[LogEngine]:
@@ -191,9 +194,13 @@ def get_engine(name_or_engine: str | LogEngine = "duckdb") -> LogEngine:
     """The engine of that name (a new instance), or the engine object itself."""
     if isinstance(name_or_engine, LogEngine):
         return name_or_engine
+    if name_or_engine in LAZY_ENGINES and name_or_engine not in ENGINES:
+        import importlib
+
+        importlib.import_module(LAZY_ENGINES[name_or_engine])  # registers itself
     engine = ENGINES.get(name_or_engine) if isinstance(name_or_engine, str) else None
     if engine is None:
         raise DataValidationError(
             f"unknown engine {name_or_engine!r}: the known engines are "
-            f"{', '.join(sorted(ENGINES))}", rule="known engine")
+            f"{', '.join(sorted(set(ENGINES) | set(LAZY_ENGINES)))}", rule="known engine")
     return engine()

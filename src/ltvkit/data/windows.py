@@ -57,8 +57,8 @@ def _check_task_against_data(log: TransactionLog, task: LTVTask) -> list[dt.date
     return cutoffs
 
 
-def _samples(arrays: LogArrays, task: LTVTask, windows: list[kernels.Window]
-             ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+def _samples(arrays: LogArrays, task: LTVTask, windows: list[kernels.Window],
+             allow_empty: bool = False) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """The samples, ordered by customer then cutoff: (customer code, cutoff index) of each, and
     per cutoff the dataset rows of its samples (in customer order)."""
     first = kernels.first_purchase_us(arrays)
@@ -76,7 +76,7 @@ def _samples(arrays: LogArrays, task: LTVTask, windows: list[kernels.Window]
     cust = np.concatenate(members)
     cut = np.concatenate([np.full(len(m), k, dtype=np.int64) for k, m in enumerate(members)])
     order = np.lexsort((cut, cust)) if len(windows) > 1 else np.arange(len(cust))
-    if len(cust) == 0:
+    if len(cust) == 0 and not allow_empty:
         raise TaskError(f"no customer is in the '{task.cohort}' cohort at the cutoff(s) "
                         f"{windows[0].cutoff}..{windows[-1].cutoff}")
     row_of = np.empty(len(cust), dtype=np.int64)
@@ -107,20 +107,28 @@ def scope_counts(arrays: LogArrays, task: LTVTask, windows: list[kernels.Window]
     return out
 
 
-def _choose_sparse(task: LTVTask, arrays: LogArrays, customer_id: np.ndarray,
-                   cross_domain: bool) -> tuple[np.ndarray, np.ndarray] | None:
-    """The sparsity protocol: a seeded share of the customers loses its target history.
-    Returns (per sample, per customer code) masks of the sparse customers."""
-    if task.sparsity <= 0:
-        return None
-    if not cross_domain:
-        raise TaskError("sparsity removes target-domain history: the log needs a domain column")
+def sparse_choice(task: LTVTask, customer_id: np.ndarray) -> np.ndarray:
+    """The ids (text) of the sparse customers among the dataset's ``customer_id``."""
     customers = np.unique(customer_id.astype(str))
     # Its own random stream: with a plain default_rng(seed) the sparse draw would repeat the
     # customer split's permutation for the same seed, and every test customer would be sparse.
     rng = np.random.default_rng([task.sparsity_seed, 0x5BA25])
-    chosen = customers[rng.permutation(len(customers))[:int(round(task.sparsity *
-                                                                   len(customers)))]]
+    return customers[rng.permutation(len(customers))[:int(round(task.sparsity *
+                                                                len(customers)))]]
+
+
+def _choose_sparse(task: LTVTask, arrays: LogArrays, customer_id: np.ndarray,
+                   cross_domain: bool, chosen: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The sparsity protocol: a seeded share of the customers loses its target history.
+    Returns (per sample, per customer code) masks of the sparse customers; ``chosen`` (ids as
+    text) when the choice was made over more customers than this log holds."""
+    if task.sparsity <= 0:
+        return None
+    if not cross_domain:
+        raise TaskError("sparsity removes target-domain history: the log needs a domain column")
+    if chosen is None:
+        chosen = sparse_choice(task, customer_id)
     # Ids are compared as text, whatever their type in the log.
     return (np.isin(customer_id.astype(str), chosen),
             np.isin(arrays.customer_ids.astype(str), chosen))
@@ -218,7 +226,9 @@ def attribute_warnings(counts: dict[str, int], customer_col: str) -> list[str]:
 def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
                   attribute_customer_col: str = "customer_id",
                   vocabularies: dict[str, list[str]] | None = None,
-                  progress: Progress | None = None) -> LTVDataset:
+                  progress: Progress | None = None,
+                  sparse_customers: np.ndarray | None = None,
+                  allow_empty: bool = False) -> LTVDataset:
     """Build the leak-free dataset of ``task`` from ``log``.
 
     Parameters
@@ -230,6 +240,10 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
     vocabularies : categorical vocabularies to reuse (e.g. those of the training dataset), so
         that categories unseen there map to the "<unknown>" code 0.
     progress : called with a short message before each step.
+    sparse_customers : the sparse customers' ids (text), when the sparsity protocol's draw
+        (:func:`sparse_choice`) was made over a larger log than ``log`` (one partition of it).
+    allow_empty : return an empty dataset, instead of raising, when no customer is in the
+        cohort (a partition of a larger log may hold none).
     """
     say = progress or (lambda _msg: None)
     cutoffs = _check_task_against_data(log, task)
@@ -238,7 +252,7 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
     say("selecting the cohort")
     lookback = parse_days(task.lookback) if task.lookback else None
     windows = [kernels.make_window(c, lookback) for c in cutoffs]
-    cust, cut_index, rows_per_cutoff = _samples(arrays, task, windows)
+    cust, cut_index, rows_per_cutoff = _samples(arrays, task, windows, allow_empty)
     log.quality.customers.update(scope_counts(arrays, task, windows, cust))
     n = len(cust)
     # Ids are strings in every dataset, whatever their type in the log (str() of each id is
@@ -281,7 +295,7 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
     channel_names = [domain_column(dom, ch) for dom in passes for ch in SEQUENCE_CHANNELS]
     labels_by_domain: dict[str, np.ndarray] = {}
     orders_by_domain: dict[str, np.ndarray] = {}
-    sparse_masks = _choose_sparse(task, arrays, customer_id, bool(domains))
+    sparse_masks = _choose_sparse(task, arrays, customer_id, bool(domains), sparse_customers)
     sparse = None if sparse_masks is None else sparse_masks[0]
     target_pass = (task.target_domain or domains[-1]) if domains else None
     for k, dom in enumerate(passes):
