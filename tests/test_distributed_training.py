@@ -9,8 +9,6 @@ validation metrics agree up to float summation order.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 
 import numpy as np
 import pytest
@@ -79,16 +77,11 @@ def test_spark_engine_refuses_models_without_a_network(cdnow_folder, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install "
-                                          "'ltvkit[spark]')")
+def spark(spark):
+    """conftest's session, when pyspark also has its TorchDistributor."""
     pytest.importorskip("pyspark.ml.torch.distributor",
                         reason="pyspark's TorchDistributor is unavailable")
-    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-        pytest.skip("Spark needs Java: no `java` on PATH and no JAVA_HOME")
-    from ltvkit.models.base.spark import spark_session
-
-    return spark_session("local[2]", "ltvkit-tests")
+    return spark
 
 
 @pytest.mark.spark

@@ -132,16 +132,7 @@ def test_model_cache_loads_once_and_refuses_a_changed_model(folders, tmp_path):
 
 
 # ------------------------------------------------------------------------------ Spark
-@pytest.fixture(scope="session")
-def spark():
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install "
-                                          "'ltvkit[spark]')")
-    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-        pytest.skip("Spark needs Java: no `java` on PATH and no JAVA_HOME")
-    session = sp.spark_session("local[2]", "ltvkit-tests",
-                               {"spark.sql.shuffle.partitions": "2"})
-    yield session
-    session.stop()
+# The `spark` fixture (one local session for every Spark test) is in conftest.py.
 
 
 @pytest.mark.spark
@@ -166,7 +157,6 @@ def test_spark_reads_parts_and_loads_the_model_once_per_worker(spark, folders, t
     assert_same_rows("lgbm", pd.read_parquet(tmp_path / "out"), want)
 
     def counts(_):
-        import os
 
         from ltvkit.scoring import spark_predict
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from typing import TYPE_CHECKING, Any
 
 from ltvkit.errors import LTVError
@@ -30,6 +31,10 @@ SESSION_CONF = {
     # Parquet timestamps without a zone stay naive (TIMESTAMP_NTZ), as DuckDB reads them.
     "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
 }
+
+
+class SparkUnavailableError(LTVError, RuntimeError):
+    """pyspark or Java is missing, or the Spark session could not start."""
 
 
 def spark_unavailable() -> str | None:
@@ -62,16 +67,22 @@ def get_spark(master: str = "local[2]", *, app_name: str = "ltvkit",
 
     ``conf`` adds or overrides Spark settings of a new session (e.g. ``spark.driver.memory``).
     An active session is returned as it is (Spark has one per process), with its time zone set
-    to UTC.
+    to UTC and the runtime settings of ``conf`` applied. Without pyspark or Java, or when the
+    JVM does not start: :class:`SparkUnavailableError`, one line saying why.
     """
     reason = spark_unavailable()
     if reason:
-        raise LTVError(f"the Spark engine cannot run: {reason}")
+        raise SparkUnavailableError(f"Spark cannot run here: {reason}")
     from pyspark.sql import SparkSession
 
+    # Spark's Python workers run this interpreter (the one ltvkit is installed in).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     active = SparkSession.getActiveSession()
     if active is not None:
         active.conf.set("spark.sql.session.timeZone", "UTC")
+        for key, value in (conf or {}).items():
+            active.conf.set(key, str(value))  # runtime (SQL) settings only, as Spark allows
         return active
     builder = SparkSession.builder.master(master).appName(app_name)
     settings = dict(SESSION_CONF)
@@ -82,6 +93,9 @@ def get_spark(master: str = "local[2]", *, app_name: str = "ltvkit",
     settings.update({k: str(v) for k, v in (conf or {}).items()})
     for key, value in settings.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # the JVM did not start: say so in one line
+        raise SparkUnavailableError(f"could not start Spark on {master}: {exc}") from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark

@@ -28,12 +28,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ltvkit.data.spark_session import SparkUnavailableError, get_spark
 from ltvkit.errors import LTVError
 from ltvkit.files import sha256_of
-from ltvkit.models.base.spark import SparkUnavailableError, spark_session
 
 __all__ = ["SparkUnavailableError", "cached_model", "model_checksum", "score_batches",
-           "spark_predict", "spark_session"]
+           "spark_predict"]
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -139,7 +139,7 @@ def spark_predict(model_dir: str | Path, data: str | Path, out: str | Path, *,
                        "give a new folder")
     checksum = model_checksum(model_dir)
     schema = _output_schema(load_model(model_dir), data)
-    spark = spark_session(master, "ltvkit predict", {
+    spark = get_spark(master, app_name="ltvkit predict", conf={
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(int(batch_rows))})
     samples = spark.read.parquet(*[str(f.resolve()) for f in files])
     if partitions:

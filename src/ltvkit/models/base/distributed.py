@@ -80,9 +80,9 @@ def fit_distributed(name: str, params: dict[str, Any], data: str | Path, out: st
                          "(fit it with the local engine)")
     if num_processes < 1:
         raise LTVError(f"--num-processes must be at least 1, got {num_processes}")
-    from ltvkit.models.base.spark import SparkUnavailableError, spark_session
+    from ltvkit.data.spark_session import SparkUnavailableError, get_spark
 
-    spark_session(master, "ltvkit train")  # TorchDistributor runs in an active session
+    get_spark(master, app_name="ltvkit train")  # TorchDistributor runs in an active session
     try:
         from pyspark.ml.torch.distributor import TorchDistributor
     except ImportError as exc:  # pyspark without its ml extras
