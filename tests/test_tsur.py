@@ -73,7 +73,16 @@ def test_knn_ties_go_to_the_lower_index():
     np.testing.assert_array_equal(got, [[0, 1, 2]])
     with pytest.raises(ValueError, match="k must be in"):
         knn_indices(ref, np.zeros((10, 0)), np.arange(10), ref, np.zeros((10, 0)),
-                    np.arange(10), k=10)
+                    np.arange(10), k=11)
+
+
+def test_knn_never_looks_into_the_future_and_marks_missing_neighbours():
+    ref = np.arange(6, dtype=float)[:, None]
+    times = np.array([0, 0, 1, 1, 2, 2])
+    got = knn_indices(np.array([[5.0], [5.0]]), np.zeros((2, 0)), np.array([-1, -2]), ref,
+                      np.zeros((6, 0)), np.arange(6), k=3, query_times=np.array([1, 0]),
+                      ref_times=times)
+    np.testing.assert_array_equal(got, [[3, 2, 1], [1, 0, -1]])
 
 
 # --------------------------------------------------------------------------------- generated
@@ -177,3 +186,16 @@ def test_tsur_ranks_olist_sellers_better_than_their_target_history(olist_slices)
         train.domain_view(train.target_domain)).predict(view).value[:, 0]
     assert normalized_gini(y, pred) > normalized_gini(y, baseline) + 0.2
     assert normalized_gini(y[sparse], pred[sparse]) > 0.5
+
+
+def test_a_missing_neighbour_gets_no_attention():
+    from ltvkit.nn.graph import NeighbourAttention
+
+    torch.manual_seed(0)
+    layer = NeighbourAttention(torch.randn(5, 3), out_dim=4, heads=2)
+    with torch.no_grad():
+        out, weights = layer(torch.randn(2, 3), torch.tensor([[0, -1], [3, 4]]))
+    assert out.shape == (2, 4) and torch.isfinite(out).all()
+    assert float(weights[0, :, 2].abs().max()) == 0.0
+    assert float(weights[1, :, 1:].min()) > 0.0
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 2))

@@ -16,8 +16,9 @@ mapping below is ours [interp]:
 - *structural view* (:class:`~ltvkit.nn.graph.NeighbourAttention`): a k-nearest-neighbour
   graph over the training customers, by Euclidean distance on the scaled attribute columns
   (the columns no domain owns; ``graph_on="attributes+source"`` adds the source domain's
-  features) plus ``code_weight`` per differing categorical attribute, a customer never its own
-  neighbour (at any cutoff). The graph is built at fit time and its nodes (each training
+  features) plus ``code_weight`` per differing categorical attribute; a customer is never its
+  own neighbour (at any cutoff), and a neighbour's cutoff is never later than the customer's,
+  so no neighbour's history reaches into the customer's horizon. The graph is built at fit time and its nodes (each training
   customer's scaled features and cold flag) are stored with the weights; a customer to predict
   is attached to its ``n_neighbors`` nearest *training* customers, so a prediction needs no
   other customer of the scored set. One graph-attention layer over the customer and its
@@ -72,6 +73,11 @@ def customer_groups(data: LTVDataset) -> np.ndarray:
     """[n] int64: a stable hash of each sample's customer id (the same at every cutoff)."""
     ids = pd.Series(np.asarray(data.customer_id).astype(str), dtype=object)
     return pd.util.hash_pandas_object(ids, index=False).to_numpy().view(np.int64)
+
+
+def _days(data: LTVDataset) -> np.ndarray:
+    """[n] int64: each sample's cutoff as days since 1970-01-01."""
+    return np.asarray(data.cutoff).astype("datetime64[D]").astype(np.int64)
 
 
 class ClusterAlignment(nn.Module):
@@ -181,18 +187,20 @@ class TSUR(CrossDomainTorchModel):
         self.graph_keys_ = np.ascontiguousarray(scaled[:, self._key_columns()])
         self.graph_codes_ = np.ascontiguousarray(train.categorical, dtype=np.int64)
         self.graph_groups_ = customer_groups(train)
+        self.graph_times_ = _days(train)
         self.graph_nodes_ = self._node_inputs(train)
-        # The most neighbours every customer can have when one reference is itself.
-        self.graph_k_ = int(min(int(self.n_neighbors), max(len(train) - 1, 0)))
+        self.graph_k_ = int(min(int(self.n_neighbors), len(train)))
 
     def neighbours(self, data: LTVDataset) -> np.ndarray:
-        """[n, k] indices of each sample's neighbours among the stored training customers."""
+        """[n, k] indices of each sample's neighbours among the stored training samples: other
+        customers, at a cutoff no later than the sample's (-1: fewer than k such samples)."""
         if self.graph_k_ == 0:
             return np.zeros((len(data), 0), dtype=np.int64)
         keys = self.feature_scaler_.transform(data.features)[:, self._key_columns()]
         return knn_indices(keys, data.categorical, customer_groups(data), self.graph_keys_,
                            self.graph_codes_, self.graph_groups_, self.graph_k_,
-                           float(self.code_weight))
+                           float(self.code_weight), query_times=_days(data),
+                           ref_times=self.graph_times_)
 
     def _extra_inputs(self, data: LTVDataset) -> dict[str, Tensor]:
         return {**super()._extra_inputs(data),
@@ -226,7 +234,7 @@ class TSUR(CrossDomainTorchModel):
         state, arrays = super()._get_state()
         state["graph_k"] = self.graph_k_
         arrays.update({"graph.keys": self.graph_keys_, "graph.codes": self.graph_codes_,
-                       "graph.groups": self.graph_groups_})
+                       "graph.groups": self.graph_groups_, "graph.times": self.graph_times_})
         return state, arrays
 
     def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -234,6 +242,7 @@ class TSUR(CrossDomainTorchModel):
         self.graph_keys_ = arrays["graph.keys"]
         self.graph_codes_ = arrays["graph.codes"]
         self.graph_groups_ = arrays["graph.groups"]
+        self.graph_times_ = arrays["graph.times"]
         # The node table is a buffer of the network: its size must be known to build it.
         self.graph_nodes_ = arrays["module.structural.nodes"]
         super()._set_state(state, arrays)

@@ -2,7 +2,8 @@
 
 - :func:`knn_indices`: for each query customer, its ``k`` nearest reference customers by
   Euclidean distance on numeric keys plus a weight per differing categorical code, never the
-  same customer (a shared group id, e.g. a hash of the customer id, excludes a reference);
+  same customer (a shared group id, e.g. a hash of the customer id, excludes a reference)
+  and, optionally, never a reference later in time than the query;
   exact and deterministic (ties go to the lower reference index);
 - :class:`NeighbourAttention`: one graph attention layer (Velickovic et al. [1]_) of a node
   over itself and its ``k`` neighbours, the neighbours' inputs gathered from a stored node table.
@@ -23,20 +24,24 @@ from torch import Tensor, nn
 
 def knn_indices(query_keys: np.ndarray, query_codes: np.ndarray, query_groups: np.ndarray,
                 ref_keys: np.ndarray, ref_codes: np.ndarray, ref_groups: np.ndarray, k: int,
-                code_weight: float = 1.0, chunk: int = 512) -> np.ndarray:
-    """``[n_query, k]`` int64: the ``k`` nearest references of each query row.
+                code_weight: float = 1.0, chunk: int = 512,
+                query_times: np.ndarray | None = None,
+                ref_times: np.ndarray | None = None) -> np.ndarray:
+    """``[n_query, k]`` int64: the ``k`` nearest references of each query row (-1: none left).
 
     Squared distance ``||key_q - key_r||^2 + code_weight * #(code_q != code_r)``; references
-    with the query's group are excluded. Computed in float64 in chunks of ``chunk`` query
-    rows; among equal distances the lower reference index comes first. Needs
-    ``k <= len(ref) - 1`` (a query may share its group with one reference).
+    with the query's group are excluded, and with ``query_times`` / ``ref_times`` (e.g. cutoff
+    days) so are references later than the query. Computed in float64 in chunks of ``chunk``
+    query rows; among equal distances the lower reference index comes first. A query with
+    fewer than ``k`` eligible references gets -1 in the remaining places.
     """
     n_ref = len(ref_keys)
-    if k < 1 or k > n_ref - 1:
-        raise ValueError(f"k must be in [1, {n_ref - 1}] for {n_ref} references, got {k}")
+    if k < 1 or k > n_ref:
+        raise ValueError(f"k must be in [1, {n_ref}] for {n_ref} references, got {k}")
     rk = torch.tensor(np.asarray(ref_keys, dtype=np.float64))
     rc = torch.tensor(np.asarray(ref_codes, dtype=np.int64))
     rg = torch.tensor(np.asarray(ref_groups, dtype=np.int64))
+    rt = None if ref_times is None else torch.tensor(np.asarray(ref_times, dtype=np.int64))
     # A deterministic tie-break far below any real distance difference of scaled keys.
     order = torch.arange(n_ref, dtype=torch.float64) * (1e-9 / max(n_ref, 1))
     out = np.empty((len(query_keys), k), dtype=np.int64)
@@ -48,8 +53,13 @@ def knn_indices(query_keys: np.ndarray, query_codes: np.ndarray, query_groups: n
             qc = torch.tensor(np.asarray(query_codes[start:stop], dtype=np.int64))
             d = d + float(code_weight) * (qc[:, None, :] != rc[None, :, :]).sum(-1)
         qg = torch.tensor(np.asarray(query_groups[start:stop], dtype=np.int64))
-        d = torch.where(qg[:, None] == rg[None, :], torch.inf, d + order)
-        out[start:stop] = torch.topk(d, k, dim=1, largest=False, sorted=True).indices.numpy()
+        excluded = qg[:, None] == rg[None, :]
+        if rt is not None:
+            qt = torch.tensor(np.asarray(query_times[start:stop], dtype=np.int64))
+            excluded |= rt[None, :] > qt[:, None]
+        d = torch.where(excluded, torch.inf, d + order)
+        dist, idx = torch.topk(d, k, dim=1, largest=False, sorted=True)
+        out[start:stop] = torch.where(torch.isinf(dist), -1, idx).numpy()
     return out
 
 
@@ -60,7 +70,8 @@ class NeighbourAttention(nn.Module):
     itself and its neighbours ``nodes[neighbours]`` with
     ``alpha_ij = softmax_j(LeakyReLU(a_self . z_i + a_nbr . z_j))``; output
     ``ELU(sum_j alpha_ij z_j)`` with heads concatenated ``[b, out_dim]`` and the weights
-    ``[b, heads, k + 1]`` (index 0: the node itself). ``nodes [N, F]`` is a buffer saved with
+    ``[b, heads, k + 1]`` (index 0: the node itself; a neighbour index -1 is no neighbour and
+    gets weight 0). ``nodes [N, F]`` is a buffer saved with
     the weights (the reference customers' inputs), so prediction needs no other customers.
     """
 
@@ -81,10 +92,14 @@ class NeighbourAttention(nn.Module):
     def forward(self, x: Tensor, neighbours: Tensor) -> tuple[Tensor, Tensor]:
         b = x.shape[0]
         z_self = self.proj(x).view(b, 1, self.heads, self.head_dim)
-        z_nbr = self.proj(self.nodes[neighbours]).view(b, -1, self.heads, self.head_dim)
+        z_nbr = self.proj(self.nodes[neighbours.clamp_min(0)]).view(
+            b, -1, self.heads, self.head_dim)
         z = torch.cat([z_self, z_nbr], dim=1)                              # [b, k+1, h, d]
         scores = F.leaky_relu((z_self * self.att_self).sum(-1)
                               + (z * self.att_nbr).sum(-1), self.slope)   # [b, k+1, h]
+        missing = torch.cat([torch.zeros_like(neighbours[:, :1], dtype=torch.bool),
+                             neighbours < 0], dim=1)                      # [b, k+1]
+        scores = scores.masked_fill(missing.unsqueeze(-1), -torch.inf)
         weights = torch.softmax(scores, dim=1)
         out = F.elu((weights.unsqueeze(-1) * z).sum(1)).reshape(b, self.out_dim)
         return out, weights.transpose(1, 2)
