@@ -1,13 +1,13 @@
 """Does each paper model beat its own paper's baseline on the paper's own metrics?
 
-Reads ``leaderboard.json`` files written by ``ltv benchmark`` (every model of the list below
-and its baseline, several seeds) and prints one Markdown table per file: for each pair
+Reads ``leaderboard.json`` files written by ``ltv benchmark`` on one dataset (together holding
+every model of the list below and its baseline, several seeds) and prints one Markdown table: for each pair
 (model, baseline) and each of the paper's metrics, the mean ± std over seeds of both (from
 ``ltvkit.evaluation.leaderboard.summarize``, no metric recomputed) and a verdict: ``yes`` when
 the model is better by more than the larger of the two seed spreads, ``no`` when worse by
 more than it, ``tie`` otherwise.
 
-    python benchmarks/paper_baselines.py runs/cdnow_papers/leaderboard.json
+    python benchmarks/paper_baselines.py runs/cdnow_a/leaderboard.json runs/cdnow_b/leaderboard.json
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
-    for path in args.files:
-        print(f"{path}\n\n{table(json.loads(Path(path).read_text()))}\n")
+    records = [r for path in args.files for r in json.loads(Path(path).read_text())]
+    print(table(records))
 
 
 if __name__ == "__main__":
