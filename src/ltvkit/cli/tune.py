@@ -1,5 +1,6 @@
-"""``ltv tune``: an Optuna study of one model on the validation split (see
-:mod:`ltvkit.tuning`); the study is kept in ``OUT/study.db`` so an interrupted run resumes."""
+"""``ltv tune``: an Optuna study of one model on the validation split, or with ``--cv K`` on
+K folds of the training split (see :mod:`ltvkit.tuning`); the study is kept in
+``OUT/study.db`` so an interrupted run resumes."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def tune(
     seed: int = typer.Option(0, help="Seed of the split, the sampler and the models."),
     metric: str = typer.Option("normalized_gini", help="Validation metric to optimise."),
     params: str | None = typer.Option(None, help="Fixed hyper-parameters as JSON."),
+    cv: int = typer.Option(0, "--cv", help="Score each trial by K-fold cross-validation of "
+                                           "the training split (customer-grouped; "
+                                           "forward-chaining by cutoff for sliding "
+                                           "cutoffs) instead of the validation split."),
 ) -> None:
     """Tune a model's hyper-parameters on the validation split only (the test split is never
     read), save the best parameters and the best model refitted on the training split."""
@@ -40,6 +45,8 @@ def tune(
 
     if trials < 1:
         raise LTVError(f"--trials must be >= 1, got {trials}")
+    if cv == 1 or cv < 0:
+        raise LTVError(f"--cv needs K >= 2 folds, got {cv}")
     if dataset:
         from ltvkit.data import build_dataset
         from ltvkit.datasets import get_dataset
@@ -57,6 +64,11 @@ def tune(
     else:
         raise LTVError("give --data DIR or --dataset NAME")
     train, valid, _ = split(ds, seed)  # the test part is dropped here, unread
+    folds = None
+    if cv:
+        from ltvkit.evaluation.protocols import cv_folds
+
+        folds = cv_folds(train, cv, seed)  # folds of the training split only
     fixed = json.loads(params) if params else {}
     out.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("{task.description}"), BarColumn(),
@@ -71,13 +83,14 @@ def tune(
 
         result = run_tune(model, train, valid, n_trials=trials, timeout=timeout, seed=seed,
                           params=fixed, metric=metric, storage=out / "study.db",
-                          on_trial=on_trial)
+                          on_trial=on_trial, folds=folds)
     write_result(result, out)
     best = create_model(model, **result.best_params)
     with console.status(f"refitting the best {model}"):
         best.fit(train, valid)
     best.save(out / "model")
-    out_console.print(f"best validation {metric} {result.best_value:.4f} after "
+    scored = f"{cv}-fold CV" if cv else "validation"
+    out_console.print(f"best {scored} {metric} {result.best_value:.4f} after "
                       f"{result.n_trials} trials ({result.n_pruned} pruned): "
                       f"{json.dumps(result.best_params, default=str)}")
     console.print(f"wrote {out}/best_params.json, trials.csv, study.db and model/")

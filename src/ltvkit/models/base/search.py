@@ -12,6 +12,8 @@ files so a registered model (``auto``) can search too.
   horizon. Nothing else is read: the caller never hands a test split to the search.
 - Seeded: :class:`optuna.samplers.TPESampler` with ``seed``, and each trial's model gets the
   same ``random_state``, so the same seed and data give the same trials.
+- Cross-validation: with ``folds`` a trial's value is the mean score over K folds of the
+  training data instead of the one validation split (``ltv tune --cv K``).
 - Pruning: a PyTorch model's per-epoch validation loss is reported to the trial (through
   :data:`ltvkit.nn.trainer.EPOCH_OBSERVER`) and Optuna's median pruner stops trials whose loss
   is worse than the median of earlier trials at the same epoch.
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +45,8 @@ DIRECTIONS = {"normalized_gini": "maximize", "spearman": "maximize", "decile_map
               "nmae": "minimize", "nrmse": "minimize"}
 
 SearchSpace = Callable[[Any], dict[str, Any]]
+#: One cross-validation fold: ``(fit on, early-stop on, score on)``.
+Fold = tuple[LTVDataset, LTVDataset | None, LTVDataset]
 
 
 def _optuna():
@@ -143,14 +147,24 @@ def search(cls: type, train: LTVDataset, valid: LTVDataset, *, n_trials: int = 5
            timeout: float | None = None, seed: int = 0,
            base_params: dict[str, Any] | None = None, space: SearchSpace | None = None,
            metric: str = "normalized_gini", study: Any = None,
-           on_trial: Callable[[Any], None] | None = None) -> SearchResult:
+           on_trial: Callable[[Any], None] | None = None,
+           folds: Sequence[Fold] | None = None) -> SearchResult:
     """Tune ``cls`` on ``train`` / ``valid``: up to ``n_trials`` trials in ``study`` (counting
     trials it already holds, so a resumed study runs only the rest) or until ``timeout``
-    seconds. Returns the best parameters (``base_params`` merged in)."""
+    seconds. Returns the best parameters (``base_params`` merged in).
+
+    With ``folds`` (cross-validation), ``train`` and ``valid`` are not read: each trial fits
+    once per fold ``(fit_train, fit_valid, scored)`` (``fit_valid`` for early stopping) and
+    its value is the mean of the folds' ``scored`` scores (each fold's score is kept in the
+    trial's user attribute ``fold_scores``); pruning watches the first fold's epochs."""
     optuna = _optuna()
     if int(n_trials) < 1:
         raise ModelError(f"n_trials must be >= 1, got {n_trials}")
-    if valid is None or len(valid) == 0:
+    if folds is not None:
+        folds = list(folds)
+        if not folds or any(len(f[2]) == 0 for f in folds):
+            raise ModelError(f"{cls.name}: cross-validated tuning needs non-empty folds")
+    elif valid is None or len(valid) == 0:
         raise ModelError(f"{cls.name}: tuning needs a non-empty validation set")
     space = space or search_space_of(cls)
     base = dict(base_params or {})
@@ -161,14 +175,27 @@ def search(cls: type, train: LTVDataset, valid: LTVDataset, *, n_trials: int = 5
 
     def objective(trial: Any) -> float:
         params = {**base, **space(trial)}
-        model = cls(**params)
-        try:
-            with _pruning(trial, sign):
-                model.fit(train, valid)
-        except LTVError as exc:
-            trial.set_user_attr("error", str(exc))
-            raise
-        return validation_score(model, valid, metric)
+        if folds is None:
+            model = cls(**params)
+            try:
+                with _pruning(trial, sign):
+                    model.fit(train, valid)
+            except LTVError as exc:
+                trial.set_user_attr("error", str(exc))
+                raise
+            return validation_score(model, valid, metric)
+        scores = []
+        for i, (fit_train, fit_valid, scored) in enumerate(folds):
+            model = cls(**params)
+            try:
+                with _pruning(trial, sign) if i == 0 else contextlib.nullcontext():
+                    model.fit(fit_train, fit_valid)
+            except LTVError as exc:
+                trial.set_user_attr("error", f"fold {i}: {exc}")
+                raise
+            scores.append(validation_score(model, scored, metric))
+        trial.set_user_attr("fold_scores", scores)
+        return float(np.mean(scores))
 
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                 optuna.trial.TrialState.FAIL)
