@@ -1,0 +1,375 @@
+"""Events beyond purchases: behaviour, marketing and support as model inputs.
+
+An events table has one row per event: customer, timestamp, event type, an optional numeric
+value (visit length, satisfaction score, installments) and an optional domain. It is read from
+the same sources as a transaction log (CSV, Parquet, DataFrames, Arrow, DuckDB relations,
+through :func:`~ltvkit.data.sources.register_source`), validated with the same rules
+(missing column, empty input, missing or unparseable timestamps; values numeric and finite) and
+cleaned with every dropped row counted (:class:`EventQuality`, the ``events`` section of the
+data-quality report): rows without a customer or an event type, rows after ``data_end`` and exact
+duplicates (rows equal in every mapped column). Kept rows are sorted by (customer, ts, type,
+value, domain), so rows tied in the sort key are exact duplicates and every sum downstream is
+added up in an order fixed by the data alone.
+
+The event types become columns through a vocabulary (:func:`event_vocabulary`): the ``top_k``
+most frequent types before the first cutoff, the rest pooled into ``"other"``. The vocabulary is
+saved with the dataset (in ``dataset.vocabularies``), so a dataset built for prediction with the
+training vocabulary has the training columns whatever its own events are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ltvkit.data.arrays import customer_runs, numbers, timestamps_us
+from ltvkit.data.mapping import customer_expr, quote, time_expr
+from ltvkit.data.sources import (
+    column_types,
+    is_in_memory,
+    new_connection,
+    register_source,
+    unreadable,
+)
+from ltvkit.data.validation import require_column
+from ltvkit.errors import DataValidationError
+
+# The fates of dropped event rows, in the order the rules apply.
+EVENT_DROP_FATES = ("missing_customer_id", "missing_event_type", "after_data_end")
+DEFAULT_TOP_K = 20
+# The pooled slot of the types outside the vocabulary.
+OTHER = "other"
+
+
+@dataclass
+class EventMapping:
+    """Which input column plays which role in an events table.
+
+    ``value`` (optional) is a numeric column or an SQL expression over the input columns;
+    ``domain`` (optional) names the domain of each event in a cross-domain dataset;
+    ``time_format`` is a strptime format for timestamps stored as text.
+    """
+
+    customer: str = "customer_id"
+    time: str = "timestamp"
+    event_type: str = "event_type"
+    value: str | None = None
+    domain: str | None = None
+    time_format: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EventCleaning:
+    """Cleaning of an events table; every dropped row is counted.
+
+    drop_duplicates: drop exact duplicates (equal customer, ts, type, value and domain).
+    data_end: rows dated after this day are dropped.
+    """
+
+    drop_duplicates: bool = True
+    data_end: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EventQuality:
+    """What cleaning did to an events table: ``rows_read == rows_kept + sum(dropped)``."""
+
+    rows_read: int
+    rows_kept: int
+    dropped: dict[str, int]
+    kept_with_notes: dict[str, int] = field(default_factory=dict)
+    n_customers: int = 0
+    type_counts: dict[str, int] = field(default_factory=dict)
+    time_min: str = ""
+    time_max: str = ""
+    # Filled by build_dataset: which customers and rows the dataset's customers match, the
+    # vocabulary used.
+    matching: dict[str, int] = field(default_factory=dict)
+    vocabulary: list[str] = field(default_factory=list)
+    mapping: dict[str, Any] = field(default_factory=dict)
+    cleaning: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.rows_read != self.rows_kept + sum(self.dropped.values()):
+            raise AssertionError(
+                f"events quality report does not balance: read {self.rows_read}, kept "
+                f"{self.rows_kept}, dropped {self.dropped}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["rows_dropped"] = sum(self.dropped.values())
+        return out
+
+
+@dataclass
+class EventArrays:
+    """The kept event rows sorted by (customer, ts, type, value, domain).
+
+    customer_ids [n_customers] int64 or str objects; customer_starts [n_customers + 1];
+    ts [n_rows] int64 microseconds since 1970-01-01 UTC; type_code [n_rows] int64 (index into
+    ``type_names``); value [n_rows] float64 (NaN = no value); domain [n_rows] int64 codes into
+    ``domain_names`` (-1 = missing) or None when not mapped.
+    """
+
+    customer_ids: np.ndarray
+    customer_starts: np.ndarray
+    ts: np.ndarray
+    type_code: np.ndarray
+    type_names: tuple[str, ...]
+    value: np.ndarray
+    domain: np.ndarray | None = None
+    domain_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        def fixed(a, dtype):
+            return None if a is None else np.require(a, dtype=dtype, requirements=["C", "W"])
+
+        self.customer_starts = fixed(self.customer_starts, np.int64)
+        self.ts, self.type_code = fixed(self.ts, np.int64), fixed(self.type_code, np.int64)
+        self.value, self.domain = fixed(self.value, np.float64), fixed(self.domain, np.int64)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.ts)
+
+
+@dataclass
+class EventLog:
+    """A validated, cleaned events table: its sorted arrays and its quality report."""
+
+    arrays: EventArrays
+    quality: EventQuality
+    mapping: EventMapping
+    has_value: bool
+    has_domain: bool
+
+
+def read_events(source: Any, mapping: EventMapping | None = None,
+                cleaning: EventCleaning | None = None, *,
+                con: duckdb.DuckDBPyConnection | None = None,
+                read_options: dict[str, Any] | None = None) -> EventLog:
+    """Read, validate and clean an events table.
+
+    Parameters
+    ----------
+    source : path to CSV (also .gz) / Parquet file, folder or glob; pandas or polars DataFrame;
+        Arrow table; DuckDB relation (as :func:`~ltvkit.data.read.read_transactions`).
+    mapping : the customer, time, event type and optional value / domain columns.
+    cleaning : :class:`EventCleaning`; every dropped row is counted in ``quality``.
+
+    Raises
+    ------
+    DataValidationError
+        naming the column, the rule and the number of offending rows: a missing column, an
+        empty input, missing or unparseable timestamps, non-numeric / NaN / infinite values.
+    """
+    mapping = mapping or EventMapping()
+    cleaning = cleaning or EventCleaning()
+    con = con or new_connection()
+    try:
+        return _read(con, source, mapping, cleaning, read_options)
+    except duckdb.Error as exc:
+        name = str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+        raise unreadable(name, exc) from None
+
+
+def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
+          cleaning: EventCleaning, read_options: dict[str, Any] | None) -> EventLog:
+    raw = "_events_raw"
+    register_source(con, source, raw, read_options)
+    types = column_types(con, raw)
+    require_column(mapping.customer, "event customer", types)
+    require_column(mapping.time, "event time", types)
+    require_column(mapping.event_type, "event type", types)
+    if mapping.domain is not None:
+        require_column(mapping.domain, "event domain", types)
+    if mapping.value is not None:
+        value_sql = quote(mapping.value) if mapping.value in types else mapping.value
+        try:
+            con.execute(f"SELECT ({value_sql}) FROM {raw} LIMIT 0")
+        except duckdb.Error as exc:
+            raise DataValidationError(
+                f"missing column or bad SQL expression '{mapping.value}' for the event value: "
+                f"{str(exc).splitlines()[0]}; the input has: {', '.join(types)}",
+                column=mapping.value, rule="column exists") from None
+    else:
+        value_sql = "NULL"
+    cid = customer_expr(mapping.customer, types[mapping.customer])
+    ts = time_expr(mapping.time, types[mapping.time], mapping.time_format)
+    etype = f"trim(CAST({quote(mapping.event_type)} AS VARCHAR))"
+    etype = f"CASE WHEN {etype} = '' THEN NULL ELSE {etype} END"
+    dom = f"CAST({quote(mapping.domain)} AS VARCHAR)" if mapping.domain else "NULL::VARCHAR"
+    end_sql = "NULL::TIMESTAMP"
+    if cleaning.data_end:
+        from ltvkit.data.cleaning import parse_day
+
+        end_sql = f"(DATE '{parse_day(cleaning.data_end)}' + INTERVAL 1 DAY)::TIMESTAMP"
+    staged = "_events_staged"
+    con.execute(f"DROP TABLE IF EXISTS {staged}")
+    con.execute(f"""
+        CREATE TEMP TABLE {staged} AS
+        SELECT *, CASE WHEN customer_id IS NULL THEN 'missing_customer_id'
+                       WHEN event_type IS NULL THEN 'missing_event_type'
+                       WHEN {end_sql} IS NOT NULL AND ts >= {end_sql} THEN 'after_data_end'
+                       ELSE 'kept' END AS fate
+        FROM (SELECT {cid} AS customer_id, {ts} AS ts, {etype} AS event_type,
+                     try_cast(({value_sql}) AS DOUBLE) AS value, {dom} AS domain,
+                     {quote(mapping.time)} IS NULL AS ts_missing,
+                     ({value_sql}) IS NOT NULL AS value_given
+              FROM {raw})
+    """)
+    fate_counts = ", ".join(f"count(*) FILTER (fate = '{f}')" for f in EVENT_DROP_FATES)
+    stats = con.execute(f"""
+        SELECT count(*), count(*) FILTER (ts_missing),
+               count(*) FILTER (NOT ts_missing AND ts IS NULL),
+               count(*) FILTER (value_given AND value IS NULL),
+               count(*) FILTER (isnan(value)), count(*) FILTER (isinf(value)),
+               count(*) FILTER (NOT value_given), {fate_counts}
+        FROM {staged}""").fetchall()[0]
+    n_read, ts_missing, ts_bad, v_bad, v_nan, v_inf, _ = (int(x or 0) for x in stats[:7])
+    fates = dict(zip(EVENT_DROP_FATES, (int(x or 0) for x in stats[7:]), strict=True))
+    _check_rows(mapping, n_read, ts_missing, ts_bad, v_bad, v_nan, v_inf)
+    kept = con.sql(f"SELECT customer_id, ts, event_type, value, domain FROM {staged} "
+                   "WHERE fate = 'kept' ORDER BY customer_id, ts, event_type, value, domain"
+                   ).to_arrow_table()
+    con.execute(f"DROP TABLE {staged}")
+    if is_in_memory(source):
+        con.unregister(raw)
+    arrays, n_dup = _arrays(kept, mapping.domain is not None, cleaning.drop_duplicates)
+    dropped = {"exact_duplicates": n_dup, **fates}
+    if arrays.n_rows == 0:
+        raise DataValidationError(
+            f"events: no rows are left after cleaning ({n_read} read): {dropped}",
+            rule="non-empty input", n_rows=0)
+    counts = np.bincount(arrays.type_code, minlength=len(arrays.type_names))
+    notes = {}
+    if mapping.value is not None:
+        notes["rows_without_value"] = int(np.isnan(arrays.value).sum())
+    quality = EventQuality(
+        rows_read=n_read, rows_kept=arrays.n_rows, dropped=dropped, kept_with_notes=notes,
+        n_customers=len(arrays.customer_ids),
+        type_counts={t: int(c) for t, c in zip(arrays.type_names, counts, strict=True)},
+        time_min=str(_to_datetime(arrays.ts.min())), time_max=str(_to_datetime(arrays.ts.max())),
+        mapping=mapping.to_dict(), cleaning=cleaning.to_dict())
+    return EventLog(arrays=arrays, quality=quality, mapping=mapping,
+                    has_value=mapping.value is not None, has_domain=mapping.domain is not None)
+
+
+def _to_datetime(us: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(us))
+
+
+def _check_rows(mapping: EventMapping, n_read: int, ts_missing: int, ts_bad: int, v_bad: int,
+                v_nan: int, v_inf: int) -> None:
+    if n_read == 0:
+        raise DataValidationError("events: the input has no rows", rule="non-empty input",
+                                  n_rows=0)
+    if ts_missing:
+        raise DataValidationError(
+            f"events column '{mapping.time}': {ts_missing} rows have no timestamp "
+            "(rule: timestamp required)", column=mapping.time, rule="timestamp required",
+            n_rows=ts_missing)
+    if ts_bad:
+        raise DataValidationError(
+            f"events column '{mapping.time}': {ts_bad} rows have timestamps that cannot be "
+            "parsed (rule: parseable timestamp)", column=mapping.time,
+            rule="parseable timestamp", n_rows=ts_bad)
+    for count, what, rule in ((v_bad, "non-numeric values", "numeric value"),
+                              (v_nan, "NaN values", "finite value"),
+                              (v_inf, "infinite values", "finite value")):
+        if count:
+            raise DataValidationError(
+                f"event value '{mapping.value}': {count} rows have {what} (rule: {rule})",
+                column=mapping.value, rule=rule, n_rows=count)
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list]:
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    enc = pc.dictionary_encode(arr)
+    codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, enc.dictionary.to_pylist()
+
+
+def _arrays(kept: pa.Table, has_domain: bool, drop_duplicates: bool
+            ) -> tuple[EventArrays, int]:
+    """The sorted kept rows as :class:`EventArrays`, without exact duplicates when dropped."""
+    starts, ids = customer_runs(kept.column("customer_id"))
+    ts = timestamps_us(kept.column("ts"))
+    codes, names = _codes(kept.column("event_type"))
+    value = numbers(kept.column("value"), np.float64)
+    domain, domain_names = (None, [])
+    if has_domain:
+        domain, domain_names = _codes(kept.column("domain"))
+    n = len(ts)
+    dup = np.zeros(n, dtype=bool)
+    if drop_duplicates and n > 1:
+        cust = np.repeat(np.arange(len(ids)), np.diff(starts))
+        same = (cust[1:] == cust[:-1]) & (ts[1:] == ts[:-1]) & (codes[1:] == codes[:-1])
+        v1, v0 = value[1:], value[:-1]
+        same &= (v1 == v0) | (np.isnan(v1) & np.isnan(v0))
+        if domain is not None:
+            same &= domain[1:] == domain[:-1]
+        dup[1:] = same
+    n_dup = int(dup.sum())
+    if n_dup:
+        keep = ~dup
+        cust = np.repeat(np.arange(len(ids)), np.diff(starts))[keep]
+        starts = np.searchsorted(cust, np.arange(len(ids) + 1))
+        ts, codes, value = ts[keep], codes[keep], value[keep]
+        domain = None if domain is None else domain[keep]
+    # Type codes in name order, so the codes do not depend on the order rows came in.
+    order = np.argsort(np.asarray(names, dtype=object)) if names else np.zeros(0, np.int64)
+    remap = np.empty(len(names), dtype=np.int64)
+    remap[order] = np.arange(len(names))
+    codes = remap[codes]
+    names = [names[i] for i in order]
+    return EventArrays(customer_ids=ids, customer_starts=starts, ts=ts, type_code=codes,
+                       type_names=tuple(str(x) for x in names), value=value, domain=domain,
+                       domain_names=tuple(str(x) for x in domain_names)), n_dup
+
+
+def event_vocabulary(events: EventLog, top_k: int, before_us: int) -> list[str]:
+    """The ``top_k`` most frequent event types among the rows before ``before_us`` (the end of
+    the first cutoff's day, so no sample's columns depend on later rows), ties by name. The
+    rest are pooled into ``"other"`` (always a column, so the layout is fixed by the list)."""
+    if top_k < 0:
+        raise DataValidationError(f"event_top_k must be >= 0, got {top_k}",
+                                  column="event_top_k", rule=">= 0")
+    a = events.arrays
+    seen = a.type_code[a.ts < before_us]
+    counts = np.bincount(seen, minlength=len(a.type_names))
+    order = sorted(range(len(a.type_names)), key=lambda i: (-counts[i], a.type_names[i]))
+    return [a.type_names[i] for i in order[:top_k] if counts[i] > 0]
+
+
+def type_slots(events: EventLog, vocabulary: list[str]) -> np.ndarray:
+    """[n_types] the feature slot of every event type: its place in ``vocabulary``, else the
+    pooled slot ``len(vocabulary)``."""
+    index = {t: i for i, t in enumerate(vocabulary)}
+    return np.array([index.get(t, len(vocabulary)) for t in events.arrays.type_names],
+                    dtype=np.int64)
+
+
+def customer_codes(events: EventLog, dataset_ids: np.ndarray) -> np.ndarray:
+    """[n] the events customer code of each id in ``dataset_ids`` (-1: no events). Ids are
+    compared as text when the two tables store them differently (int64 vs text)."""
+    import pandas as pd
+
+    ev_ids = events.arrays.customer_ids
+    if ev_ids.dtype != dataset_ids.dtype or ev_ids.dtype == object:
+        ev_ids = ev_ids.astype(str)
+        dataset_ids = dataset_ids.astype(str)
+    return pd.Index(ev_ids).get_indexer(dataset_ids).astype(np.int64)
