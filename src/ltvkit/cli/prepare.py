@@ -56,6 +56,28 @@ def prepare(
     encoding: str | None = typer.Option(None, help="Text encoding of a CSV log: utf-8 "
                                                    "(default), utf-16 or latin-1."),
     json_out: bool = typer.Option(False, "--json", help="Print the data-quality report as JSON."),
+    events: str | None = typer.Option(None, help="Events table (visits, e-mails, tickets ...): "
+                                                 "CSV (.gz), Parquet file, folder or glob."),
+    event_customer_col: str = typer.Option("customer_id", help="Customer id column of events."),
+    event_time_col: str = typer.Option("timestamp", help="Timestamp column of events."),
+    event_type_col: str = typer.Option("event_type", help="Event type column."),
+    event_value_col: str | None = typer.Option(None, help="Numeric event value column or SQL "
+                                                          "expression (optional)."),
+    event_domain_col: str | None = typer.Option(None, help="Domain column of events "
+                                                           "(cross-domain logs)."),
+    event_time_format: str | None = typer.Option(None, help="strptime format of event times."),
+    event_top_k: int = typer.Option(20, help="Event types with their own columns (the most "
+                                             "frequent before the first cutoff; the rest "
+                                             "pooled as 'other')."),
+    keep_duplicate_events: bool = typer.Option(False, help="Keep exact duplicate event rows."),
+    attributes_asof: str | None = typer.Option(None, help="Time-varying attributes file (a row "
+                                                          "per change, with a valid-from "
+                                                          "time), read as of each cutoff."),
+    attributes_asof_customer_col: str = typer.Option("customer_id", help="Id column of the "
+                                                                         "as-of attributes."),
+    attributes_asof_valid_from_col: str = typer.Option("valid_from", help="Valid-from column "
+                                                                         "of the as-of "
+                                                                         "attributes."),
 ) -> None:
     """Build a leak-free LTV dataset (features, sequences, labels) from a transaction log."""
     from ltvkit.data import CleaningRules, ColumnMapping, LTVTask, build_dataset, read_transactions
@@ -95,8 +117,23 @@ def prepare(
                            domains=domains, target_domain=target, sparsity=sparsity,
                            sparsity_seed=sparsity_seed)
             attrs, attr_col = attributes, attributes_customer_col
+        event_log = public.load_events(tlog) if dataset else None
+        if events is not None:
+            from ltvkit.data.events import EventCleaning, EventMapping, read_events
+
+            status.update("reading and validating the events")
+            event_log = read_events(
+                events, EventMapping(customer=event_customer_col, time=event_time_col,
+                                     event_type=event_type_col, value=event_value_col,
+                                     domain=event_domain_col, time_format=event_time_format),
+                EventCleaning(drop_duplicates=not keep_duplicate_events,
+                              data_end=tlog.quality.cleaning.get("data_end")),
+                read_options={"encoding": encoding} if encoding else None)
         ds = build_dataset(tlog, task, attrs, attribute_customer_col=attr_col,
-                           progress=lambda msg: status.update(msg))
+                           progress=lambda msg: status.update(msg), events=event_log,
+                           event_top_k=event_top_k, attributes_asof=attributes_asof,
+                           attributes_asof_customer_col=attributes_asof_customer_col,
+                           attributes_asof_valid_from_col=attributes_asof_valid_from_col)
         # After build_dataset: the report then also counts customers in / out of scope.
         print_quality(tlog.quality)
         ds.save(out)

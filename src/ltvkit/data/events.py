@@ -7,9 +7,9 @@ through :func:`~ltvkit.data.sources.register_source`), validated with the same r
 (missing column, empty input, missing or unparseable timestamps; values numeric and finite) and
 cleaned with every dropped row counted (:class:`EventQuality`, the ``events`` section of the
 data-quality report): rows without a customer or an event type, rows after ``data_end`` and exact
-duplicates (rows equal in every mapped column). Kept rows are sorted by (customer, ts, type,
-value, domain), so rows tied in the sort key are exact duplicates and every sum downstream is
-added up in an order fixed by the data alone.
+duplicates (rows identical in every input column). Kept rows are sorted by (customer, ts, type,
+value, domain, hash of the input row), so rows tied in the sort key are exact duplicates and
+every sum downstream is added up in an order fixed by the data alone.
 
 The event types become columns through a vocabulary (:func:`event_vocabulary`): the ``top_k``
 most frequent types before the first cutoff, the rest pooled into ``"other"``. The vocabulary is
@@ -72,7 +72,7 @@ class EventMapping:
 class EventCleaning:
     """Cleaning of an events table; every dropped row is counted.
 
-    drop_duplicates: drop exact duplicates (equal customer, ts, type, value and domain).
+    drop_duplicates: drop exact duplicates (rows identical in every input column).
     data_end: rows dated after this day are dropped.
     """
 
@@ -228,7 +228,8 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
         FROM (SELECT {cid} AS customer_id, {ts} AS ts, {etype} AS event_type,
                      try_cast(({value_sql}) AS DOUBLE) AS value, {dom} AS domain,
                      {quote(mapping.time)} IS NULL AS ts_missing,
-                     ({value_sql}) IS NOT NULL AS value_given
+                     ({value_sql}) IS NOT NULL AS value_given,
+                     hash({", ".join(quote(c) for c in types)}) AS __row_hash
               FROM {raw})
     """)
     fate_counts = ", ".join(f"count(*) FILTER (fate = '{f}')" for f in EVENT_DROP_FATES)
@@ -242,8 +243,11 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     n_read, ts_missing, ts_bad, v_bad, v_nan, v_inf, _ = (int(x or 0) for x in stats[:7])
     fates = dict(zip(EVENT_DROP_FATES, (int(x or 0) for x in stats[7:]), strict=True))
     _check_rows(mapping, n_read, ts_missing, ts_bad, v_bad, v_nan, v_inf)
-    kept = con.sql(f"SELECT customer_id, ts, event_type, value, domain FROM {staged} "
-                   "WHERE fate = 'kept' ORDER BY customer_id, ts, event_type, value, domain"
+    # The input row's hash ends the sort key: rows tied in it are exact duplicates (equal in
+    # every input column), so the order of the kept rows is fixed by the data alone.
+    kept = con.sql(f"SELECT customer_id, ts, event_type, value, domain, __row_hash "
+                   f"FROM {staged} WHERE fate = 'kept' "
+                   "ORDER BY customer_id, ts, event_type, value, domain, __row_hash"
                    ).to_arrow_table()
     con.execute(f"DROP TABLE {staged}")
     if is_in_memory(source):
@@ -310,6 +314,7 @@ def _arrays(kept: pa.Table, has_domain: bool, drop_duplicates: bool
     ts = timestamps_us(kept.column("ts"))
     codes, names = _codes(kept.column("event_type"))
     value = numbers(kept.column("value"), np.float64)
+    row_hash = kept.column("__row_hash").to_numpy()
     domain, domain_names = (None, [])
     if has_domain:
         domain, domain_names = _codes(kept.column("domain"))
@@ -318,6 +323,7 @@ def _arrays(kept: pa.Table, has_domain: bool, drop_duplicates: bool
     if drop_duplicates and n > 1:
         cust = np.repeat(np.arange(len(ids)), np.diff(starts))
         same = (cust[1:] == cust[:-1]) & (ts[1:] == ts[:-1]) & (codes[1:] == codes[:-1])
+        same &= row_hash[1:] == row_hash[:-1]
         v1, v0 = value[1:], value[:-1]
         same &= (v1 == v0) | (np.isnan(v1) & np.isnan(v0))
         if domain is not None:

@@ -257,6 +257,7 @@ class _EventPlan:
 def _event_plan(log: TransactionLog, events: Any, top_k: int,
                 vocabularies: dict[str, list[str]] | None, windows: list[kernels.Window],
                 passes: list[str | None]) -> _EventPlan | None:
+    log.quality.events = {}
     if events is None:
         if vocabularies and EVENT_VOCABULARY in vocabularies:
             raise DataValidationError(
@@ -402,6 +403,7 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
             if warning not in log.quality.warnings:
                 log.quality.warnings.append(warning)
     asof_numeric: dict[str, np.ndarray] = {}
+    log.quality.attributes_asof = {}
     if attributes_asof is not None:
         say("attributes as of each cutoff")
         asof_numeric, asof_codes, asof_vocabs, asof_counts = asof_attributes(
