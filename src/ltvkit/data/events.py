@@ -4,7 +4,8 @@ An events table has one row per event: customer, timestamp, event type, an optio
 value (visit length, satisfaction score, installments) and an optional domain. It is read from
 the same sources as a transaction log (CSV, Parquet, DataFrames, Arrow, DuckDB relations,
 through :func:`~ltvkit.data.sources.register_source`), validated with the same rules
-(missing column, empty input, missing or unparseable timestamps; values numeric and finite) and
+(missing column, empty input, missing or unparseable timestamps; values numeric and not infinite,
+NaN or NULL meaning "no value") and
 cleaned with every dropped row counted (:class:`EventQuality`, the ``events`` section of the
 data-quality report): rows without a customer or an event type, rows after ``data_end`` and exact
 duplicates (rows identical in every input column). Kept rows are sorted by (customer, ts, type,
@@ -174,7 +175,8 @@ def read_events(source: Any, mapping: EventMapping | None = None,
     ------
     DataValidationError
         naming the column, the rule and the number of offending rows: a missing column, an
-        empty input, missing or unparseable timestamps, non-numeric / NaN / infinite values.
+        empty input, missing or unparseable timestamps, non-numeric or infinite values (a NULL
+        or NaN value is an event without a value, counted in ``kept_with_notes``).
     """
     mapping = mapping or EventMapping()
     cleaning = cleaning or EventCleaning()
@@ -240,9 +242,9 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
                count(*) FILTER (isnan(value)), count(*) FILTER (isinf(value)),
                count(*) FILTER (NOT value_given), {fate_counts}
         FROM {staged}""").fetchall()[0]
-    n_read, ts_missing, ts_bad, v_bad, v_nan, v_inf, _ = (int(x or 0) for x in stats[:7])
+    n_read, ts_missing, ts_bad, v_bad, _, v_inf, _ = (int(x or 0) for x in stats[:7])
     fates = dict(zip(EVENT_DROP_FATES, (int(x or 0) for x in stats[7:]), strict=True))
-    _check_rows(mapping, n_read, ts_missing, ts_bad, v_bad, v_nan, v_inf)
+    _check_rows(mapping, n_read, ts_missing, ts_bad, v_bad, v_inf)
     # The input row's hash ends the sort key: rows tied in it are exact duplicates (equal in
     # every input column), so the order of the kept rows is fixed by the data alone.
     kept = con.sql(f"SELECT customer_id, ts, event_type, value, domain, __row_hash "
@@ -277,7 +279,7 @@ def _to_datetime(us: int) -> dt.datetime:
 
 
 def _check_rows(mapping: EventMapping, n_read: int, ts_missing: int, ts_bad: int, v_bad: int,
-                v_nan: int, v_inf: int) -> None:
+                v_inf: int) -> None:
     if n_read == 0:
         raise DataValidationError("events: the input has no rows", rule="non-empty input",
                                   n_rows=0)
@@ -291,8 +293,9 @@ def _check_rows(mapping: EventMapping, n_read: int, ts_missing: int, ts_bad: int
             f"events column '{mapping.time}': {ts_bad} rows have timestamps that cannot be "
             "parsed (rule: parseable timestamp)", column=mapping.time,
             rule="parseable timestamp", n_rows=ts_bad)
+    # NaN is how DataFrames and Arrow write a missing value: an event without a value
+    # (counted in kept_with_notes), not an error.
     for count, what, rule in ((v_bad, "non-numeric values", "numeric value"),
-                              (v_nan, "NaN values", "finite value"),
                               (v_inf, "infinite values", "finite value")):
         if count:
             raise DataValidationError(
