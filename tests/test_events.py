@@ -403,7 +403,7 @@ task_options = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(opts=task_options,
        purchases=_purchase_rows(-40 * 86_400, 0),
@@ -463,6 +463,7 @@ def _signal_data(seed: int):
         if k:  # a label that follows the visits: k purchases after the cutoff
             purchases += [(c, START + pd.Timedelta(days=int(rng.integers(91, 120))), 10.0)] * k
         events.append((c, START + pd.Timedelta(days=int(rng.integers(0, 90))), "mail"))
+    purchases.append((ids[0], START + pd.Timedelta(days=170), 1.0))  # data past the horizon
     log = pd.DataFrame(purchases, columns=["customer_id", "ts", "amount"])
     ev = pd.DataFrame(events, columns=["customer_id", "ts", "event_type"])
     task = LTVTask(cutoff="2021-03-31", horizons=("60D",), period="30D", n_periods=3)
