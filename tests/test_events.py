@@ -566,7 +566,7 @@ def test_olist_order_payments_as_seller_events(shared_data):
     expected = duckdb.sql(f"""
         SELECT count(*) FROM read_parquet('{folder / 'order_payments.parquet'}') p
         JOIN (SELECT DISTINCT order_id, seller_id FROM
-              read_parquet('{folder / 'order_items.parquet'}')) i USING (order_id)""").fetchone()[0]
+              read_parquet('{folder / 'order_items.parquet'}')) i USING (order_id)""").fetchall()[0][0]
     assert q.rows_read == expected
     ds = build_dataset(log, public.task, events=ev)
     assert log.quality.events["matching"]["event_customers_not_in_log"] == 0
@@ -582,7 +582,7 @@ def test_olist_order_payments_as_seller_events(shared_data):
         FROM read_parquet('{folder / 'order_payments.parquet'}') p JOIN o USING (order_id)
         WHERE seller_id = '{cid}' AND payment_type = 'credit_card'
           AND ts < TIMESTAMP '{c_end}' AND ts >= TIMESTAMP '{c_end - pd.Timedelta(days=180)}'
-    """).fetchone()
+    """).fetchall()[0]
     assert ds.feature("event_credit_card_count")[i] == n
     assert ds.feature("event_credit_card_value_sum")[i] == inst
     assert np.isfinite(ds.feature("event_credit_card_count")).all()
