@@ -129,6 +129,37 @@ def test_event_features_and_channels_agree_with_pandas(task_name, seed):
     np.testing.assert_array_equal(ds.sequences[:, :, :4], plain.sequences)
 
 
+def test_events_with_a_domain_feed_each_domain_of_a_cross_domain_dataset():
+    rng = np.random.default_rng(21)
+    log = random_log(21).assign(domain=lambda f: np.where(rng.random(len(f)) < 0.5, "shop",
+                                                          "web"))
+    events = random_events(21)
+    events["domain"] = np.array(["shop", "web", "app"])[rng.integers(0, 3, len(events))]
+    tlog = read_transactions(log, ColumnMapping(customer="customer_id", time="ts",
+                                                amount="amount", domain="domain"))
+    task = LTVTask(cutoff="2021-04-15", horizons=("30D",), period="M", n_periods=4,
+                   target_domain="web")
+    mapping = EventMapping(customer="customer_id", time="ts", event_type="event_type",
+                           value="value", domain="domain")
+    ds = build_dataset(tlog, task, events=read_events(events, mapping), event_top_k=2)
+    vocab = ds.vocabularies[EVENT_VOCABULARY]
+    labels = [v.replace(" ", "_") for v in vocab] + ["other"]
+    for dom in ("shop", "web"):
+        view = ds.domain_view(dom)
+        ref, ref_seq = event_reference(events[events["domain"] == dom], ds, vocab, task)
+        np.testing.assert_allclose(_event_block(view, labels, ("count", "value_sum",
+                                                               "recency_days")), ref,
+                                   rtol=1e-5, atol=1e-4)
+        ch = [view.layout.channel_index(f"event_{lab}_count") for lab in labels]
+        np.testing.assert_allclose(view.sequences[:, :, ch], ref_seq)
+        assert f"{dom}__event_other_count" in ds.feature_names
+    assert "event_other_count" not in ds.feature_names  # no shared block: every event has one
+    # Events without a domain column are shared columns of every domain.
+    shared = build_dataset(tlog, task, events=read_events(events, EV_MAPPING), event_top_k=2)
+    assert "event_other_count" in shared.feature_names
+    assert "event_other_count" in shared.domain_view("shop").feature_names
+
+
 def test_vocabulary_top_k_from_before_the_first_cutoff_the_rest_pooled():
     rows = [("a", "2021-01-02", "visit"), ("a", "2021-01-03", "visit"),
             ("a", "2021-01-04", "email"), ("b", "2021-01-05", "email"),
@@ -538,6 +569,19 @@ def test_cli_prepare_with_events_and_asof_attributes(tmp_path):
     assert quality["events"]["rows_kept"] + quality["events"]["rows_dropped"] == len(events)
     assert quality["attributes_asof"]["rows_read"] == len(_asof_frame())
     assert "events: rows read" in res.stdout + res.stderr
+    # Scoring data from other events, with the training vocabulary: the training columns.
+    other = events.assign(event_type=np.where(events["event_type"] == "sms", "push",
+                                              events["event_type"]))
+    other.to_csv(tmp_path / "ev2.csv", index=False)
+    res = _ltv("prepare", str(tmp_path / "log.csv"), "--out", str(tmp_path / "ds2"),
+               "--time-col", "ts", "--cutoff", "2021-04-15", "--horizons", "30D", "--events",
+               str(tmp_path / "ev2.csv"), "--event-time-col", "ts", "--event-value-col",
+               "value", "--event-top-k", "1", "--attributes-asof", str(tmp_path / "asof.csv"),
+               "--vocabularies-from", str(out))
+    assert res.returncode == 0, res.stderr + res.stdout
+    again = LTVDataset.load(tmp_path / "ds2")
+    assert again.feature_names == ds.feature_names and again.channel_names == ds.channel_names
+    assert again.vocabularies == ds.vocabularies
     # A bad events file: one line, exit 2.
     bad = events.assign(value=events["value"].astype(str).where(events.index % 5 != 0, "x"))
     bad.to_csv(tmp_path / "bad.csv", index=False)

@@ -78,6 +78,11 @@ def prepare(
     attributes_asof_valid_from_col: str = typer.Option("valid_from", help="Valid-from column "
                                                                          "of the as-of "
                                                                          "attributes."),
+    vocabularies_from: Path | None = typer.Option(None, help="Reuse the category and "
+                                                             "event-type vocabularies of a "
+                                                             "training dataset folder or a "
+                                                             "model folder (scoring data with "
+                                                             "the training columns)."),
 ) -> None:
     """Build a leak-free LTV dataset (features, sequences, labels) from a transaction log."""
     from ltvkit.data import CleaningRules, ColumnMapping, LTVTask, build_dataset, read_transactions
@@ -129,7 +134,9 @@ def prepare(
                 EventCleaning(drop_duplicates=not keep_duplicate_events,
                               data_end=tlog.quality.cleaning.get("data_end")),
                 read_options={"encoding": encoding} if encoding else None)
+        vocabularies = _training_vocabularies(vocabularies_from) if vocabularies_from else None
         ds = build_dataset(tlog, task, attrs, attribute_customer_col=attr_col,
+                           vocabularies=vocabularies,
                            progress=lambda msg: status.update(msg), events=event_log,
                            event_top_k=event_top_k, attributes_asof=attributes_asof,
                            attributes_asof_customer_col=attributes_asof_customer_col,
@@ -143,3 +150,15 @@ def prepare(
     console.print(f"wrote {len(ds):,} samples of {ds.n_customers:,} customers "
                   f"({len(ds.feature_names)} features, sequences {ds.sequences.shape[1:]}, "
                   f"horizons {', '.join(ds.horizons)}) to {out}")
+
+
+def _training_vocabularies(folder: Path) -> dict:
+    """The vocabularies of a dataset folder (dataset.json) or a model folder (training.json)."""
+    import json
+
+    for name in ("dataset.json", "training.json"):
+        path = Path(folder) / name
+        if path.exists():
+            return json.loads(path.read_text()).get("vocabularies") or {}
+    raise LTVError(f"--vocabularies-from {folder}: neither dataset.json nor training.json is "
+                   "there (rule: a dataset or model folder)")
