@@ -9,8 +9,8 @@ NaN or NULL meaning "no value") and
 cleaned with every dropped row counted (:class:`EventQuality`, the ``events`` section of the
 data-quality report): rows without a customer or an event type, rows after ``data_end`` and exact
 duplicates (rows identical in every input column). Kept rows are sorted by (customer, ts, type,
-value, domain, hash of the input row), so rows tied in the sort key are exact duplicates and
-every sum downstream is added up in an order fixed by the data alone.
+value, domain): rows tied in that key are equal in every mapped column, so every sum downstream
+is added up in an order fixed by the data alone.
 
 The event types become columns through a vocabulary (:func:`event_vocabulary`): the ``top_k``
 most frequent types before the first cutoff, the rest pooled into ``"other"``. The vocabulary is
@@ -28,7 +28,6 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ltvkit.data.arrays import customer_runs, numbers, timestamps_us
 from ltvkit.data.mapping import customer_expr, quote, time_expr
@@ -191,7 +190,7 @@ def read_events(source: Any, mapping: EventMapping | None = None,
 def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
           cleaning: EventCleaning, read_options: dict[str, Any] | None) -> EventLog:
     raw = "_events_raw"
-    register_source(con, source, raw, read_options)
+    cheap_to_rescan = register_source(con, source, raw, read_options)
     types = column_types(con, raw)
     require_column(mapping.customer, "event customer", types)
     require_column(mapping.time, "event time", types)
@@ -220,41 +219,74 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
 
         end_sql = f"(DATE '{parse_day(cleaning.data_end)}' + INTERVAL 1 DAY)::TIMESTAMP"
     staged = "_events_staged"
+    # Parquet and in-memory tables are scanned twice (counts, then the sorted kept rows) through
+    # a view; text files and relations are mapped once into a table.
+    kind = "VIEW" if cheap_to_rescan else "TABLE"
+    con.execute(f"DROP VIEW IF EXISTS {staged}")
     con.execute(f"DROP TABLE IF EXISTS {staged}")
     con.execute(f"""
-        CREATE TEMP TABLE {staged} AS
+        CREATE TEMP {kind} {staged} AS
         SELECT *, CASE WHEN customer_id IS NULL THEN 'missing_customer_id'
                        WHEN event_type IS NULL THEN 'missing_event_type'
                        WHEN {end_sql} IS NOT NULL AND ts >= {end_sql} THEN 'after_data_end'
                        ELSE 'kept' END AS fate
         FROM (SELECT {cid} AS customer_id, {ts} AS ts, {etype} AS event_type,
-                     try_cast(({value_sql}) AS DOUBLE) AS value, {dom} AS domain,
+                     -- NaN is a missing value, as NULL (one kind of "no value")
+                     nullif(try_cast(({value_sql}) AS DOUBLE), 'NaN'::DOUBLE) AS value,
+                     coalesce(isnan(try_cast(({value_sql}) AS DOUBLE)), false) AS value_nan,
+                     {dom} AS domain,
                      {quote(mapping.time)} IS NULL AS ts_missing,
                      ({value_sql}) IS NOT NULL AS value_given,
                      hash({", ".join(quote(c) for c in types)}) AS __row_hash
               FROM {raw})
     """)
     fate_counts = ", ".join(f"count(*) FILTER (fate = '{f}')" for f in EVENT_DROP_FATES)
+    domain_hist = ("histogram(domain) FILTER (fate = 'kept' AND domain IS NOT NULL)"
+                   if mapping.domain else "NULL")
     stats = con.execute(f"""
         SELECT count(*), count(*) FILTER (ts_missing),
                count(*) FILTER (NOT ts_missing AND ts IS NULL),
-               count(*) FILTER (value_given AND value IS NULL),
-               count(*) FILTER (isnan(value)), count(*) FILTER (isinf(value)),
-               count(*) FILTER (NOT value_given), {fate_counts}
+               count(*) FILTER (value_given AND value IS NULL AND NOT value_nan),
+               count(*) FILTER (isinf(value)), {fate_counts},
+               histogram(event_type) FILTER (fate = 'kept'), {domain_hist}
         FROM {staged}""").fetchall()[0]
-    n_read, ts_missing, ts_bad, v_bad, _, v_inf, _ = (int(x or 0) for x in stats[:7])
-    fates = dict(zip(EVENT_DROP_FATES, (int(x or 0) for x in stats[7:]), strict=True))
+    n_read, ts_missing, ts_bad, v_bad, v_inf = (int(x or 0) for x in stats[:5])
+    fates = dict(zip(EVENT_DROP_FATES, (int(x or 0) for x in stats[5:8]), strict=True))
     _check_rows(mapping, n_read, ts_missing, ts_bad, v_bad, v_inf)
-    # The input row's hash ends the sort key: rows tied in it are exact duplicates (equal in
-    # every input column), so the order of the kept rows is fixed by the data alone.
-    kept = con.sql(f"SELECT customer_id, ts, event_type, value, domain, __row_hash "
-                   f"FROM {staged} WHERE fate = 'kept' "
-                   "ORDER BY customer_id, ts, event_type, value, domain, __row_hash"
-                   ).to_arrow_table()
-    con.execute(f"DROP TABLE {staged}")
+    type_names = sorted(str(k) for k in (stats[8] or {}))
+    domain_names = sorted(str(k) for k in (stats[9] or {})) if mapping.domain else []
+    # Types and domains as integer codes (in name order) before the one sort: numeric sort
+    # keys, and no text column copied out of DuckDB.
+    con.register("_event_type_codes", pa.table({
+        "event_type": pa.array(type_names, pa.string()),
+        "__code": pa.array(np.arange(len(type_names)), pa.int64())}))
+    joins, domain_code = "", "-1::BIGINT"
+    if mapping.domain:
+        con.register("_event_domain_codes", pa.table({
+            "domain": pa.array(domain_names, pa.string()),
+            "__code": pa.array(np.arange(len(domain_names)), pa.int64())}))
+        joins = "LEFT JOIN _event_domain_codes d ON s.domain = d.domain"
+        domain_code = "coalesce(d.__code, -1)"
+    coded = f"""SELECT s.customer_id, s.ts, t.__code AS type_code, s.value,
+                       {domain_code} AS domain_code, s.__row_hash
+                FROM {staged} s JOIN _event_type_codes t ON s.event_type = t.event_type {joins}
+                WHERE s.fate = 'kept'"""
+    # Rows tied in the whole sort key are equal in every mapped column, so their order changes
+    # no sum: the order of the kept rows is fixed by the data alone.
+    kept = con.sql(f"SELECT customer_id, ts, type_code, value, domain_code FROM ({coded}) "
+                   "ORDER BY customer_id, ts, type_code, value, domain_code").to_arrow_table()
+    arrays, ties = _arrays(kept, type_names, domain_names if mapping.domain else None)
+    n_dup = 0
+    if cleaning.drop_duplicates and len(ties):
+        arrays, n_dup = _drop_duplicates(con, coded, arrays, ties)
+    con.execute(f"DROP {kind} {staged}")
+    for view in ("_event_type_codes", "_event_domain_codes"):
+        try:
+            con.unregister(view)
+        except duckdb.Error:
+            pass
     if is_in_memory(source):
         con.unregister(raw)
-    arrays, n_dup = _arrays(kept, mapping.domain is not None, cleaning.drop_duplicates)
     dropped = {"exact_duplicates": n_dup, **fates}
     if arrays.n_rows == 0:
         raise DataValidationError(
@@ -303,51 +335,80 @@ def _check_rows(mapping: EventMapping, n_read: int, ts_missing: int, ts_bad: int
                 column=mapping.value, rule=rule, n_rows=count)
 
 
-def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list]:
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    enc = pc.dictionary_encode(arr)
-    codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes, enc.dictionary.to_pylist()
-
-
-def _arrays(kept: pa.Table, has_domain: bool, drop_duplicates: bool
-            ) -> tuple[EventArrays, int]:
-    """The sorted kept rows as :class:`EventArrays`, without exact duplicates when dropped."""
+def _arrays(kept: pa.Table, type_names: list[str], domain_names: list[str] | None
+            ) -> tuple[EventArrays, np.ndarray]:
+    """The sorted kept rows as :class:`EventArrays`, and the rows tied with their predecessor
+    in every mapped column (candidates for exact duplicates)."""
     starts, ids = customer_runs(kept.column("customer_id"))
     ts = timestamps_us(kept.column("ts"))
-    codes, names = _codes(kept.column("event_type"))
+    codes = numbers(kept.column("type_code"), np.int64)
     value = numbers(kept.column("value"), np.float64)
-    row_hash = kept.column("__row_hash").to_numpy()
-    domain, domain_names = (None, [])
-    if has_domain:
-        domain, domain_names = _codes(kept.column("domain"))
+    domain = None if domain_names is None else numbers(kept.column("domain_code"), np.int64)
+    arrays = EventArrays(customer_ids=ids, customer_starts=starts, ts=ts, type_code=codes,
+                         type_names=tuple(type_names), value=value, domain=domain,
+                         domain_names=tuple(domain_names or ()))
     n = len(ts)
-    dup = np.zeros(n, dtype=bool)
-    if drop_duplicates and n > 1:
-        cust = np.repeat(np.arange(len(ids)), np.diff(starts))
-        same = (cust[1:] == cust[:-1]) & (ts[1:] == ts[:-1]) & (codes[1:] == codes[:-1])
-        same &= row_hash[1:] == row_hash[:-1]
-        v1, v0 = value[1:], value[:-1]
-        same &= (v1 == v0) | (np.isnan(v1) & np.isnan(v0))
-        if domain is not None:
-            same &= domain[1:] == domain[:-1]
-        dup[1:] = same
-    n_dup = int(dup.sum())
-    if n_dup:
-        keep = ~dup
-        cust = np.repeat(np.arange(len(ids)), np.diff(starts))[keep]
-        starts = np.searchsorted(cust, np.arange(len(ids) + 1))
-        ts, codes, value = ts[keep], codes[keep], value[keep]
-        domain = None if domain is None else domain[keep]
-    # Type codes in name order, so the codes do not depend on the order rows came in.
-    order = np.argsort(np.asarray(names, dtype=object)) if names else np.zeros(0, np.int64)
-    remap = np.empty(len(names), dtype=np.int64)
-    remap[order] = np.arange(len(names))
-    codes = remap[codes]
-    names = [names[i] for i in order]
-    return EventArrays(customer_ids=ids, customer_starts=starts, ts=ts, type_code=codes,
-                       type_names=tuple(str(x) for x in names), value=value, domain=domain,
-                       domain_names=tuple(str(x) for x in domain_names)), n_dup
+    if n < 2:
+        return arrays, np.zeros(0, dtype=np.int64)
+    same = (ts[1:] == ts[:-1]) & (codes[1:] == codes[:-1])
+    if not same.any():
+        return arrays, np.zeros(0, dtype=np.int64)
+    same &= (value[1:] == value[:-1]) | (np.isnan(value[1:]) & np.isnan(value[:-1]))
+    if domain is not None:
+        same &= domain[1:] == domain[:-1]
+    new_customer = np.zeros(n, dtype=bool)
+    new_customer[starts[:-1]] = True
+    same &= ~new_customer[1:]
+    return arrays, np.flatnonzero(same) + 1
+
+
+def _drop_duplicates(con: duckdb.DuckDBPyConnection, coded: str, arrays: EventArrays,
+                     ties: np.ndarray) -> tuple[EventArrays, int]:
+    """Drop exact duplicates among the tied rows: a group of rows equal in every mapped column
+    keeps as many rows as it has distinct input rows (by the hash of the whole input row)."""
+    n = arrays.n_rows
+    tie = np.zeros(n, dtype=bool)
+    tie[ties] = True  # row r equals row r - 1
+    in_group = tie.copy()
+    in_group[ties - 1] = True
+    first = in_group & ~tie
+    gid = np.cumsum(first) - 1
+    g_start = np.flatnonzero(first)
+    cust = np.repeat(np.arange(len(arrays.customer_ids)), np.diff(arrays.customer_starts))
+    ids = arrays.customer_ids[cust[g_start]]
+    value = arrays.value[g_start]
+    keys = pa.table({
+        "gid": pa.array(np.arange(len(g_start)), pa.int64()),
+        "customer_id": pa.array(ids.tolist() if ids.dtype == object else ids),
+        "ts": pa.array(arrays.ts[g_start]).cast(pa.timestamp("us")),
+        "type_code": pa.array(arrays.type_code[g_start]),
+        "value": pa.array(value, pa.float64(), mask=np.isnan(value)),
+        "domain_code": pa.array(arrays.domain[g_start] if arrays.domain is not None
+                                else np.full(len(g_start), -1, dtype=np.int64))})
+    con.register("_event_tie_keys", keys)
+    rows = con.execute(f"""
+        SELECT k.gid, count(DISTINCT c.__row_hash) FROM ({coded}) c JOIN _event_tie_keys k
+          ON c.customer_id = k.customer_id AND c.ts = k.ts AND c.type_code = k.type_code
+         AND c.value IS NOT DISTINCT FROM k.value AND c.domain_code = k.domain_code
+        GROUP BY 1""").fetchall()
+    con.unregister("_event_tie_keys")
+    distinct = np.zeros(len(g_start), dtype=np.int64)
+    for g, d in rows:
+        distinct[g] = d
+    pos = np.arange(n) - g_start[np.maximum(gid, 0)]
+    drop = in_group & (pos >= distinct[np.maximum(gid, 0)])
+    n_dup = int(drop.sum())
+    if not n_dup:
+        return arrays, 0
+    keep = ~drop
+    cust = cust[keep]
+    a = arrays
+    return EventArrays(
+        customer_ids=a.customer_ids,
+        customer_starts=np.searchsorted(cust, np.arange(len(a.customer_ids) + 1)),
+        ts=a.ts[keep], type_code=a.type_code[keep], type_names=a.type_names,
+        value=a.value[keep], domain=None if a.domain is None else a.domain[keep],
+        domain_names=a.domain_names), n_dup
 
 
 def event_vocabulary(events: EventLog, top_k: int, before_us: int) -> list[str]:
