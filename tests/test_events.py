@@ -434,7 +434,7 @@ task_options = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(opts=task_options,
        purchases=_purchase_rows(-40 * 86_400, 0),
