@@ -287,6 +287,28 @@ def test_bad_events_are_one_line_errors_with_counts(change, match):
         assert info.value.n_rows == (9 if "value" in match else 7)
 
 
+def test_row_order_of_the_input_changes_nothing():
+    """Many events tied in (customer, ts) with different types and values: any input order
+    gives the same sorted arrays and bit-identical features (sums in one fixed order)."""
+    events = random_events(13, n_customers=6, n_rows=3000)
+    events["ts"] = events["ts"].dt.floor("7D")  # ties everywhere
+    events = pd.concat([events, events.iloc[:40]], ignore_index=True)  # exact duplicates
+    log = read_transactions(random_log(13, n_customers=6), MAPPING)
+    out = []
+    for seed in (0, 1, 2):
+        shuffled = events.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+        ev = read_events(shuffled, EV_MAPPING)
+        out.append((ev, build_dataset(log, TASKS["month"], events=ev)))
+    for ev, ds in out[1:]:
+        assert ev.quality.dropped["exact_duplicates"] == out[0][0].quality.dropped[
+            "exact_duplicates"] >= 40
+        for name in ("ts", "type_code", "value", "customer_starts"):
+            np.testing.assert_array_equal(getattr(ev.arrays, name),
+                                          getattr(out[0][0].arrays, name))
+        np.testing.assert_array_equal(ds.features, out[0][1].features)
+        np.testing.assert_array_equal(ds.sequences, out[0][1].sequences)
+
+
 def test_building_with_events_is_bit_identical_across_thread_counts():
     events = random_events(9, n_customers=40, n_rows=5000)
     frames = []

@@ -271,10 +271,11 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
                        {domain_code} AS domain_code, s.__row_hash
                 FROM {staged} s JOIN _event_type_codes t ON s.event_type = t.event_type {joins}
                 WHERE s.fate = 'kept'"""
-    # Rows tied in the whole sort key are equal in every mapped column, so their order changes
-    # no sum: the order of the kept rows is fixed by the data alone.
+    # One sort by (customer, ts); rows tied in both (few) are put in (type, domain, value)
+    # order afterwards (:func:`_arrays`): rows still tied are equal in every mapped column, so
+    # their order changes no sum, and the order of the kept rows is fixed by the data alone.
     kept = con.sql(f"SELECT customer_id, ts, type_code, value, domain_code FROM ({coded}) "
-                   "ORDER BY customer_id, ts, type_code, value, domain_code").to_arrow_table()
+                   "ORDER BY customer_id, ts").to_arrow_table()
     arrays, ties = _arrays(kept, type_names, domain_names if mapping.domain else None)
     n_dup = 0
     if cleaning.drop_duplicates and len(ties):
@@ -350,16 +351,44 @@ def _arrays(kept: pa.Table, type_names: list[str], domain_names: list[str] | Non
     n = len(ts)
     if n < 2:
         return arrays, np.zeros(0, dtype=np.int64)
-    same = (ts[1:] == ts[:-1]) & (codes[1:] == codes[:-1])
+    new_customer = np.zeros(n, dtype=bool)
+    new_customer[starts[:-1]] = True
+    same = (ts[1:] == ts[:-1]) & ~new_customer[1:]
     if not same.any():
         return arrays, np.zeros(0, dtype=np.int64)
+    _order_ties(arrays, np.flatnonzero(same) + 1)
+    codes, value, domain = arrays.type_code, arrays.value, arrays.domain
+    same &= codes[1:] == codes[:-1]
     same &= (value[1:] == value[:-1]) | (np.isnan(value[1:]) & np.isnan(value[:-1]))
     if domain is not None:
         same &= domain[1:] == domain[:-1]
-    new_customer = np.zeros(n, dtype=bool)
-    new_customer[starts[:-1]] = True
-    same &= ~new_customer[1:]
     return arrays, np.flatnonzero(same) + 1
+
+
+def _groups(ties: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For rows ``ties`` (each equal to the row before it in some key): (rows in a group,
+    group id of every row (valid in groups), first row of every group)."""
+    tie = np.zeros(n, dtype=bool)
+    tie[ties] = True
+    in_group = tie.copy()
+    in_group[ties - 1] = True
+    first = in_group & ~tie
+    return in_group, np.cumsum(first) - 1, np.flatnonzero(first)
+
+
+def _order_ties(a: EventArrays, ties: np.ndarray) -> None:
+    """Put the rows of every run tied in (customer, ts) in (type, domain, value) order, in
+    place (missing values last)."""
+    in_group, gid, _ = _groups(ties, a.n_rows)
+    idx = np.flatnonzero(in_group)
+    v = a.value[idx]
+    nan = np.isnan(v)
+    dom = a.domain[idx] if a.domain is not None else np.zeros(len(idx), dtype=np.int64)
+    src = idx[np.lexsort((np.where(nan, 0.0, v), nan, dom, a.type_code[idx], gid[idx]))]
+    a.type_code[idx] = a.type_code[src]
+    a.value[idx] = a.value[src]
+    if a.domain is not None:
+        a.domain[idx] = a.domain[src]
 
 
 def _drop_duplicates(con: duckdb.DuckDBPyConnection, coded: str, arrays: EventArrays,
@@ -367,13 +396,7 @@ def _drop_duplicates(con: duckdb.DuckDBPyConnection, coded: str, arrays: EventAr
     """Drop exact duplicates among the tied rows: a group of rows equal in every mapped column
     keeps as many rows as it has distinct input rows (by the hash of the whole input row)."""
     n = arrays.n_rows
-    tie = np.zeros(n, dtype=bool)
-    tie[ties] = True  # row r equals row r - 1
-    in_group = tie.copy()
-    in_group[ties - 1] = True
-    first = in_group & ~tie
-    gid = np.cumsum(first) - 1
-    g_start = np.flatnonzero(first)
+    in_group, gid, g_start = _groups(ties, n)
     cust = np.repeat(np.arange(len(arrays.customer_ids)), np.diff(arrays.customer_starts))
     ids = arrays.customer_ids[cust[g_start]]
     value = arrays.value[g_start]
