@@ -3,6 +3,12 @@ lifetimes' `summary_data_from_transaction_data` (RFM summary only) on the same s
 
     python benchmarks/bench_prepare.py                      # 20M rows, 2M customers, both tools
     python benchmarks/bench_prepare.py --rows 100000000 --customers 10000000 --skip-lifetimes
+    python benchmarks/bench_prepare.py --events 20000000 --skip-lifetimes --repeat 2
+
+``--events N`` adds an events table of N rows (same customers and time range, 12 event types
+with skewed frequencies, a numeric value on 80 % of the rows) and times ``ltv prepare`` with it
+(read_events + build_dataset(events=...)) beside the transactions-only runs, each in a fresh
+process; the ratio of the slowest runs is printed.
 
 Each tool runs in its own child process so that its peak memory (ru_maxrss) is its own; ltvkit
 runs ``--repeat`` times (each in a fresh process) and every time is reported. The log is a
@@ -42,6 +48,47 @@ def generate(path: Path, rows: int, customers: int) -> None:
               FROM range({rows}) t(i))
         TO '{path}' (FORMAT parquet)
     """)
+
+
+def generate_events(path: Path, rows: int, customers: int) -> None:
+    import duckdb
+
+    if path.exists():
+        return
+    con = duckdb.connect()
+    # Event type k with weight ~ 1/(k+1): a few frequent types and a tail.
+    con.execute(f"""
+        COPY (SELECT (hash(i * 3 + 11) % {customers})::BIGINT AS customer_id,
+                     TIMESTAMP '2020-01-01' + to_seconds((hash(i * 5 + 2) % (730 * 86400))::BIGINT)
+                         AS timestamp,
+                     'type_' || CAST(floor(12 * pow((hash(i * 17 + 3) % 1000000) / 1e6, 2.5))
+                                     AS INTEGER) AS event_type,
+                     CASE WHEN hash(i * 19 + 7) % 5 = 0 THEN NULL
+                          ELSE ((hash(i * 23 + 1) % 600)::DOUBLE / 10.0) END AS value
+              FROM range({rows}) t(i))
+        TO '{path}' (FORMAT parquet)
+    """)
+
+
+def run_ltvkit_events(path: str, events_path: str) -> dict:
+    from ltvkit.data import ColumnMapping, LTVTask, build_dataset, read_transactions
+    from ltvkit.data.events import EventMapping, read_events
+
+    t0 = time.perf_counter()
+    log = read_transactions(path, ColumnMapping(customer="customer_id", time="timestamp",
+                                                amount="amount"))
+    t_read = time.perf_counter() - t0
+    events = read_events(events_path, EventMapping(customer="customer_id", time="timestamp",
+                                                   event_type="event_type", value="value"))
+    t_events = time.perf_counter() - t0 - t_read
+    ds = build_dataset(log, LTVTask(cutoff=CUTOFF, horizons=("90D",), period="M", n_periods=12),
+                       events=events)
+    total = time.perf_counter() - t0
+    return {"seconds": total, "read_validate_clean_seconds": t_read,
+            "events_read_seconds": t_events,
+            "build_seconds": total - t_read - t_events, "samples": len(ds),
+            "features": len(ds.feature_names), "sequence_shape": list(ds.sequences.shape[1:]),
+            "rows_read": log.quality.rows_read, "event_rows_read": events.quality.rows_read}
 
 
 def run_ltvkit(path: str) -> dict:
@@ -87,10 +134,13 @@ def warm_up() -> float:
     return time.perf_counter() - t0
 
 
-def child(tool: str, path: str) -> None:
+def child(tool: str, path: str, events_path: str | None = None) -> None:
     import resource
 
-    result = run_ltvkit(path) if tool == "ltvkit" else run_lifetimes(path)
+    if tool == "ltvkit_events":
+        result = run_ltvkit_events(path, events_path)
+    else:
+        result = run_ltvkit(path) if tool == "ltvkit" else run_lifetimes(path)
     result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     print(json.dumps(result))
 
@@ -103,7 +153,9 @@ def main() -> None:
     ap.add_argument("--skip-lifetimes", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="ltvkit runs, each in a new process")
     ap.add_argument("--json", help="write the results here")
-    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--events", type=int, default=0,
+                    help="rows of an events table to time prepare with (0: none)")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(*args.child)
@@ -122,8 +174,19 @@ def main() -> None:
     results["kernel_warm_up_seconds"] = warm_up()
     print(f"ltvkit kernels compiled or loaded in {results['kernel_warm_up_seconds']:.1f} s")
     runs = ["ltvkit"] * args.repeat + ([] if args.skip_lifetimes else ["lifetimes"])
+    extra: list[str] = []
+    if args.events:
+        events_path = work / f"events_{args.events}_{args.customers}.parquet"
+        t0 = time.perf_counter()
+        generate_events(events_path, args.events, args.customers)
+        print(f"events: {events_path} ({events_path.stat().st_size / 1e6:.0f} MB, "
+              f"generated/checked in {time.perf_counter() - t0:.1f} s)")
+        results["event_rows"] = args.events
+        runs += ["ltvkit_events"] * args.repeat
+        extra = [str(events_path)]
     for tool in runs:
-        out = subprocess.run([sys.executable, __file__, "--child", tool, str(path)],
+        out = subprocess.run([sys.executable, __file__, "--child", tool, str(path),
+                              *(extra if tool == "ltvkit_events" else [])],
                              capture_output=True, text=True, check=False)
         if out.returncode != 0:
             result = {"error": out.stderr.strip().splitlines()[-1:]}
@@ -138,6 +201,12 @@ def main() -> None:
         print(f"ltvkit prepare is {results['speedup']:.2f}x faster than lifetimes' summary "
               f"(slowest of {len(ok)} ltvkit runs: {max(ok):.2f} s, lifetimes "
               f"{lifetimes[0]:.2f} s)")
+    with_events = [r["seconds"] for r in results.get("ltvkit_events", []) if "seconds" in r]
+    if ok and with_events:
+        results["events_ratio"] = max(with_events) / max(ok)
+        print(f"prepare with {args.events:,} event rows: {max(with_events):.2f} s, "
+              f"{results['events_ratio']:.2f}x the transactions-only {max(ok):.2f} s "
+              f"(slowest of {len(ok)} runs each)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -14,11 +14,20 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_prepare.py"
 def test_prepare_benchmark_runs_on_a_small_log(tmp_path):
     out = tmp_path / "result.json"
     subprocess.run([sys.executable, str(SCRIPT), "--rows", "20000", "--customers", "2000",
-                    "--workdir", str(tmp_path), "--skip-lifetimes", "--json", str(out)],
-                   check=True, capture_output=True, text=True, timeout=600)
+                    "--events", "30000", "--workdir", str(tmp_path), "--skip-lifetimes",
+                    "--json", str(out)], check=True, capture_output=True, text=True, timeout=600)
     result = json.loads(out.read_text())
     (run,) = result["ltvkit"]
     assert run["rows_read"] == 20000
     assert 0 < run["samples"] <= 2000
     assert run["sequence_shape"] == [12, 4]
     assert run["seconds"] > 0 and run["peak_rss_gb"] > 0
+    # --events: the same samples with the event features and channels (12 generated types,
+    # each a channel, plus "other")
+    (with_events,) = result["ltvkit_events"]
+    assert with_events["event_rows_read"] == 30000
+    assert with_events["samples"] == run["samples"]
+    assert with_events["sequence_shape"] == [12, 4 + 13]
+    assert with_events["features"] > run["features"]
+    assert result["events_ratio"] > 0
+

@@ -47,7 +47,8 @@ def shared_home(shared_data, monkeypatch) -> Path:
 
 
 def test_registry_names_and_unknown_dataset():
-    assert sorted(DATASETS) == ["cdnow", "olist", "olist_target", "online_retail"]
+    assert sorted(DATASETS) == ["cdnow", "olist", "olist_target", "olist_target_events",
+                               "online_retail"]
     with pytest.raises(DataValidationError, match="unknown dataset 'nope'") as err:
         get_dataset("nope")
     assert err.value.rule == "known dataset"

@@ -61,12 +61,43 @@ def prepare(
                                               "extra and Java)."),
     master: str = typer.Option("local[2]", help="Spark master with --engine spark, e.g. "
                                                 "local[4] or spark://host:7077."),
+    events: str | None = typer.Option(None, help="Events table (visits, e-mails, tickets ...): "
+                                                 "CSV (.gz), Parquet file, folder or glob."),
+    event_customer_col: str = typer.Option("customer_id", help="Customer id column of events."),
+    event_time_col: str = typer.Option("timestamp", help="Timestamp column of events."),
+    event_type_col: str = typer.Option("event_type", help="Event type column."),
+    event_value_col: str | None = typer.Option(None, help="Numeric event value column or SQL "
+                                                          "expression (optional)."),
+    event_domain_col: str | None = typer.Option(None, help="Domain column of events "
+                                                           "(cross-domain logs)."),
+    event_time_format: str | None = typer.Option(None, help="strptime format of event times."),
+    event_top_k: int = typer.Option(20, help="Event types with their own columns (the most "
+                                             "frequent before the first cutoff; the rest "
+                                             "pooled as 'other')."),
+    keep_duplicate_events: bool = typer.Option(False, help="Keep exact duplicate event rows."),
+    attributes_asof: str | None = typer.Option(None, help="Time-varying attributes file (a row "
+                                                          "per change, with a valid-from "
+                                                          "time), read as of each cutoff."),
+    attributes_asof_customer_col: str = typer.Option("customer_id", help="Id column of the "
+                                                                         "as-of attributes."),
+    attributes_asof_valid_from_col: str = typer.Option("valid_from", help="Valid-from column "
+                                                                         "of the as-of "
+                                                                         "attributes."),
+    vocabularies_from: Path | None = typer.Option(None, help="Reuse the category and "
+                                                             "event-type vocabularies of a "
+                                                             "training dataset folder or a "
+                                                             "model folder (scoring data with "
+                                                             "the training columns)."),
 ) -> None:
     """Build a leak-free LTV dataset (features, sequences, labels) from a transaction log."""
     from ltvkit.data import CleaningRules, ColumnMapping, LTVTask, build_dataset, read_transactions
 
     if engine not in ("duckdb", "spark"):
         raise LTVError(f"--engine must be duckdb or spark, got '{engine}'")
+    if engine == "spark" and (events or attributes_asof or vocabularies_from):
+        raise LTVError("--engine spark does not read --events, --attributes-asof or "
+                       "--vocabularies-from yet (rule: transactions and static attributes "
+                       "only on Spark); prepare those datasets with --engine duckdb")
     if engine == "spark" and dataset:
         raise LTVError("--engine spark reads a LOG file (public datasets load with DuckDB)")
     with console.status("reading and validating the log") as status:
@@ -109,8 +140,25 @@ def prepare(
                 _prepare_on_spark(log, mapping, cleaning, task, out, master, attrs, attr_col,
                                   read_options, json_out, status)
                 return
+        event_log = public.load_events(tlog) if dataset else None
+        if events is not None:
+            from ltvkit.data.events import EventCleaning, EventMapping, read_events
+
+            status.update("reading and validating the events")
+            event_log = read_events(
+                events, EventMapping(customer=event_customer_col, time=event_time_col,
+                                     event_type=event_type_col, value=event_value_col,
+                                     domain=event_domain_col, time_format=event_time_format),
+                EventCleaning(drop_duplicates=not keep_duplicate_events,
+                              data_end=tlog.quality.cleaning.get("data_end")),
+                read_options={"encoding": encoding} if encoding else None)
+        vocabularies = _training_vocabularies(vocabularies_from) if vocabularies_from else None
         ds = build_dataset(tlog, task, attrs, attribute_customer_col=attr_col,
-                           progress=lambda msg: status.update(msg))
+                           vocabularies=vocabularies,
+                           progress=lambda msg: status.update(msg), events=event_log,
+                           event_top_k=event_top_k, attributes_asof=attributes_asof,
+                           attributes_asof_customer_col=attributes_asof_customer_col,
+                           attributes_asof_valid_from_col=attributes_asof_valid_from_col)
         # After build_dataset: the report then also counts customers in / out of scope.
         print_quality(tlog.quality)
         ds.save(out)
@@ -140,3 +188,13 @@ def _prepare_on_spark(log, mapping, cleaning, task, out: Path, master: str, attr
                   f"({len(meta['feature_names'])} features, sequences "
                   f"{tuple(meta['sequence_shape'])}, horizons {', '.join(meta['horizons'])}) "
                   f"to {out} in {built.n_partitions} Spark partitions")
+def _training_vocabularies(folder: Path) -> dict:
+    """The vocabularies of a dataset folder (dataset.json) or a model folder (training.json)."""
+    import json
+
+    for name in ("dataset.json", "training.json"):
+        path = Path(folder) / name
+        if path.exists():
+            return json.loads(path.read_text()).get("vocabularies") or {}
+    raise LTVError(f"--vocabularies-from {folder}: neither dataset.json nor training.json is "
+                   "there (rule: a dataset or model folder)")

@@ -9,6 +9,7 @@ builds or parses a column name. :class:`Horizon` is a parsed horizon (``"90D"`` 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,11 +17,52 @@ from ltvkit.data.task import parse_days
 from ltvkit.errors import DataValidationError
 
 DOMAIN_SEPARATOR = "__"
+# The key of the event-type vocabulary in ``dataset.vocabularies`` (no column has this name:
+# the angle brackets are not produced by any table's column naming).
+EVENT_VOCABULARY = "<event_types>"
 
 
 def domain_column(domain: str | None, name: str) -> str:
     """The dataset's name of column ``name`` of ``domain`` (``None``: a shared column)."""
     return name if domain is None else f"{domain}{DOMAIN_SEPARATOR}{name}"
+
+
+def event_type_label(event_type: str) -> str:
+    """An event type as it appears in column names: lower case, runs of other characters than
+    letters and digits as one ``_`` (never the domain separator ``__``)."""
+    out = re.sub(r"[^0-9a-z]+", "_", str(event_type).lower()).strip("_")
+    return out or "blank"
+
+
+def event_type_labels(types: Sequence[str]) -> list[str]:
+    """The column labels of a vocabulary, made unique (``_2``, ``_3`` when two types write
+    alike); the pooled rest is ``other`` (a type called "other" becomes ``other_2``)."""
+    used = {"other"}
+    out = []
+    for t in types:
+        base = event_type_label(t)
+        label, k = base, 2
+        while label in used:
+            label, k = f"{base}_{k}", k + 1
+        used.add(label)
+        out.append(label)
+    return out
+
+
+def event_feature(label: str, stat: str) -> str:
+    """The feature of event-type label ``label`` and statistic ``stat`` (e.g.
+    ``event_visit_count``)."""
+    return f"event_{label}_{stat}"
+
+
+def event_channel(label: str) -> str:
+    """The sequence channel of event-type label ``label`` (events per period)."""
+    return f"event_{label}_count"
+
+
+def attribute_column(name: str) -> str:
+    """The feature name of a numeric customer attribute (static or as of the cutoff)."""
+    return f"attr__{name}"
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,11 @@ class DataQualityReport:
     customers: dict[str, int] = field(default_factory=dict)
     # Attribute rows: read, matched to a customer, unmatched; customers without attributes.
     attributes: dict[str, int] = field(default_factory=dict)
+    # The events table (behaviour, marketing, support): its own balanced read / kept / dropped
+    # counts, the event types, the matching to the log's customers, the vocabulary used.
+    events: dict[str, Any] = field(default_factory=dict)
+    # Time-varying attributes read as of each cutoff: rows read / used, samples matched.
+    attributes_asof: dict[str, int] = field(default_factory=dict)
     mapping: dict[str, Any] = field(default_factory=dict)
     cleaning: dict[str, Any] = field(default_factory=dict)
 
@@ -72,4 +77,21 @@ class DataQualityReport:
         out += [("rows kept", self.rows_kept), ("customers", self.n_customers)]
         out += [(f"customers: {k.replace('_', ' ')}", v) for k, v in self.customers.items()]
         out += [(f"attributes: {k.replace('_', ' ')}", v) for k, v in self.attributes.items()]
+        out += self.event_rows()
+        out += [(f"attributes as of cutoff: {k.replace('_', ' ')}", v)
+                for k, v in self.attributes_asof.items()]
+        return out
+
+    def event_rows(self) -> list[tuple[str, int]]:
+        """(label, count) rows of the events section (none without events)."""
+        ev = self.events
+        if not ev:
+            return []
+        out = [("events: rows read", ev["rows_read"])]
+        out += [(f"events dropped: {k.replace('_', ' ')}", v) for k, v in ev["dropped"].items()]
+        out += [(f"events kept: {k.replace('_', ' ')}", v)
+                for k, v in ev.get("kept_with_notes", {}).items()]
+        out += [("events: rows kept", ev["rows_kept"]), ("events: customers", ev["n_customers"]),
+                ("events: event types", len(ev.get("type_counts", {})))]
+        out += [(f"events: {k.replace('_', ' ')}", v) for k, v in ev.get("matching", {}).items()]
         return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -20,8 +21,25 @@ import pandas as pd
 
 from ltvkit.data import kernels
 from ltvkit.data.arrays import US_PER_DAY, LogArrays
+from ltvkit.data.attributes_asof import asof_attributes
 from ltvkit.data.dataset import UNKNOWN, LTVDataset
-from ltvkit.data.layout import domain_column
+from ltvkit.data.event_kernels import event_stats, event_window_pass
+from ltvkit.data.events import (
+    DEFAULT_TOP_K,
+    EventLog,
+    customer_codes,
+    event_vocabulary,
+    read_events,
+    type_slots,
+)
+from ltvkit.data.layout import (
+    EVENT_VOCABULARY,
+    attribute_column,
+    domain_column,
+    event_channel,
+    event_feature,
+    event_type_labels,
+)
 from ltvkit.data.log import TransactionLog
 from ltvkit.data.mapping import customer_expr
 from ltvkit.data.sources import register_source
@@ -223,12 +241,111 @@ def attribute_warnings(counts: dict[str, int], customer_col: str) -> list[str]:
                 f"match no customer): check '{customer_col}' against the log's customer ids"]
     return []
 
+@dataclass
+class _EventPlan:
+    """What the events add to a dataset: the vocabulary, the domains they feed and the names."""
+
+    events: EventLog
+    vocabulary: list[str]
+    labels: list[str]
+    stats: tuple[str, ...]
+    domains: list[str | None]
+    feature_names: list[str]
+    channel_names: list[str]
+
+    @property
+    def n_slots(self) -> int:
+        return len(self.labels)
+
+    def meta(self) -> dict[str, Any]:
+        return {"vocabulary": self.vocabulary, "labels": self.labels, "stats": list(self.stats),
+                "domains": self.domains, "mapping": self.events.mapping.to_dict()}
+
+
+def _event_plan(log: TransactionLog, events: Any, top_k: int,
+                vocabularies: dict[str, list[str]] | None, windows: list[kernels.Window],
+                passes: list[str | None]) -> _EventPlan | None:
+    log.quality.events = {}
+    if events is None:
+        if vocabularies and EVENT_VOCABULARY in vocabularies:
+            raise DataValidationError(
+                "the vocabularies given come from a dataset built with events: pass the events "
+                "table too (rule: same inputs as training)", column="events",
+                rule="same inputs as training")
+        return None
+    ev = events if isinstance(events, EventLog) else read_events(events)
+    if vocabularies and EVENT_VOCABULARY in vocabularies:
+        vocabulary = list(vocabularies[EVENT_VOCABULARY])
+    else:
+        vocabulary = event_vocabulary(ev, top_k, min(w.end_us for w in windows))
+    labels = event_type_labels(vocabulary) + ["other"]
+    stats = event_stats(ev.has_value)
+    # Events with a domain feed the domains of a cross-domain dataset; otherwise one shared
+    # block (no prefix).
+    domains = list(passes) if ev.has_domain and passes != [None] else [None]
+    fnames = [domain_column(d, event_feature(lab, st)) for d in domains for lab in labels
+              for st in stats]
+    cnames = [domain_column(d, event_channel(lab)) for d in domains for lab in labels]
+    matched = customer_codes(ev, log.arrays.customer_ids) >= 0
+    in_log = customer_codes_inverse(ev, log.arrays.customer_ids)
+    ev.quality.matching = {
+        "log_customers_with_events": int(matched.sum()),
+        "log_customers_without_events": int((~matched).sum()),
+        "event_customers_not_in_log": int((~in_log).sum()),
+        "event_rows_of_customers_not_in_log": int(
+            np.diff(ev.arrays.customer_starts)[~in_log].sum())}
+    ev.quality.vocabulary = vocabulary
+    log.quality.events = ev.quality.to_dict()
+    return _EventPlan(ev, vocabulary, labels, stats, domains, fnames, cnames)
+
+
+def customer_codes_inverse(ev: EventLog, log_ids: np.ndarray) -> np.ndarray:
+    """[n event customers] whether each events customer is in the log."""
+    import pandas as pd
+
+    ev_ids, ids = ev.arrays.customer_ids, log_ids
+    if ev_ids.dtype != ids.dtype or ev_ids.dtype == object:
+        ev_ids, ids = ev_ids.astype(str), ids.astype(str)
+    return pd.Index(ev_ids).isin(ids)
+
+
+def _event_features(plan: _EventPlan, arrays: LogArrays, task: LTVTask,
+                    windows: list[kernels.Window], cust: np.ndarray,
+                    rows_per_cutoff: list[np.ndarray],
+                    sparse_masks: tuple[np.ndarray, np.ndarray] | None,
+                    target_pass: str | None, features: np.ndarray, seq: np.ndarray,
+                    col: int, channel: int) -> None:
+    """The event block of every sample: one compiled walk per domain and cutoff."""
+    ev = plan.events
+    code_of = customer_codes(ev, arrays.customer_ids)
+    slots = type_slots(ev, plan.vocabulary)
+    period = parse_period(task.period)
+    n_stats = len(plan.stats)
+    for k, dom in enumerate(plan.domains):
+        codes = code_of
+        if dom is not None and sparse_masks is not None and dom == target_pass:
+            codes = np.where(sparse_masks[1], -1, code_of)  # sparse: no target history
+        want = None
+        if dom is not None:
+            # A domain the events never name reads no event (a code no row has).
+            want = (ev.arrays.domain_names.index(dom) if dom in ev.arrays.domain_names
+                    else np.iinfo(np.int64).max)
+        for w, rows in zip(windows, rows_per_cutoff, strict=True):
+            event_window_pass(ev.arrays, codes[cust[rows]], rows, w, period, task.n_periods,
+                              slots, plan.n_slots, ev.has_value, want, features, seq,
+                              col + k * plan.n_slots * n_stats, channel + k * plan.n_slots)
+
+
 def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
                   attribute_customer_col: str = "customer_id",
                   vocabularies: dict[str, list[str]] | None = None,
                   progress: Progress | None = None,
                   sparse_customers: np.ndarray | None = None,
-                  allow_empty: bool = False) -> LTVDataset:
+                  allow_empty: bool = False, events: Any = None,
+                  event_top_k: int = DEFAULT_TOP_K, attributes_asof: Any = None,
+                  attributes_asof_customer_col: str = "customer_id",
+                  attributes_asof_valid_from_col: str = "valid_from",
+                  attributes_asof_time_format: str | None = None) -> LTVDataset:
     """Build the leak-free dataset of ``task`` from ``log``.
 
     Parameters
@@ -238,12 +355,24 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
     attributes : optional customer attributes ("portrait"): path, DataFrame or Arrow table with
         one row per customer; numeric columns become features, the others categorical codes.
     vocabularies : categorical vocabularies to reuse (e.g. those of the training dataset), so
-        that categories unseen there map to the "<unknown>" code 0.
+        that categories unseen there map to the "<unknown>" code 0; the training event-type
+        vocabulary travels in them too.
     progress : called with a short message before each step.
     sparse_customers : the sparse customers' ids (text), when the sparsity protocol's draw
         (:func:`sparse_choice`) was made over a larger log than ``log`` (one partition of it).
     allow_empty : return an empty dataset, instead of raising, when no customer is in the
         cohort (a partition of a larger log may hold none).
+    events : optional events table (behaviour, marketing, support): an
+        :class:`~ltvkit.data.events.EventLog` from :func:`~ltvkit.data.events.read_events`, or
+        any source it reads with the default :class:`~ltvkit.data.events.EventMapping`. Per
+        event type of the vocabulary (the ``event_top_k`` most frequent before the first
+        cutoff, the rest pooled as ``other``) the features ``event_<type>_count``,
+        ``event_<type>_value_sum`` (with a value column) and ``event_<type>_recency_days`` of
+        the feature window, and a sequence channel ``event_<type>_count`` per period; events
+        with a domain column feed the domain's prefixed columns of a cross-domain dataset.
+    attributes_asof : optional time-varying attributes (a row per change, with a valid-from
+        time column ``attributes_asof_valid_from_col``): each sample sees the row valid at the
+        end of its cutoff day (:mod:`ltvkit.data.attributes_asof`).
     """
     say = progress or (lambda _msg: None)
     cutoffs = _check_task_against_data(log, task)
@@ -287,12 +416,34 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
         for warning in attribute_warnings(attr_counts, attribute_customer_col):
             if warning not in log.quality.warnings:
                 log.quality.warnings.append(warning)
-    # Columns: each pass's block (domain-prefixed), the calendar, the numeric attributes.
+    asof_numeric: dict[str, np.ndarray] = {}
+    log.quality.attributes_asof = {}
+    if attributes_asof is not None:
+        say("attributes as of each cutoff")
+        asof_numeric, asof_codes, asof_vocabs, asof_counts = asof_attributes(
+            con, attributes_asof, customer_id,
+            (cutoff.astype(np.int64) + 1) * US_PER_DAY,
+            customer_col=attributes_asof_customer_col,
+            valid_from_col=attributes_asof_valid_from_col,
+            time_format=attributes_asof_time_format, vocabularies=vocabularies,
+            reserved=set(numeric) | set(categorical))
+        categorical.update(asof_codes)
+        vocabs.update(asof_vocabs)
+        log.quality.attributes_asof = asof_counts
+    plan = _event_plan(log, events, event_top_k, vocabularies, windows, passes)
+    # Columns: each pass's block (domain-prefixed), the calendar, the numeric attributes, the
+    # event features, the numeric attributes as of the cutoff.
     fnames = [domain_column(dom, name) for dom in passes for name in kernels.PASS_FEATURES]
-    fnames += ["cutoff_month", "cutoff_dayofweek"] + [f"attr__{name}" for name in numeric]
+    fnames += ["cutoff_month", "cutoff_dayofweek"] + [attribute_column(name) for name in numeric]
+    event_col = len(fnames)
+    fnames += [] if plan is None else plan.feature_names
+    asof_col = len(fnames)
+    fnames += [attribute_column(name) for name in asof_numeric]
     features = np.zeros((n, len(fnames)), dtype=np.float32)
-    seq = np.zeros((n, task.n_periods, len(SEQUENCE_CHANNELS) * len(passes)), dtype=np.float32)
     channel_names = [domain_column(dom, ch) for dom in passes for ch in SEQUENCE_CHANNELS]
+    event_channel0 = len(channel_names)
+    channel_names += [] if plan is None else plan.channel_names
+    seq = np.zeros((n, task.n_periods, len(channel_names)), dtype=np.float32)
     labels_by_domain: dict[str, np.ndarray] = {}
     orders_by_domain: dict[str, np.ndarray] = {}
     sparse_masks = _choose_sparse(task, arrays, customer_id, bool(domains), sparse_customers)
@@ -313,6 +464,13 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
     features[:, col + 1] = (cut_dt.astype(np.int64) + 3) % 7
     for j, values in enumerate(numeric.values()):
         features[:, col + 2 + j] = values
+    for j, values in enumerate(asof_numeric.values()):
+        features[:, asof_col + j] = values
+    if plan is not None:
+        say("event features and channels")
+        _event_features(plan, arrays, task, windows, cust, rows_per_cutoff, sparse_masks,
+                        target_pass, features, seq, event_col, event_channel0)
+        vocabs[EVENT_VOCABULARY] = list(plan.vocabulary)
 
     if domains:
         target = task.target_domain or domains[-1]
@@ -332,5 +490,6 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
         label_orders_by_domain=orders_by_domain if domains else {},
         domains=domains, target_domain=target, sparse=sparse,
         meta={"task": task.to_dict(), "quality": log.quality.to_dict(),
-              "data_end": str(log.data_end)},
+              "data_end": str(log.data_end),
+              **({} if plan is None else {"events": plan.meta()})},
     )

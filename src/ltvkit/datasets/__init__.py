@@ -9,6 +9,7 @@ SHA-256 pinned here, so a corrupted or changed file is never used silently.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import shutil
@@ -72,6 +73,9 @@ class PublicDataset:
         default=None, repr=False)
     attribute_customer_col: str = "customer_id"
     bundled: bool = False
+    # Events beyond purchases (an EventLog), read after the log; None: the dataset has none.
+    events: Callable[[PublicDataset, Path | None, Any], Any] | None = field(
+        default=None, repr=False)
 
     def load_log(self, data_home_dir: str | Path | None = None, *,
                  mirror: str | None = None) -> TransactionLog:
@@ -84,6 +88,13 @@ class PublicDataset:
             return None
         folder = None if self.bundled else self.ensure_files(data_home_dir)
         return self.attributes(self, folder, log)
+
+    def load_events(self, log: TransactionLog, data_home_dir: str | Path | None = None):
+        """The dataset's events table as an :class:`~ltvkit.data.events.EventLog`, or None."""
+        if self.events is None:
+            return None
+        folder = None if self.bundled else self.ensure_files(data_home_dir)
+        return self.events(self, folder, log)
 
     def ensure_files(self, data_home_dir: str | Path | None = None, *,
                      mirror: str | None = None) -> Path:
@@ -244,6 +255,31 @@ def _olist_attributes(ds: PublicDataset, folder: Path | None, log: TransactionLo
     """).to_arrow_table()
 
 
+def _olist_payment_events(ds: PublicDataset, folder: Path | None, log: TransactionLog):
+    """Olist's ``order_payments`` as events of each seller: one event per payment of an order
+    the seller shipped items of (an order split between sellers is an event of each), typed
+    by the payment type (credit_card, boleto, voucher, debit_card, ...) with the number of
+    installments as its value, at the seller's shipping limit date of that order (the log's
+    event time; the orders table with purchase times is not part of the data)."""
+    from ltvkit.data.events import EventCleaning, EventMapping, read_events
+
+    con = new_connection()
+    rel = con.sql(f"""
+        WITH seller_orders AS (
+            SELECT order_id, seller_id, min(shipping_limit_date) AS ts
+            FROM read_parquet('{folder / 'order_items.parquet'}') GROUP BY 1, 2)
+        SELECT o.seller_id, o.ts, p.payment_type, p.payment_installments, p.order_id,
+               p.payment_sequential
+        FROM read_parquet('{folder / 'order_payments.parquet'}') p
+        JOIN seller_orders o USING (order_id)
+    """)
+    mapping = EventMapping(customer="seller_id", time="ts", event_type="payment_type",
+                           value="payment_installments")
+    # Like the log: shipping deadlines after 2018-09-30 are dropped (counted). Two payments of
+    # one order differ in their sequence number, so they are not exact duplicates.
+    return read_events(rel, mapping, EventCleaning(data_end="2018-09-30"), con=con)
+
+
 _CDNOW_FILES = (
     DataFile("CDNOW_master.txt", "eff6889ed364c5199d6eacbbeb7a6d559971df4406ac876f322c373f00a072ef",
              1950500, "Fader & Hardie, brucehardie.com/datasets (bundled in ltvkit)"),
@@ -314,6 +350,19 @@ DATASETS["olist_target"] = PublicDataset(
     split=DATASETS["olist"].split,
     protocol="as olist, with the freight rows only (no source domain): single-domain models "
              "on the target domain")
+
+
+_OLIST_PAYMENTS = DataFile("order_payments.parquet",
+                           "4e6887ac845638d44deadae61fe73abcdc0c040bcad1fa33f13e5d950911b8d1",
+                           2229657, "Kaggle: olistbr/brazilian-ecommerce")
+DATASETS["olist_target_events"] = dataclasses.replace(
+    DATASETS["olist_target"], files=_OLIST_FILES + (_OLIST_PAYMENTS,),
+    description="`olist_target` plus the sellers' order payments as events (type = payment "
+                "type, value = installments)",
+    events=_olist_payment_events,
+    protocol="as olist_target, plus per-payment-type event features and channels from "
+             "order_payments (joined to sellers through order_items, at the shipping limit "
+             "date)")
 
 
 def get_dataset(name: str) -> PublicDataset:

@@ -243,11 +243,13 @@ def plan_public_dataset(name: str, models: str | Sequence[str], seeds: Sequence[
     public = get_dataset(name)
     log = public.load_log()
     attrs = public.load_attributes(log)
+    events = public.load_events(log)
 
     def rebuild(sparsity: float = 0.0, seed: int = 0) -> LTVDataset:
         task = dataclasses.replace(public.task, sparsity=sparsity, sparsity_seed=seed)
         return build_dataset(log, task, attrs,
-                             attribute_customer_col=public.attribute_customer_col)
+                             attribute_customer_col=public.attribute_customer_col,
+                             events=events)
 
     plan = _plan(rebuild(), public.split.split, models, seeds, sparsities, rebuild)
     plan.source = {"dataset": name}

@@ -1,0 +1,468 @@
+"""Events beyond purchases: behaviour, marketing and support as model inputs.
+
+An events table has one row per event: customer, timestamp, event type, an optional numeric
+value (visit length, satisfaction score, installments) and an optional domain. It is read from
+the same sources as a transaction log (CSV, Parquet, DataFrames, Arrow, DuckDB relations,
+through :func:`~ltvkit.data.sources.register_source`), validated with the same rules
+(missing column, empty input, missing or unparseable timestamps; values numeric and not infinite,
+NaN or NULL meaning "no value") and
+cleaned with every dropped row counted (:class:`EventQuality`, the ``events`` section of the
+data-quality report): rows without a customer or an event type, rows after ``data_end`` and exact
+duplicates (rows identical in every input column). Kept rows are sorted by (customer, ts, type,
+value, domain): rows tied in that key are equal in every mapped column, so every sum downstream
+is added up in an order fixed by the data alone.
+
+The event types become columns through a vocabulary (:func:`event_vocabulary`): the ``top_k``
+most frequent types before the first cutoff, the rest pooled into ``"other"``. The vocabulary is
+saved with the dataset (in ``dataset.vocabularies``), so a dataset built for prediction with the
+training vocabulary has the training columns whatever its own events are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from ltvkit.data.arrays import customer_runs, numbers, timestamps_us
+from ltvkit.data.mapping import customer_expr, quote, time_expr
+from ltvkit.data.sources import (
+    column_types,
+    is_in_memory,
+    new_connection,
+    register_source,
+    unreadable,
+)
+from ltvkit.data.validation import require_column
+from ltvkit.errors import DataValidationError
+
+# The fates of dropped event rows, in the order the rules apply.
+EVENT_DROP_FATES = ("missing_customer_id", "missing_event_type", "after_data_end")
+DEFAULT_TOP_K = 20
+# The pooled slot of the types outside the vocabulary.
+OTHER = "other"
+
+
+@dataclass
+class EventMapping:
+    """Which input column plays which role in an events table.
+
+    ``value`` (optional) is a numeric column or an SQL expression over the input columns;
+    ``domain`` (optional) names the domain of each event in a cross-domain dataset;
+    ``time_format`` is a strptime format for timestamps stored as text.
+    """
+
+    customer: str = "customer_id"
+    time: str = "timestamp"
+    event_type: str = "event_type"
+    value: str | None = None
+    domain: str | None = None
+    time_format: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EventCleaning:
+    """Cleaning of an events table; every dropped row is counted.
+
+    drop_duplicates: drop exact duplicates (rows identical in every input column).
+    data_end: rows dated after this day are dropped.
+    """
+
+    drop_duplicates: bool = True
+    data_end: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EventQuality:
+    """What cleaning did to an events table: ``rows_read == rows_kept + sum(dropped)``."""
+
+    rows_read: int
+    rows_kept: int
+    dropped: dict[str, int]
+    kept_with_notes: dict[str, int] = field(default_factory=dict)
+    n_customers: int = 0
+    type_counts: dict[str, int] = field(default_factory=dict)
+    time_min: str = ""
+    time_max: str = ""
+    # Filled by build_dataset: which customers and rows the dataset's customers match, the
+    # vocabulary used.
+    matching: dict[str, int] = field(default_factory=dict)
+    vocabulary: list[str] = field(default_factory=list)
+    mapping: dict[str, Any] = field(default_factory=dict)
+    cleaning: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.rows_read != self.rows_kept + sum(self.dropped.values()):
+            raise AssertionError(
+                f"events quality report does not balance: read {self.rows_read}, kept "
+                f"{self.rows_kept}, dropped {self.dropped}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["rows_dropped"] = sum(self.dropped.values())
+        return out
+
+
+@dataclass
+class EventArrays:
+    """The kept event rows sorted by (customer, ts, type, value, domain).
+
+    customer_ids [n_customers] int64 or str objects; customer_starts [n_customers + 1];
+    ts [n_rows] int64 microseconds since 1970-01-01 UTC; type_code [n_rows] int64 (index into
+    ``type_names``); value [n_rows] float64 (NaN = no value); domain [n_rows] int64 codes into
+    ``domain_names`` (-1 = missing) or None when not mapped.
+    """
+
+    customer_ids: np.ndarray
+    customer_starts: np.ndarray
+    ts: np.ndarray
+    type_code: np.ndarray
+    type_names: tuple[str, ...]
+    value: np.ndarray
+    domain: np.ndarray | None = None
+    domain_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        def fixed(a, dtype):
+            return None if a is None else np.require(a, dtype=dtype, requirements=["C", "W"])
+
+        self.customer_starts = fixed(self.customer_starts, np.int64)
+        self.ts, self.type_code = fixed(self.ts, np.int64), fixed(self.type_code, np.int64)
+        self.value, self.domain = fixed(self.value, np.float64), fixed(self.domain, np.int64)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.ts)
+
+
+@dataclass
+class EventLog:
+    """A validated, cleaned events table: its sorted arrays and its quality report."""
+
+    arrays: EventArrays
+    quality: EventQuality
+    mapping: EventMapping
+    has_value: bool
+    has_domain: bool
+
+
+def read_events(source: Any, mapping: EventMapping | None = None,
+                cleaning: EventCleaning | None = None, *,
+                con: duckdb.DuckDBPyConnection | None = None,
+                read_options: dict[str, Any] | None = None) -> EventLog:
+    """Read, validate and clean an events table.
+
+    Parameters
+    ----------
+    source : path to CSV (also .gz) / Parquet file, folder or glob; pandas or polars DataFrame;
+        Arrow table; DuckDB relation (as :func:`~ltvkit.data.read.read_transactions`).
+    mapping : the customer, time, event type and optional value / domain columns.
+    cleaning : :class:`EventCleaning`; every dropped row is counted in ``quality``.
+
+    Raises
+    ------
+    DataValidationError
+        naming the column, the rule and the number of offending rows: a missing column, an
+        empty input, missing or unparseable timestamps, non-numeric or infinite values (a NULL
+        or NaN value is an event without a value, counted in ``kept_with_notes``).
+    """
+    mapping = mapping or EventMapping()
+    cleaning = cleaning or EventCleaning()
+    con = con or new_connection()
+    try:
+        return _read(con, source, mapping, cleaning, read_options)
+    except duckdb.Error as exc:
+        name = str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+        raise unreadable(name, exc) from None
+
+
+def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
+          cleaning: EventCleaning, read_options: dict[str, Any] | None) -> EventLog:
+    raw = "_events_raw"
+    cheap_to_rescan = register_source(con, source, raw, read_options)
+    types = column_types(con, raw)
+    require_column(mapping.customer, "event customer", types)
+    require_column(mapping.time, "event time", types)
+    require_column(mapping.event_type, "event type", types)
+    if mapping.domain is not None:
+        require_column(mapping.domain, "event domain", types)
+    if mapping.value is not None:
+        value_sql = quote(mapping.value) if mapping.value in types else mapping.value
+        try:
+            con.execute(f"SELECT ({value_sql}) FROM {raw} LIMIT 0")
+        except duckdb.Error as exc:
+            raise DataValidationError(
+                f"missing column or bad SQL expression '{mapping.value}' for the event value: "
+                f"{str(exc).splitlines()[0]}; the input has: {', '.join(types)}",
+                column=mapping.value, rule="column exists") from None
+    else:
+        value_sql = "NULL"
+    cid = customer_expr(mapping.customer, types[mapping.customer])
+    ts = time_expr(mapping.time, types[mapping.time], mapping.time_format)
+    etype = f"trim(CAST({quote(mapping.event_type)} AS VARCHAR))"
+    etype = f"CASE WHEN {etype} = '' THEN NULL ELSE {etype} END"
+    dom = f"CAST({quote(mapping.domain)} AS VARCHAR)" if mapping.domain else "NULL::VARCHAR"
+    end_sql = "NULL::TIMESTAMP"
+    if cleaning.data_end:
+        from ltvkit.data.cleaning import parse_day
+
+        end_sql = f"(DATE '{parse_day(cleaning.data_end)}' + INTERVAL 1 DAY)::TIMESTAMP"
+    staged = "_events_staged"
+    # Parquet and in-memory tables are scanned twice (counts, then the sorted kept rows) through
+    # a view; text files and relations are mapped once into a table.
+    kind = "VIEW" if cheap_to_rescan else "TABLE"
+    con.execute(f"DROP VIEW IF EXISTS {staged}")
+    con.execute(f"DROP TABLE IF EXISTS {staged}")
+    con.execute(f"""
+        CREATE TEMP {kind} {staged} AS
+        SELECT *, CASE WHEN customer_id IS NULL THEN 'missing_customer_id'
+                       WHEN event_type IS NULL THEN 'missing_event_type'
+                       WHEN {end_sql} IS NOT NULL AND ts >= {end_sql} THEN 'after_data_end'
+                       ELSE 'kept' END AS fate
+        FROM (SELECT {cid} AS customer_id, {ts} AS ts, {etype} AS event_type,
+                     -- NaN is a missing value, as NULL (one kind of "no value")
+                     nullif(try_cast(({value_sql}) AS DOUBLE), 'NaN'::DOUBLE) AS value,
+                     coalesce(isnan(try_cast(({value_sql}) AS DOUBLE)), false) AS value_nan,
+                     {dom} AS domain,
+                     {quote(mapping.time)} IS NULL AS ts_missing,
+                     ({value_sql}) IS NOT NULL AS value_given,
+                     hash({", ".join(quote(c) for c in types)}) AS __row_hash
+              FROM {raw})
+    """)
+    fate_counts = ", ".join(f"count(*) FILTER (fate = '{f}')" for f in EVENT_DROP_FATES)
+    domain_hist = ("histogram(domain) FILTER (fate = 'kept' AND domain IS NOT NULL)"
+                   if mapping.domain else "NULL")
+    stats = con.execute(f"""
+        SELECT count(*), count(*) FILTER (ts_missing),
+               count(*) FILTER (NOT ts_missing AND ts IS NULL),
+               count(*) FILTER (value_given AND value IS NULL AND NOT value_nan),
+               count(*) FILTER (isinf(value)), {fate_counts},
+               histogram(event_type) FILTER (fate = 'kept'), {domain_hist}
+        FROM {staged}""").fetchall()[0]
+    n_read, ts_missing, ts_bad, v_bad, v_inf = (int(x or 0) for x in stats[:5])
+    fates = dict(zip(EVENT_DROP_FATES, (int(x or 0) for x in stats[5:8]), strict=True))
+    _check_rows(mapping, n_read, ts_missing, ts_bad, v_bad, v_inf)
+    type_names = sorted(str(k) for k in (stats[8] or {}))
+    domain_names = sorted(str(k) for k in (stats[9] or {})) if mapping.domain else []
+    # Types and domains as integer codes (in name order) before the one sort: numeric sort
+    # keys, and no text column copied out of DuckDB.
+    con.register("_event_type_codes", pa.table({
+        "event_type": pa.array(type_names, pa.string()),
+        "__code": pa.array(np.arange(len(type_names)), pa.int64())}))
+    joins, domain_code = "", "-1::BIGINT"
+    if mapping.domain:
+        con.register("_event_domain_codes", pa.table({
+            "domain": pa.array(domain_names, pa.string()),
+            "__code": pa.array(np.arange(len(domain_names)), pa.int64())}))
+        joins = "LEFT JOIN _event_domain_codes d ON s.domain = d.domain"
+        domain_code = "coalesce(d.__code, -1)"
+    coded = f"""SELECT s.customer_id, s.ts, t.__code AS type_code, s.value,
+                       {domain_code} AS domain_code, s.__row_hash
+                FROM {staged} s JOIN _event_type_codes t ON s.event_type = t.event_type {joins}
+                WHERE s.fate = 'kept'"""
+    # One sort by (customer, ts); rows tied in both (few) are put in (type, domain, value)
+    # order afterwards (:func:`_arrays`): rows still tied are equal in every mapped column, so
+    # their order changes no sum, and the order of the kept rows is fixed by the data alone.
+    kept = con.sql(f"SELECT customer_id, ts, type_code, value, domain_code FROM ({coded}) "
+                   "ORDER BY customer_id, ts").to_arrow_table()
+    arrays, ties = _arrays(kept, type_names, domain_names if mapping.domain else None)
+    n_dup = 0
+    if cleaning.drop_duplicates and len(ties):
+        arrays, n_dup = _drop_duplicates(con, coded, arrays, ties)
+    con.execute(f"DROP {kind} {staged}")
+    for view in ("_event_type_codes", "_event_domain_codes"):
+        try:
+            con.unregister(view)
+        except duckdb.Error:
+            pass
+    if is_in_memory(source):
+        con.unregister(raw)
+    dropped = {"exact_duplicates": n_dup, **fates}
+    if arrays.n_rows == 0:
+        raise DataValidationError(
+            f"events: no rows are left after cleaning ({n_read} read): {dropped}",
+            rule="non-empty input", n_rows=0)
+    counts = np.bincount(arrays.type_code, minlength=len(arrays.type_names))
+    notes = {}
+    if mapping.value is not None:
+        notes["rows_without_value"] = int(np.isnan(arrays.value).sum())
+    quality = EventQuality(
+        rows_read=n_read, rows_kept=arrays.n_rows, dropped=dropped, kept_with_notes=notes,
+        n_customers=len(arrays.customer_ids),
+        type_counts={t: int(c) for t, c in zip(arrays.type_names, counts, strict=True)},
+        time_min=str(_to_datetime(arrays.ts.min())), time_max=str(_to_datetime(arrays.ts.max())),
+        mapping=mapping.to_dict(), cleaning=cleaning.to_dict())
+    return EventLog(arrays=arrays, quality=quality, mapping=mapping,
+                    has_value=mapping.value is not None, has_domain=mapping.domain is not None)
+
+
+def _to_datetime(us: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(us))
+
+
+def _check_rows(mapping: EventMapping, n_read: int, ts_missing: int, ts_bad: int, v_bad: int,
+                v_inf: int) -> None:
+    if n_read == 0:
+        raise DataValidationError("events: the input has no rows", rule="non-empty input",
+                                  n_rows=0)
+    if ts_missing:
+        raise DataValidationError(
+            f"events column '{mapping.time}': {ts_missing} rows have no timestamp "
+            "(rule: timestamp required)", column=mapping.time, rule="timestamp required",
+            n_rows=ts_missing)
+    if ts_bad:
+        raise DataValidationError(
+            f"events column '{mapping.time}': {ts_bad} rows have timestamps that cannot be "
+            "parsed (rule: parseable timestamp)", column=mapping.time,
+            rule="parseable timestamp", n_rows=ts_bad)
+    # NaN is how DataFrames and Arrow write a missing value: an event without a value
+    # (counted in kept_with_notes), not an error.
+    for count, what, rule in ((v_bad, "non-numeric values", "numeric value"),
+                              (v_inf, "infinite values", "finite value")):
+        if count:
+            raise DataValidationError(
+                f"event value '{mapping.value}': {count} rows have {what} (rule: {rule})",
+                column=mapping.value, rule=rule, n_rows=count)
+
+
+def _arrays(kept: pa.Table, type_names: list[str], domain_names: list[str] | None
+            ) -> tuple[EventArrays, np.ndarray]:
+    """The sorted kept rows as :class:`EventArrays`, and the rows tied with their predecessor
+    in every mapped column (candidates for exact duplicates)."""
+    starts, ids = customer_runs(kept.column("customer_id"))
+    ts = timestamps_us(kept.column("ts"))
+    codes = numbers(kept.column("type_code"), np.int64)
+    value = numbers(kept.column("value"), np.float64)
+    domain = None if domain_names is None else numbers(kept.column("domain_code"), np.int64)
+    arrays = EventArrays(customer_ids=ids, customer_starts=starts, ts=ts, type_code=codes,
+                         type_names=tuple(type_names), value=value, domain=domain,
+                         domain_names=tuple(domain_names or ()))
+    n = len(ts)
+    if n < 2:
+        return arrays, np.zeros(0, dtype=np.int64)
+    new_customer = np.zeros(n, dtype=bool)
+    new_customer[starts[:-1]] = True
+    same = (ts[1:] == ts[:-1]) & ~new_customer[1:]
+    if not same.any():
+        return arrays, np.zeros(0, dtype=np.int64)
+    _order_ties(arrays, np.flatnonzero(same) + 1)
+    codes, value, domain = arrays.type_code, arrays.value, arrays.domain
+    same &= codes[1:] == codes[:-1]
+    same &= (value[1:] == value[:-1]) | (np.isnan(value[1:]) & np.isnan(value[:-1]))
+    if domain is not None:
+        same &= domain[1:] == domain[:-1]
+    return arrays, np.flatnonzero(same) + 1
+
+
+def _groups(ties: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For rows ``ties`` (each equal to the row before it in some key): (rows in a group,
+    group id of every row (valid in groups), first row of every group)."""
+    tie = np.zeros(n, dtype=bool)
+    tie[ties] = True
+    in_group = tie.copy()
+    in_group[ties - 1] = True
+    first = in_group & ~tie
+    return in_group, np.cumsum(first) - 1, np.flatnonzero(first)
+
+
+def _order_ties(a: EventArrays, ties: np.ndarray) -> None:
+    """Put the rows of every run tied in (customer, ts) in (type, domain, value) order, in
+    place (missing values last)."""
+    in_group, gid, _ = _groups(ties, a.n_rows)
+    idx = np.flatnonzero(in_group)
+    v = a.value[idx]
+    nan = np.isnan(v)
+    dom = a.domain[idx] if a.domain is not None else np.zeros(len(idx), dtype=np.int64)
+    src = idx[np.lexsort((np.where(nan, 0.0, v), nan, dom, a.type_code[idx], gid[idx]))]
+    a.type_code[idx] = a.type_code[src]
+    a.value[idx] = a.value[src]
+    if a.domain is not None:
+        a.domain[idx] = a.domain[src]
+
+
+def _drop_duplicates(con: duckdb.DuckDBPyConnection, coded: str, arrays: EventArrays,
+                     ties: np.ndarray) -> tuple[EventArrays, int]:
+    """Drop exact duplicates among the tied rows: a group of rows equal in every mapped column
+    keeps as many rows as it has distinct input rows (by the hash of the whole input row)."""
+    n = arrays.n_rows
+    in_group, gid, g_start = _groups(ties, n)
+    cust = np.repeat(np.arange(len(arrays.customer_ids)), np.diff(arrays.customer_starts))
+    ids = arrays.customer_ids[cust[g_start]]
+    value = arrays.value[g_start]
+    keys = pa.table({
+        "gid": pa.array(np.arange(len(g_start)), pa.int64()),
+        "customer_id": pa.array(ids.tolist() if ids.dtype == object else ids),
+        "ts": pa.array(arrays.ts[g_start]).cast(pa.timestamp("us")),
+        "type_code": pa.array(arrays.type_code[g_start]),
+        "value": pa.array(value, pa.float64(), mask=np.isnan(value)),
+        "domain_code": pa.array(arrays.domain[g_start] if arrays.domain is not None
+                                else np.full(len(g_start), -1, dtype=np.int64))})
+    con.register("_event_tie_keys", keys)
+    rows = con.execute(f"""
+        SELECT k.gid, count(DISTINCT c.__row_hash) FROM ({coded}) c JOIN _event_tie_keys k
+          ON c.customer_id = k.customer_id AND c.ts = k.ts AND c.type_code = k.type_code
+         AND c.value IS NOT DISTINCT FROM k.value AND c.domain_code = k.domain_code
+        GROUP BY 1""").fetchall()
+    con.unregister("_event_tie_keys")
+    distinct = np.zeros(len(g_start), dtype=np.int64)
+    for g, d in rows:
+        distinct[g] = d
+    pos = np.arange(n) - g_start[np.maximum(gid, 0)]
+    drop = in_group & (pos >= distinct[np.maximum(gid, 0)])
+    n_dup = int(drop.sum())
+    if not n_dup:
+        return arrays, 0
+    keep = ~drop
+    cust = cust[keep]
+    a = arrays
+    return EventArrays(
+        customer_ids=a.customer_ids,
+        customer_starts=np.searchsorted(cust, np.arange(len(a.customer_ids) + 1)),
+        ts=a.ts[keep], type_code=a.type_code[keep], type_names=a.type_names,
+        value=a.value[keep], domain=None if a.domain is None else a.domain[keep],
+        domain_names=a.domain_names), n_dup
+
+
+def event_vocabulary(events: EventLog, top_k: int, before_us: int) -> list[str]:
+    """The ``top_k`` most frequent event types among the rows before ``before_us`` (the end of
+    the first cutoff's day, so no sample's columns depend on later rows), ties by name. The
+    rest are pooled into ``"other"`` (always a column, so the layout is fixed by the list)."""
+    if top_k < 0:
+        raise DataValidationError(f"event_top_k must be >= 0, got {top_k}",
+                                  column="event_top_k", rule=">= 0")
+    a = events.arrays
+    seen = a.type_code[a.ts < before_us]
+    counts = np.bincount(seen, minlength=len(a.type_names))
+    order = sorted(range(len(a.type_names)), key=lambda i: (-counts[i], a.type_names[i]))
+    return [a.type_names[i] for i in order[:top_k] if counts[i] > 0]
+
+
+def type_slots(events: EventLog, vocabulary: list[str]) -> np.ndarray:
+    """[n_types] the feature slot of every event type: its place in ``vocabulary``, else the
+    pooled slot ``len(vocabulary)``."""
+    index = {t: i for i, t in enumerate(vocabulary)}
+    return np.array([index.get(t, len(vocabulary)) for t in events.arrays.type_names],
+                    dtype=np.int64)
+
+
+def customer_codes(events: EventLog, dataset_ids: np.ndarray) -> np.ndarray:
+    """[n] the events customer code of each id in ``dataset_ids`` (-1: no events). Ids are
+    compared as text when the two tables store them differently (int64 vs text)."""
+    import pandas as pd
+
+    ev_ids = events.arrays.customer_ids
+    if ev_ids.dtype != dataset_ids.dtype or ev_ids.dtype == object:
+        ev_ids = ev_ids.astype(str)
+        dataset_ids = dataset_ids.astype(str)
+    return pd.Index(ev_ids).get_indexer(dataset_ids).astype(np.int64)
