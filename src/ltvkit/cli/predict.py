@@ -21,7 +21,7 @@ def predict(
     from ltvkit.models import LTVModel
 
     estimator = LTVModel.load(model)
-    ds = LTVDataset.load(data)
+    ds = LTVDataset.load(data, sequences=estimator.reads_sequences)
     pred = estimator.predict(ds)
     frames = []
     for h in pred.horizons:
