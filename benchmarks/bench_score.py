@@ -93,6 +93,7 @@ def child(model_dir: str, ds_dir: str, out: str, mode: str = "chunked") -> None:
     t0 = time.perf_counter()
     t_import = t0 - t_start
     model = load_model(model_dir)
+    t_model = time.perf_counter() - t0
     if mode == "full":
         data = LTVDataset.load(ds_dir)
     else:
@@ -106,8 +107,9 @@ def child(model_dir: str, ds_dir: str, out: str, mode: str = "chunked") -> None:
     n = scored.summary["samples_scored"]
     stages = {k: round(v, 3) for k, v in scored.summary["seconds"].items()}
     stages["write"] = round(total - t_read - t_score, 3)
+    stages["load_model"] = round(t_model, 3)
     if mode == "full":
-        stages["read"] = round(stages["read"] + t_read, 3)
+        stages["read"] = round(stages["read"] + t_read - t_model, 3)
     print(json.dumps({"customers": n, "mode": mode, "seconds": total,
                       "import_seconds": t_import,
                       "customers_per_s_with_imports": n / (total + t_import),

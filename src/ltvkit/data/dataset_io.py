@@ -173,9 +173,9 @@ def dataset_from_table(table: pa.Table, meta: dict[str, Any], *,
         seqs = seq.reshape(n, t, c).astype(np.float32)
     else:
         seqs = np.zeros((n, t, c), np.float32)
-    return LTVDataset(
-        customer_id=np.asarray(table.column("customer_id").to_numpy(zero_copy_only=False),
-                               dtype=object),
+    ids = table.column("customer_id")
+    ds = LTVDataset(
+        customer_id=np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object),
         cutoff=col("cutoff").astype("datetime64[D]"),
         features=stack([f"f:{x}" for x in fn], np.float32), feature_names=list(fn),
         categorical=stack([f"c:{x}" for x in cn], np.int64), categorical_names=list(cn),
@@ -193,6 +193,19 @@ def dataset_from_table(table: pa.Table, meta: dict[str, Any], *,
                                 for d in meta.get("label_order_domains", [])},
         sequences_loaded=bool(sequences),
     )
+    # The ids as read, kept beside the Python strings for writers of Arrow / Parquet output
+    # (see arrow_customer_ids); tied to this customer_id array, so a replaced one drops it.
+    ds._arrow_ids = (ids, ds.customer_id)
+    return ds
+
+
+def arrow_customer_ids(ds: LTVDataset) -> pa.ChunkedArray | None:
+    """The dataset's ids as the Arrow array they were read from, when ``ds`` was read from a
+    dataset folder and its ``customer_id`` array is still the one read; else ``None``."""
+    cached = getattr(ds, "_arrow_ids", None)
+    if cached is None or cached[1] is not ds.customer_id:
+        return None
+    return cached[0]
 
 
 def load_dataset(path: str | Path, *, sequences: bool = True) -> LTVDataset:

@@ -163,8 +163,9 @@ def _out_of_scope(log, meta, customer_id, cutoff_dates):
 
 
 CHUNK_ROWS = 262_144
-# Chunks are whole prediction batches of the torch models (4096 and 2048 rows), so a chunked
-# run forms the same batches as a whole one and predicts the same numbers.
+# Chunks are whole prediction batches of the torch models (4096 and 2048 rows); models whose
+# predictions are not row by row the same in any batch (``predicts_rows_independently``) are
+# read whole all the same.
 CHUNK_MULTIPLE = 4096
 
 
@@ -190,6 +191,10 @@ def _chunks(model, data, chunk_rows: int | None):
     if chunk_rows < 1 or chunk_rows % CHUNK_MULTIPLE:
         raise ScoringError(f"chunk_rows: must be a positive multiple of {CHUNK_MULTIPLE} (the "
                            f"models' prediction batch), got {chunk_rows}")
+    if not model.predicts_rows_independently:
+        # Chunks would change the last bits of some predictions: read it whole instead.
+        ds = load_dataset(data, sequences=sequences)
+        return ds.meta, iter([ds])
     return (read_meta(data).get("meta", {}),
             iter_dataset_chunks(data, chunk_rows, sequences=sequences))
 
@@ -220,10 +225,19 @@ class _Chunk:
 
 
 def _predict_chunk(model, data, with_labels: bool) -> tuple[_Chunk, list[str], dict[str, int]]:
+    import pyarrow as pa
+
+    from ltvkit.data.dataset_io import arrow_customer_ids
+
     pred = model.predict(data)
     p_alive = pred.extras.get("p_alive")
+    # Prediction rows are the data's rows, so the ids as read (if any) are the scored ids.
+    read_ids = arrow_customer_ids(data)
+    ids = (read_ids.combine_chunks().cast(pa.large_string()) if read_ids is not None
+           and read_ids.type in (pa.string(), pa.large_string()) else
+           _id_array(pred.customer_id))
     chunk = _Chunk(
-        ids=_id_array(pred.customer_id), cutoff=np.asarray(pred.cutoff),
+        ids=ids, cutoff=np.asarray(pred.cutoff),
         value=pred.value, p_active=pred.p_active, quantiles=pred.quantiles,
         p_alive=None if p_alive is None else np.asarray(p_alive, np.float64).reshape(-1),
         labels=data.labels_for(list(pred.horizons)) if with_labels else None)
@@ -267,7 +281,8 @@ def score(model, data, *, discount_rate: float = DEFAULT_DISCOUNT_RATE,
         customers without a sample become the out-of-scope list, each with a reason.
     chunk_rows : with a dataset directory, read and predict it ``chunk_rows`` samples at a
         time (a multiple of 4096) instead of whole: the inputs held in memory are one chunk,
-        and the scored rows are the same. A dataset directory is read without its sequences
+        and the scored rows are the same (models that are not ``predicts_rows_independently``
+        read it whole). A dataset directory is read without its sequences
         when the model does not read them (``model.reads_sequences``).
     """
     import time
@@ -289,6 +304,7 @@ def score(model, data, *, discount_rate: float = DEFAULT_DISCOUNT_RATE,
         parts.append(chunk)
         t = time.perf_counter()
     read_s += time.perf_counter() - t
+    n_chunks = len(parts)
     pred = _join(parts)
     del parts
     clock["predict"] = time.perf_counter()
@@ -343,7 +359,7 @@ def score(model, data, *, discount_rate: float = DEFAULT_DISCOUNT_RATE,
                             "cutoff": pd.Series([], dtype="datetime64[s]"),
                             "reason": pd.Series([], dtype=str)})
     n_rows = table.num_rows
-    summary = {"model": model.name, "samples_scored": n_rows,
+    summary = {"model": model.name, "samples_scored": n_rows, "chunks": n_chunks,
                "customers_scored": int(pc.count_distinct(pred.ids).as_py()),
                "horizons": list(horizons), "discount_rate": discount_rate,
                "segments_from": source, "segment_horizon": seg_h,

@@ -51,6 +51,12 @@ class EnsembleModel(LTVModel):
                    [self.make_member(name) for name in self._member_names()])
         return any(m.reads_sequences for m in members)
 
+    @property
+    def predicts_rows_independently(self) -> bool:
+        members = (self.saved_members() if self.is_fitted else
+                   [self.make_member(name) for name in self._member_names()])
+        return all(m.predicts_rows_independently for m in members)
+
     def _member_names(self) -> list[str]:
         return [self.base_models] if isinstance(self.base_models, str) else list(self.base_models)
 

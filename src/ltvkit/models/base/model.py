@@ -214,6 +214,12 @@ class LTVModel:
         ensemble base by its members."""
         return bool(self.tag("needs_sequences"))
 
+    @property
+    def predicts_rows_independently(self) -> bool:
+        """Whether a sample's prediction is the same number whatever other samples are
+        predicted with it, so a dataset may be predicted in chunks (``ltvkit.score``)."""
+        return True
+
     def _check_dataset(self, data: Any, role: str) -> LTVDataset:
         if not isinstance(data, LTVDataset):
             raise DataValidationError(
