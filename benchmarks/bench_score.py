@@ -64,12 +64,16 @@ def fit_models(workdir: Path, ds_dir: Path, models: list[str]) -> dict[str, Path
     from ltvkit.models import create_model
     from ltvkit.scoring import learn_segments
 
-    ds = LTVDataset.load(ds_dir)
-    sub = ds.subset(np.random.default_rng(0).permutation(len(ds))[:200_000])
+    n = __import__("pyarrow.parquet").parquet.ParquetFile(
+        ds_dir / "samples.parquet").metadata.num_rows
+    sub = None
     out = {}
     for name in models:
-        path = workdir / f"model_{name}_{len(ds)}"
+        path = workdir / f"model_{name}_{n}"
         if not (path / "config.json").exists() and not any(path.glob("*.json")):
+            if sub is None:  # loaded only when a model is to be fitted
+                ds = LTVDataset.load(ds_dir)
+                sub = ds.subset(np.random.default_rng(0).permutation(len(ds))[:200_000])
             params = {"lgbm": {"n_estimators": 100, "early_stopping_rounds": None},
                       "ziln": {"max_epochs": 3}}[name]
             model = create_model(name, **params).fit(sub)
@@ -115,7 +119,16 @@ def child(model_dir: str, ds_dir: str, out: str, mode: str = "chunked") -> None:
                       "customers_per_s_with_imports": n / (total + t_import),
                       "stages": stages,
                       "customers_per_s": n / total,
-                      "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
+                      "peak_rss_gb": peak_rss_gb()}))
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory (VmHWM: per address space, so unlike ru_maxrss it
+    does not carry the parent's peak over a fork + exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e9
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def treeshap(model_dir: Path, ds_dir: Path, n: int) -> dict:
