@@ -182,8 +182,8 @@ def _out_of_scope(log, meta, customer_id, cutoff_dates):
 
 CHUNK_ROWS = 262_144
 # Chunks are whole prediction batches of the torch models (4096 and 2048 rows); models whose
-# predictions are not row by row the same in any batch (``predicts_rows_independently``) are
-# read whole all the same.
+# predictions are not row by row the same in any batch (``predicts_rows_independently`` False:
+# simulated intervals, torch kernels) are read whole all the same.
 CHUNK_MULTIPLE = 4096
 
 

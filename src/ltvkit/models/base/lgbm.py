@@ -120,6 +120,11 @@ class LGBMParamsMixin:
 
     name: str
 
+    @property
+    def predicts_rows_independently(self) -> bool:
+        """A row's prediction is its own trees' walk: the same in any batch."""
+        return True
+
     def _regression_target(self, objective: str) -> RegressionTarget:
         return RegressionTarget(self.name, objective,
                                 tweedie_variance_power=self.tweedie_variance_power,

@@ -217,8 +217,11 @@ class LTVModel:
     @property
     def predicts_rows_independently(self) -> bool:
         """Whether a sample's prediction is the same number whatever other samples are
-        predicted with it, so a dataset may be predicted in chunks (``ltvkit.score``)."""
-        return True
+        predicted with it, so a dataset may be predicted in chunks (``ltvkit.score``).
+        ``False`` unless a base class knows better: simulated intervals (BTYD) draw one random
+        stream per call and vectorised torch kernels round an array's tail apart; the
+        LightGBM models, which walk every row's trees alone, say ``True``."""
+        return False
 
     def _check_dataset(self, data: Any, role: str) -> LTVDataset:
         if not isinstance(data, LTVDataset):

@@ -193,12 +193,6 @@ class TorchLTVModel(LTVModel):
         return "sequences" in self.inputs or super().reads_sequences
 
     @property
-    def predicts_rows_independently(self) -> bool:
-        # The element-wise tensor kernels treat the last elements of an array apart from the
-        # vectorised body, so a sample's last bits can depend on the length of its batch.
-        return False
-
-    @property
     def network(self) -> nn.Module:
         """The fitted network."""
         module = getattr(self, "module_", None)
