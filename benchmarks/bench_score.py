@@ -12,7 +12,10 @@ lgbm with 100 trees (early stopping keeps 38 to 60 on Online Retail and CDNOW; t
 labels are noise, so early stopping is off here), ziln for 3 epochs.
 Every timed scoring run is a fresh process, so its peak memory (ru_maxrss) is its own;
 customers/s is over loading the model and the dataset, scoring, ranking, segmenting and
-writing; the imports (ltvkit, pandas, LightGBM, PyTorch) are timed apart.
+writing, with the time of each stage (read, predict, rank_segment, assemble, account, write);
+the imports (ltvkit, pandas, LightGBM, PyTorch and every model module the registry loads) are
+timed apart. ``--mode`` picks how the dataset is read (chunked as `ltv score` does, whole, or
+every column as ``LTVDataset.load`` does by default).
 """
 
 from __future__ import annotations
@@ -61,12 +64,16 @@ def fit_models(workdir: Path, ds_dir: Path, models: list[str]) -> dict[str, Path
     from ltvkit.models import create_model
     from ltvkit.scoring import learn_segments
 
-    ds = LTVDataset.load(ds_dir)
-    sub = ds.subset(np.random.default_rng(0).permutation(len(ds))[:200_000])
+    n = __import__("pyarrow.parquet").parquet.ParquetFile(
+        ds_dir / "samples.parquet").metadata.num_rows
+    sub = None
     out = {}
     for name in models:
-        path = workdir / f"model_{name}_{len(ds)}"
+        path = workdir / f"model_{name}_{n}"
         if not (path / "config.json").exists() and not any(path.glob("*.json")):
+            if sub is None:  # loaded only when a model is to be fitted
+                ds = LTVDataset.load(ds_dir)
+                sub = ds.subset(np.random.default_rng(0).permutation(len(ds))[:200_000])
             params = {"lgbm": {"n_estimators": 100, "early_stopping_rounds": None},
                       "ziln": {"max_epochs": 3}}[name]
             model = create_model(name, **params).fit(sub)
@@ -76,28 +83,52 @@ def fit_models(workdir: Path, ds_dir: Path, models: list[str]) -> dict[str, Path
     return out
 
 
-def child(model_dir: str, ds_dir: str, out: str) -> None:
+def child(model_dir: str, ds_dir: str, out: str, mode: str = "chunked") -> None:
+    """One timed `ltv score` run. ``mode``: ``chunked`` (what the CLI does: the dataset folder
+    read in chunks, without the sequences the model does not read), ``whole`` (read at once,
+    selectively) or ``full`` (``LTVDataset.load`` of every column, then score in memory)."""
     t_start = time.perf_counter()
     from ltvkit.data import LTVDataset
-    from ltvkit.models import load_model
+    from ltvkit.models import all_models, load_model
     from ltvkit.scoring import ValueSegments, score
+    from ltvkit.scoring.score import CHUNK_ROWS
 
+    all_models()  # the registry imports every model module (PyTorch too): an import cost
     t0 = time.perf_counter()
     t_import = t0 - t_start
     model = load_model(model_dir)
-    ds = LTVDataset.load(ds_dir)
+    t_model = time.perf_counter() - t0
+    if mode == "full":
+        data = LTVDataset.load(ds_dir)
+    else:
+        data = ds_dir
     t_read = time.perf_counter() - t0
-    scored = score(model, ds, segments=ValueSegments.load(model_dir))
+    scored = score(model, data, segments=ValueSegments.load(model_dir),
+                   chunk_rows=CHUNK_ROWS if mode == "chunked" else None)
     t_score = time.perf_counter() - t0 - t_read
     scored.write(out)
     total = time.perf_counter() - t0
-    print(json.dumps({"customers": len(scored.frame), "seconds": total,
+    n = scored.summary["samples_scored"]
+    stages = {k: round(v, 3) for k, v in scored.summary["seconds"].items()}
+    stages["write"] = round(total - t_read - t_score, 3)
+    stages["load_model"] = round(t_model, 3)
+    if mode == "full":
+        stages["read"] = round(stages["read"] + t_read - t_model, 3)
+    print(json.dumps({"customers": n, "mode": mode, "seconds": total,
                       "import_seconds": t_import,
-                      "customers_per_s_with_imports": len(scored.frame) / (total + t_import),
-                      "read_seconds": t_read, "score_segment_seconds": t_score,
-                      "write_seconds": total - t_read - t_score,
-                      "customers_per_s": len(scored.frame) / total,
-                      "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
+                      "customers_per_s_with_imports": n / (total + t_import),
+                      "stages": stages,
+                      "customers_per_s": n / total,
+                      "peak_rss_gb": peak_rss_gb()}))
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory (VmHWM: per address space, so unlike ru_maxrss it
+    does not carry the parent's peak over a fork + exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e9
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def treeshap(model_dir: Path, ds_dir: Path, n: int) -> dict:
@@ -120,7 +151,9 @@ def main() -> None:
     ap.add_argument("--shap-customers", type=int, default=100_000)
     ap.add_argument("--workdir", default="/tmp/ltvkit-bench-score")
     ap.add_argument("--json", help="write the results here")
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--mode", default="chunked", choices=("chunked", "whole", "full"),
+                    help="how the timed runs read the dataset (see child())")
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(*args.child)
@@ -136,7 +169,8 @@ def main() -> None:
         runs = []
         for _ in range(args.repeat):
             res = subprocess.run([sys.executable, __file__, "--child", str(path), str(ds_dir),
-                                  str(work / f"scored_{name}.parquet")], capture_output=True,
+                                  str(work / f"scored_{name}.parquet"), args.mode],
+                                 capture_output=True,
                                  text=True, check=True)
             runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
             print(name, runs[-1], flush=True)

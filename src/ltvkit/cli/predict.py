@@ -40,7 +40,7 @@ def predict(
     from ltvkit.scoring.batch import prediction_frame
 
     estimator = LTVModel.load(model)
-    ds = LTVDataset.load(data)
+    ds = LTVDataset.load(data, sequences=estimator.reads_sequences)
     pred = estimator.predict(ds)
     out.parent.mkdir(parents=True, exist_ok=True)
     prediction_frame(pred, ds).to_parquet(out, index=False)

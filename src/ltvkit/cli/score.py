@@ -54,14 +54,14 @@ def score(
              if segment_thresholds else None)
     quantiles = _floats(segment_quantiles, "segment_quantiles")
     estimator = load_model(model)
-    ds = LTVDataset.load(data)
     segments = None
     if fixed is not None:
         segments = fixed
         segments.save(model)
     elif fit_segments is not None:
-        segments = learn_segments(estimator, LTVDataset.load(fit_segments), quantiles,
-                                  save=model)
+        segments = learn_segments(
+            estimator, LTVDataset.load(fit_segments, sequences=estimator.reads_sequences),
+            quantiles, save=model)
     source = None
     if segments is None:
         segments = ValueSegments.load(model)
@@ -71,8 +71,14 @@ def score(
         from ltvkit.datasets import get_dataset
 
         log = get_dataset(log_dataset).load_log()
+    # Without --explain the dataset is read in chunks (and without its sequences when the
+    # model does not read them); the explanations need the whole dataset at once.
+    from ltvkit.scoring.score import CHUNK_ROWS
+
+    ds = LTVDataset.load(data) if explain else data
     scored = run_score(estimator, ds, discount_rate=discount_rate, segments=segments,
-                       intervals=intervals, with_labels=with_labels, log=log)
+                       intervals=intervals, with_labels=with_labels, log=log,
+                       chunk_rows=None if explain else CHUNK_ROWS)
     if source is not None:
         scored.summary["segments_from"] = source
     if explain:
@@ -80,11 +86,10 @@ def score(
         from ltvkit.explain import top_reasons
 
         reasons = top_reasons(run_explain(estimator, ds), k=3)
-        for col in reasons.columns:
-            scored.frame[col] = reasons[col].to_numpy()
+        scored.add_columns({col: reasons[col].to_numpy() for col in reasons.columns})
     path, other = scored.write(out)
     s = scored.summary
-    console.print(f"wrote {len(scored.frame):,} scored customers to {path} "
+    console.print(f"wrote {s['samples_scored']:,} scored customers to {path} "
                   f"(segments: {s['segments_from']})")
     if log is not None:
         console.print(f"{len(scored.out_of_scope):,} of {s['customers_in_log']:,} log "

@@ -53,6 +53,9 @@ class LTVDataset:
     meta: dict[str, Any] = field(default_factory=dict)
     # Every domain's label_orders, beside labels_by_domain (so a domain's view is consistent).
     label_orders_by_domain: dict[str, np.ndarray] = field(default_factory=dict)
+    # False when loaded without the period sequences (``load(path, sequences=False)``):
+    # ``sequences`` is then an empty [n, 0, 0] array and models that read sequences refuse it.
+    sequences_loaded: bool = True
 
     def __post_init__(self) -> None:
         n = len(self.customer_id)
@@ -66,7 +69,8 @@ class LTVDataset:
 
     def __repr__(self) -> str:
         return (f"LTVDataset(n={len(self)}, features={len(self.feature_names)}, "
-                f"categorical={len(self.categorical_names)}, sequences={self.sequences.shape[1:]}, "
+                f"categorical={len(self.categorical_names)}, sequences="
+                f"{self.sequences.shape[1:] if self.sequences_loaded else 'not loaded'}, "
                 f"horizons={self.horizons})")
 
     @property
@@ -139,6 +143,7 @@ class LTVDataset:
             domains=list(self.domains), target_domain=self.target_domain,
             sparse=None if self.sparse is None else self.sparse[idx], meta=dict(self.meta),
             label_orders_by_domain={k: v[idx] for k, v in self.label_orders_by_domain.items()},
+            sequences_loaded=self.sequences_loaded,
         )
 
     def domain_view(self, domain: str) -> LTVDataset:
@@ -152,7 +157,8 @@ class LTVDataset:
         view = self.subset(np.arange(len(self)))
         view.features = self.features[:, fcols]
         view.feature_names = [layout.unprefixed(self.feature_names[i]) for i in fcols]
-        view.sequences = self.sequences[:, :, ccols]
+        if self.sequences_loaded:
+            view.sequences = self.sequences[:, :, ccols]
         view.channel_names = [layout.unprefixed(self.channel_names[i]) for i in ccols]
         if domain in self.labels_by_domain:
             view.labels = self.labels_by_domain[domain]
@@ -171,10 +177,12 @@ class LTVDataset:
         return save_dataset(self, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> LTVDataset:
+    def load(cls, path: str | Path, *, sequences: bool = True) -> LTVDataset:
         """The dataset in the folder ``path`` (``samples.parquet`` or Parquet parts in
-        ``samples/``); :func:`~ltvkit.data.dataset_io.iter_dataset_chunks` reads it in chunks."""
-        return load_dataset(path)
+        ``samples/``); :func:`~ltvkit.data.dataset_io.iter_dataset_chunks` reads it in chunks.
+        ``sequences=False`` skips the period sequences (for models that do not read them,
+        see ``LTVModel.reads_sequences``)."""
+        return load_dataset(path, sequences=sequences)
 
     # ------------------------------------------------------------------ splits
     def split_customers(self, seed: int = 0, test_frac: float = 0.2,

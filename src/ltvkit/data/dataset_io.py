@@ -11,6 +11,11 @@ row: ids, ``f:<feature>``, ``c:<categorical>``, ``y:<horizon>`` / ``orders:<hori
 Everything that turns rows into arrays lives here once: :func:`dataset_from_table` serves the
 whole-file load, the chunked reader (:func:`iter_dataset_chunks`, for data larger than memory)
 and any engine that holds a batch of rows as an Arrow table.
+
+Column-selective reads: ``sequences=False`` skips the flattened sequences (most of a file's
+bytes) for models that do not read them; the dataset then holds an empty ``[n, 0, 0]`` array and
+``sequences_loaded=False``, so a model that reads sequences refuses it by name instead of
+seeing empty periods.
 """
 
 from __future__ import annotations
@@ -119,6 +124,11 @@ def write_samples(table: pa.Table, where: str | Path) -> None:
 
 def save_dataset(ds: LTVDataset, path: str | Path) -> Path:
     """Write ``samples.parquet`` and ``dataset.json`` into the folder ``path``."""
+    if not ds.sequences_loaded:
+        raise DataValidationError(
+            "the dataset was loaded without its sequences (sequences=False); saving it would "
+            "lose them: load it with sequences=True to save it", column="sequences",
+            rule="loaded")
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     write_samples(dataset_to_table(ds), out / SAMPLES_FILE)
@@ -130,8 +140,18 @@ def write_meta(meta: dict[str, Any], path: str | Path) -> None:
     (Path(path) / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
 
 
-def dataset_from_table(table: pa.Table, meta: dict[str, Any]) -> LTVDataset:
-    """An LTVDataset from a samples table (any number of rows) and its ``dataset.json``."""
+def sample_columns(path: str | Path, *, sequences: bool = True) -> list[str] | None:
+    """The columns to read from the samples of the dataset in ``path``: ``None`` (all) with
+    ``sequences``, else every column but the flattened sequences."""
+    if sequences:
+        return None
+    return [c for c in pq.read_schema(sample_files(path)[0]).names if c != "sequence"]
+
+
+def dataset_from_table(table: pa.Table, meta: dict[str, Any], *,
+                       sequences: bool = True) -> LTVDataset:
+    """An LTVDataset from a samples table (any number of rows) and its ``dataset.json``;
+    ``sequences=False`` leaves the sequences out (the table need not hold them)."""
     from ltvkit.data.dataset import LTVDataset
 
     n = table.num_rows
@@ -140,23 +160,26 @@ def dataset_from_table(table: pa.Table, meta: dict[str, Any]) -> LTVDataset:
         return table.column(name).to_numpy()
 
     def stack(names: list[str], dtype: Any) -> np.ndarray:
-        return (np.column_stack([col(x) for x in names]).astype(dtype) if names
+        # column_stack already has the columns' dtype: no second copy when it is the target.
+        return (np.column_stack([col(x) for x in names]).astype(dtype, copy=False) if names
                 else np.zeros((n, 0), dtype))
 
     fn, cn, hz = meta["feature_names"], meta["categorical_names"], meta["horizons"]
     t, c = meta["sequence_shape"]
-    if t * c and n:
+    if not sequences:
+        seqs = np.zeros((n, 0, 0), np.float32)
+    elif t * c and n:
         seq = table.column("sequence").combine_chunks().flatten().to_numpy()
-        sequences = seq.reshape(n, t, c).astype(np.float32)
+        seqs = seq.reshape(n, t, c).astype(np.float32)
     else:
-        sequences = np.zeros((n, t, c), np.float32)
-    return LTVDataset(
-        customer_id=np.asarray(table.column("customer_id").to_numpy(zero_copy_only=False),
-                               dtype=object),
+        seqs = np.zeros((n, t, c), np.float32)
+    ids = table.column("customer_id")
+    ds = LTVDataset(
+        customer_id=np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object),
         cutoff=col("cutoff").astype("datetime64[D]"),
         features=stack([f"f:{x}" for x in fn], np.float32), feature_names=list(fn),
         categorical=stack([f"c:{x}" for x in cn], np.int64), categorical_names=list(cn),
-        vocabularies=meta["vocabularies"], sequences=sequences,
+        vocabularies=meta["vocabularies"], sequences=seqs,
         channel_names=meta["channel_names"],
         labels=stack([f"y:{h}" for h in hz], np.float64),
         label_orders=stack([f"orders:{h}" for h in hz], np.float64),
@@ -168,25 +191,46 @@ def dataset_from_table(table: pa.Table, meta: dict[str, Any]) -> LTVDataset:
         meta=meta.get("meta", {}),
         label_orders_by_domain={d: stack([f"od:{d}:{h}" for h in hz], np.float64)
                                 for d in meta.get("label_order_domains", [])},
+        sequences_loaded=bool(sequences),
     )
+    # The ids as read, kept beside the Python strings for writers of Arrow / Parquet output
+    # (see arrow_customer_ids); tied to this customer_id array, so a replaced one drops it.
+    ds._arrow_ids = (ids, ds.customer_id)
+    return ds
 
 
-def load_dataset(path: str | Path) -> LTVDataset:
-    """The whole dataset in the folder ``path`` (one file or Parquet parts)."""
+def arrow_customer_ids(ds: LTVDataset) -> pa.ChunkedArray | None:
+    """The dataset's ids as the Arrow array they were read from, when ``ds`` was read from a
+    dataset folder and its ``customer_id`` array is still the one read; else ``None``."""
+    cached = getattr(ds, "_arrow_ids", None)
+    if cached is None or cached[1] is not ds.customer_id:
+        return None
+    return cached[0]
+
+
+def load_dataset(path: str | Path, *, sequences: bool = True) -> LTVDataset:
+    """The whole dataset in the folder ``path`` (one file or Parquet parts); with
+    ``sequences=False`` without the period sequences (see the module docstring)."""
     meta = read_meta(path)
     files = sample_files(path)
-    table = pq.read_table(files[0]) if len(files) == 1 else \
-        pads.dataset([str(f) for f in files], format="parquet").to_table()
-    return dataset_from_table(table, meta)
+    columns = sample_columns(path, sequences=sequences)
+    table = pq.read_table(files[0], columns=columns) if len(files) == 1 else \
+        pads.dataset([str(f) for f in files], format="parquet").to_table(columns=columns)
+    return dataset_from_table(table, meta, sequences=sequences)
 
 
-def iter_dataset_chunks(path: str | Path, batch_rows: int = 262_144) -> Iterator[LTVDataset]:
+def iter_dataset_chunks(path: str | Path, batch_rows: int = 262_144, *,
+                        sequences: bool = True) -> Iterator[LTVDataset]:
     """The dataset in ``path`` as consecutive LTVDatasets of at most ``batch_rows`` samples,
-    in file order, holding one chunk in memory at a time (for data larger than memory)."""
+    in file order, holding one chunk in memory at a time (for data larger than memory);
+    ``sequences=False`` skips the period sequences."""
     if batch_rows < 1:
         raise DataValidationError(f"batch_rows must be at least 1, got {batch_rows}",
                                   column="batch_rows", rule="positive")
     meta = read_meta(path)
+    columns = sample_columns(path, sequences=sequences)
     for file in sample_files(path):
-        for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_rows):
-            yield dataset_from_table(pa.Table.from_batches([batch]), meta)
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_rows,
+                                                       columns=columns):
+            yield dataset_from_table(pa.Table.from_batches([batch]), meta,
+                                     sequences=sequences)

@@ -125,7 +125,7 @@ class LGBMModel(common.LGBMParamsMixin, LTVModel):
             else target.smearing_factor(self.booster_, d.x, d.y))
 
     def _predict(self, data: LTVDataset) -> PredictionParts:
-        raw = self.booster_.predict(common.design_matrix(data),
+        raw = self.booster_.predict(common.prediction_matrix(data),
                                     num_threads=common.lgbm_threads(self.n_threads))
         target = self._regression_target(self.objective)
         return PredictionParts(value=target.inverse(raw, self.smearing_factor_))

@@ -129,7 +129,7 @@ class LGBMTwoStageModel(common.LGBMParamsMixin, LTVModel):
             else target.smearing_factor(self.regressor_, xb, yb))
 
     def _predict(self, data: LTVDataset) -> PredictionParts:
-        x = common.design_matrix(data)
+        x = common.prediction_matrix(data)
         nt = common.lgbm_threads(self.n_threads)
         if self.classifier_ is None:
             p = np.full(len(data), float(self.p_constant_))

@@ -83,11 +83,14 @@ class ValueSegments:
         return cls(thresholds=_increasing(thresholds, "thresholds").tolist(),
                    labels=list(labels), horizon=horizon)
 
+    def codes(self, values: np.ndarray) -> np.ndarray:
+        """The position in ``labels`` of every value's segment (one binary search each)."""
+        return np.searchsorted(np.asarray(self.thresholds), np.asarray(values, np.float64),
+                               side="right")
+
     def assign(self, values: np.ndarray) -> np.ndarray:
         """The segment label of every value (object array)."""
-        k = np.searchsorted(np.asarray(self.thresholds), np.asarray(values, np.float64),
-                            side="right")
-        return np.asarray(self.labels, dtype=object)[k]
+        return np.asarray(self.labels, dtype=object)[self.codes(values)]
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:

@@ -44,6 +44,19 @@ class EnsembleModel(LTVModel):
             raise ModelError(f"{self.name}: base_params names models that are not members: "
                              f"{sorted(unknown)}")
 
+    @property
+    def reads_sequences(self) -> bool:
+        """Whether any member reads sequences (the fitted members, else the named ones)."""
+        members = (self.saved_members() if self.is_fitted else
+                   [self.make_member(name) for name in self._member_names()])
+        return any(m.reads_sequences for m in members)
+
+    @property
+    def predicts_rows_independently(self) -> bool:
+        members = (self.saved_members() if self.is_fitted else
+                   [self.make_member(name) for name in self._member_names()])
+        return all(m.predicts_rows_independently for m in members)
+
     def _member_names(self) -> list[str]:
         return [self.base_models] if isinstance(self.base_models, str) else list(self.base_models)
 

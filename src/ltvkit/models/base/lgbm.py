@@ -53,6 +53,16 @@ def design_matrix(data: LTVDataset) -> np.ndarray:
                       data.categorical.astype(np.float64)])
 
 
+def prediction_matrix(data: LTVDataset) -> np.ndarray:
+    """The design matrix to predict from: the features themselves when there are no
+    categorical codes (LightGBM reads float32 rows as the same doubles, so this predicts what
+    :func:`design_matrix` does without copying the features), else :func:`design_matrix`."""
+    if not data.categorical_names and data.features.dtype == np.float32 and (
+            data.features.flags.c_contiguous or data.features.flags.f_contiguous):
+        return data.features
+    return design_matrix(data)
+
+
 def lgbm_threads(n_threads: int | None) -> int:
     """LightGBM's ``num_threads`` for ltvkit's ``n_threads`` (``None`` -> 0: all cores)."""
     return 0 if n_threads is None else int(n_threads)
@@ -109,6 +119,11 @@ class LGBMParamsMixin:
     """
 
     name: str
+
+    @property
+    def predicts_rows_independently(self) -> bool:
+        """A row's prediction is its own trees' walk: the same in any batch."""
+        return True
 
     def _regression_target(self, objective: str) -> RegressionTarget:
         return RegressionTarget(self.name, objective,

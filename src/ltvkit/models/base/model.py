@@ -206,6 +206,23 @@ class LTVModel:
     def is_fitted(self) -> bool:
         return getattr(self, "_fitted", False)
 
+    @property
+    def reads_sequences(self) -> bool:
+        """Whether the model reads ``dataset.sequences``: a loader may skip them otherwise
+        (``LTVDataset.load(path, sequences=model.reads_sequences)``). Declared once per base
+        class: here by the ``needs_sequences`` tag; the torch base by its ``inputs``, the
+        ensemble base by its members."""
+        return bool(self.tag("needs_sequences"))
+
+    @property
+    def predicts_rows_independently(self) -> bool:
+        """Whether a sample's prediction is the same number whatever other samples are
+        predicted with it, so a dataset may be predicted in chunks (``ltvkit.score``).
+        ``False`` unless a base class knows better: simulated intervals (BTYD) draw one random
+        stream per call and vectorised torch kernels round an array's tail apart; the
+        LightGBM models, which walk every row's trees alone, say ``True``."""
+        return False
+
     def _check_dataset(self, data: Any, role: str) -> LTVDataset:
         if not isinstance(data, LTVDataset):
             raise DataValidationError(
@@ -215,6 +232,11 @@ class LTVModel:
         if self.tag("cross_domain") and not data.domains:
             raise DataValidationError(f"{self.name} needs a cross-domain dataset "
                                       "(built from a log with a domain column)")
+        if self.reads_sequences and not getattr(data, "sequences_loaded", True):
+            raise DataValidationError(
+                f"{self.name} reads period sequences, but the {role} dataset was loaded "
+                "without them (sequences=False); load it with sequences=True",
+                column="sequences", rule="loaded")
         if self.tag("needs_sequences") and data.sequences.shape[1] == 0:
             raise DataValidationError(f"{self.name} needs period sequences (n_periods >= 1)")
         return data

@@ -189,6 +189,10 @@ class TorchLTVModel(LTVModel):
 
     # ------------------------------------------------------------------ services
     @property
+    def reads_sequences(self) -> bool:
+        return "sequences" in self.inputs or super().reads_sequences
+
+    @property
     def network(self) -> nn.Module:
         """The fitted network."""
         module = getattr(self, "module_", None)
