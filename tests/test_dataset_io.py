@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ltvkit.data.dataset import LTVDataset
+from ltvkit.data.dataset import LTVDataset, iter_dataset_chunks
 from ltvkit.data.dataset_io import (
     SAMPLES_DIR,
     dataset_to_table,
-    iter_dataset_chunks,
     meta_of,
     write_meta,
     write_samples,

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ltvkit.data import LTVDataset, build_dataset
-from ltvkit.data.dataset_io import iter_dataset_chunks
+from ltvkit.data.dataset import iter_dataset_chunks
 from ltvkit.datasets import get_dataset
 from ltvkit.errors import DataValidationError
 from ltvkit.models import create_model

@@ -26,7 +26,8 @@ from ltvkit.data import (
     read_domains,
     read_transactions,
 )
-from ltvkit.data.dataset_io import iter_dataset_chunks, sample_files
+from ltvkit.data.dataset import iter_dataset_chunks
+from ltvkit.data.dataset_io import sample_files
 from ltvkit.data.sources import new_connection
 from ltvkit.data.spark_build import build_dataset_spark
 from ltvkit.datasets import get_dataset

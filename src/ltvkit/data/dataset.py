@@ -17,14 +17,21 @@ every domain's. ``dataset.feature(name)`` and ``dataset.labels_for(horizon)`` re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
-from ltvkit.data.dataset_io import load_dataset, save_dataset
+from ltvkit.data.dataset_io import (
+    fields_from_table,
+    iter_sample_tables,
+    keep_arrow_ids,
+    read_samples,
+    save_dataset,
+)
 from ltvkit.data.layout import DatasetLayout, Horizon
 from ltvkit.errors import DataValidationError
 
@@ -179,7 +186,7 @@ class LTVDataset:
     @classmethod
     def load(cls, path: str | Path, *, sequences: bool = True) -> LTVDataset:
         """The dataset in the folder ``path`` (``samples.parquet`` or Parquet parts in
-        ``samples/``); :func:`~ltvkit.data.dataset_io.iter_dataset_chunks` reads it in chunks.
+        ``samples/``); :func:`iter_dataset_chunks` reads it in chunks.
         ``sequences=False`` skips the period sequences (for models that do not read them,
         see ``LTVModel.reads_sequences``)."""
         return load_dataset(path, sequences=sequences)
@@ -210,3 +217,29 @@ class LTVDataset:
         return (self.subset(self.cutoff <= t1), self.subset((self.cutoff > t1) &
                                                             (self.cutoff <= t2)),
                 self.subset(self.cutoff > t2))
+
+
+def dataset_from_table(table: pa.Table, meta: dict[str, Any], *,
+                       sequences: bool = True) -> LTVDataset:
+    """An LTVDataset from a samples table (any number of rows) and its ``dataset.json``
+    (:mod:`ltvkit.data.dataset_io` has the format); ``sequences=False`` leaves the sequences
+    out (the table need not hold them)."""
+    ds = LTVDataset(**fields_from_table(table, meta, sequences=sequences))
+    keep_arrow_ids(ds, table.column("customer_id"))
+    return ds
+
+
+def load_dataset(path: str | Path, *, sequences: bool = True) -> LTVDataset:
+    """The whole dataset in the folder ``path`` (one file or Parquet parts); with
+    ``sequences=False`` without the period sequences."""
+    table, meta = read_samples(path, sequences=sequences)
+    return dataset_from_table(table, meta, sequences=sequences)
+
+
+def iter_dataset_chunks(path: str | Path, batch_rows: int = 262_144, *,
+                        sequences: bool = True) -> Iterator[LTVDataset]:
+    """The dataset in ``path`` as consecutive LTVDatasets of at most ``batch_rows`` samples,
+    in file order, holding one chunk in memory at a time (for data larger than memory);
+    ``sequences=False`` skips the period sequences."""
+    for table, meta in iter_sample_tables(path, batch_rows, sequences=sequences):
+        yield dataset_from_table(table, meta, sequences=sequences)

@@ -8,9 +8,10 @@ row: ids, ``f:<feature>``, ``c:<categorical>``, ``y:<horizon>`` / ``orders:<hori
 ``yd:<domain>:<horizon>`` / ``od:<domain>:<horizon>``, ``sparse``, and the flattened
 ``sequence`` [T*C] as a fixed-size list.
 
-Everything that turns rows into arrays lives here once: :func:`dataset_from_table` serves the
-whole-file load, the chunked reader (:func:`iter_dataset_chunks`, for data larger than memory)
-and any engine that holds a batch of rows as an Arrow table.
+Everything that turns rows into arrays lives here once (:func:`fields_from_table`,
+:func:`dataset_to_table`); :mod:`ltvkit.data.dataset` builds the datasets from it:
+``dataset_from_table`` for any engine that holds a batch of rows as an Arrow table,
+``load_dataset`` for the whole folder and ``iter_dataset_chunks`` for data larger than memory.
 
 Column-selective reads: ``sequences=False`` skips the flattened sequences (most of a file's
 bytes) for models that do not read them; the dataset then holds an empty ``[n, 0, 0]`` array and
@@ -23,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,8 +33,9 @@ import pyarrow.parquet as pq
 
 from ltvkit.errors import DataValidationError
 
-if TYPE_CHECKING:
-    from ltvkit.data.dataset import LTVDataset
+# The datasets given here are LTVDatasets (typed ``Any``: ltvkit.data.dataset builds on this
+# module, not the other way round).
+LTVDataset = Any
 
 FORMAT_VERSION = 1
 SAMPLES_FILE = "samples.parquet"
@@ -148,12 +150,11 @@ def sample_columns(path: str | Path, *, sequences: bool = True) -> list[str] | N
     return [c for c in pq.read_schema(sample_files(path)[0]).names if c != "sequence"]
 
 
-def dataset_from_table(table: pa.Table, meta: dict[str, Any], *,
-                       sequences: bool = True) -> LTVDataset:
-    """An LTVDataset from a samples table (any number of rows) and its ``dataset.json``;
-    ``sequences=False`` leaves the sequences out (the table need not hold them)."""
-    from ltvkit.data.dataset import LTVDataset
-
+def fields_from_table(table: pa.Table, meta: dict[str, Any], *,
+                      sequences: bool = True) -> dict[str, Any]:
+    """The keyword arguments of ``LTVDataset`` for a samples table (any number of rows) and its
+    ``dataset.json``; ``sequences=False`` leaves the sequences out (the table need not hold
+    them). :func:`ltvkit.data.dataset.dataset_from_table` builds the dataset from them."""
     n = table.num_rows
 
     def col(name: str) -> np.ndarray:
@@ -173,9 +174,9 @@ def dataset_from_table(table: pa.Table, meta: dict[str, Any], *,
         seqs = seq.reshape(n, t, c).astype(np.float32)
     else:
         seqs = np.zeros((n, t, c), np.float32)
-    ids = table.column("customer_id")
-    ds = LTVDataset(
-        customer_id=np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object),
+    return dict(
+        customer_id=np.asarray(table.column("customer_id").to_numpy(zero_copy_only=False),
+                               dtype=object),
         cutoff=col("cutoff").astype("datetime64[D]"),
         features=stack([f"f:{x}" for x in fn], np.float32), feature_names=list(fn),
         categorical=stack([f"c:{x}" for x in cn], np.int64), categorical_names=list(cn),
@@ -193,10 +194,13 @@ def dataset_from_table(table: pa.Table, meta: dict[str, Any], *,
                                 for d in meta.get("label_order_domains", [])},
         sequences_loaded=bool(sequences),
     )
-    # The ids as read, kept beside the Python strings for writers of Arrow / Parquet output
-    # (see arrow_customer_ids); tied to this customer_id array, so a replaced one drops it.
+
+
+def keep_arrow_ids(ds: Any, ids: pa.ChunkedArray) -> None:
+    """Keep the ids as read beside the Python strings, for writers of Arrow / Parquet output
+    (:func:`arrow_customer_ids`); tied to the current ``customer_id`` array, so a replaced one
+    drops them."""
     ds._arrow_ids = (ids, ds.customer_id)
-    return ds
 
 
 def arrow_customer_ids(ds: LTVDataset) -> pa.ChunkedArray | None:
@@ -208,22 +212,22 @@ def arrow_customer_ids(ds: LTVDataset) -> pa.ChunkedArray | None:
     return cached[0]
 
 
-def load_dataset(path: str | Path, *, sequences: bool = True) -> LTVDataset:
-    """The whole dataset in the folder ``path`` (one file or Parquet parts); with
-    ``sequences=False`` without the period sequences (see the module docstring)."""
+def read_samples(path: str | Path, *, sequences: bool = True
+                 ) -> tuple[pa.Table, dict[str, Any]]:
+    """The whole samples table of the dataset folder ``path`` (one file or Parquet parts)
+    and its ``dataset.json``; with ``sequences=False`` without the period sequences."""
     meta = read_meta(path)
     files = sample_files(path)
     columns = sample_columns(path, sequences=sequences)
     table = pq.read_table(files[0], columns=columns) if len(files) == 1 else \
         pads.dataset([str(f) for f in files], format="parquet").to_table(columns=columns)
-    return dataset_from_table(table, meta, sequences=sequences)
+    return table, meta
 
 
-def iter_dataset_chunks(path: str | Path, batch_rows: int = 262_144, *,
-                        sequences: bool = True) -> Iterator[LTVDataset]:
-    """The dataset in ``path`` as consecutive LTVDatasets of at most ``batch_rows`` samples,
-    in file order, holding one chunk in memory at a time (for data larger than memory);
-    ``sequences=False`` skips the period sequences."""
+def iter_sample_tables(path: str | Path, batch_rows: int = 262_144, *,
+                       sequences: bool = True) -> Iterator[tuple[pa.Table, dict[str, Any]]]:
+    """The samples of the dataset folder ``path`` as consecutive tables of at most
+    ``batch_rows`` rows, in file order, each with the ``dataset.json``."""
     if batch_rows < 1:
         raise DataValidationError(f"batch_rows must be at least 1, got {batch_rows}",
                                   column="batch_rows", rule="positive")
@@ -232,5 +236,4 @@ def iter_dataset_chunks(path: str | Path, batch_rows: int = 262_144, *,
     for file in sample_files(path):
         for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_rows,
                                                        columns=columns):
-            yield dataset_from_table(pa.Table.from_batches([batch]), meta,
-                                     sequences=sequences)
+            yield pa.Table.from_batches([batch]), meta

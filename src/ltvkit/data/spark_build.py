@@ -20,7 +20,7 @@ engine's. Two passes over the (cached) partitions:
    of the same build on no rows, with the whole log's data-quality report).
 
 The folder is read by ``LTVDataset.load`` or, larger than memory, by
-:func:`~ltvkit.data.dataset_io.iter_dataset_chunks`. Samples are grouped by partition, and
+:func:`~ltvkit.data.dataset.iter_dataset_chunks`. Samples are grouped by partition, and
 within one by customer and cutoff.
 """
 

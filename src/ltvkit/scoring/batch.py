@@ -39,7 +39,7 @@ def predict_chunks(model: LTVModel, data: str | Path, batch_rows: int = 262_144
                    ) -> Iterator[pd.DataFrame]:
     """The scored rows of the dataset folder ``data``, one frame per chunk of at most
     ``batch_rows`` samples (one chunk in memory at a time)."""
-    from ltvkit.data.dataset_io import iter_dataset_chunks
+    from ltvkit.data.dataset import iter_dataset_chunks
 
     for chunk in iter_dataset_chunks(data, batch_rows=batch_rows):
         yield prediction_frame(model.predict(chunk), chunk)

@@ -198,7 +198,8 @@ def _load_model(model):
 def _chunks(model, data, chunk_rows: int | None):
     """(dataset meta, iterator of datasets): ``data`` itself, or the dataset folder ``data``
     read whole or in chunks, without the sequences when the model does not read them."""
-    from ltvkit.data.dataset_io import iter_dataset_chunks, load_dataset, read_meta
+    from ltvkit.data.dataset import iter_dataset_chunks, load_dataset
+    from ltvkit.data.dataset_io import read_meta
 
     if not isinstance(data, str | Path):
         return data.meta, iter([data])

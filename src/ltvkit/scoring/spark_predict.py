@@ -2,7 +2,7 @@
 
 Spark reads the samples of a dataset folder (``samples.parquet`` or the Parquet parts of
 ``samples/``) and hands every executor Arrow record batches (``mapInArrow``). Each batch becomes
-an :class:`~ltvkit.data.dataset.LTVDataset` through :func:`ltvkit.data.dataset_io.
+an :class:`~ltvkit.data.dataset.LTVDataset` through :func:`ltvkit.data.dataset.
 dataset_from_table` with the folder's ``dataset.json`` (broadcast once), is predicted by the
 saved model and turned into the rows local ``ltv predict`` writes
 (:func:`ltvkit.scoring.batch.prediction_frame`); Spark writes them as Parquet parts into the
@@ -76,7 +76,7 @@ def score_batches(batches: Iterator[pa.RecordBatch], *, model_dir: str, checksum
     """The ``mapInArrow`` function: sample rows in, scored rows out (``schema``)."""
     import pyarrow as pa
 
-    from ltvkit.data.dataset_io import dataset_from_table
+    from ltvkit.data.dataset import dataset_from_table
     from ltvkit.scoring.batch import prediction_frame
 
     model = cached_model(model_dir, checksum)
@@ -94,7 +94,7 @@ def _output_schema(model: LTVModel, data: Path) -> pa.Schema:
     (cutoff as a microsecond timestamp, Spark's unit)."""
     import pyarrow as pa
 
-    from ltvkit.data.dataset_io import iter_dataset_chunks
+    from ltvkit.data.dataset import iter_dataset_chunks
     from ltvkit.scoring.batch import prediction_frame
 
     first = next(iter_dataset_chunks(data, batch_rows=1))
