@@ -23,6 +23,13 @@ from numba import njit
 US_PER_DAY = 86_400_000_000
 
 
+
+def kernel_array(a: np.ndarray | None, dtype: type) -> np.ndarray | None:
+    """``a`` as the one array type the compiled kernels take (C-contiguous, writeable,
+    ``dtype``): a read-only or strided array (zero-copy from a single Arrow chunk) would
+    compile, and cache, a second version of every kernel."""
+    return None if a is None else np.require(a, dtype=dtype, requirements=["C", "W"])
+
 @dataclass
 class LogArrays:
     """The kept rows of a log, sorted by (customer, timestamp).
@@ -46,11 +53,7 @@ class LogArrays:
     domain_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        # One array type per column for the compiled kernels: a read-only or strided array
-        # (zero-copy from a single Arrow chunk) would compile, and cache, a second version.
-        def fixed(a, dtype):
-            return None if a is None else np.require(a, dtype=dtype, requirements=["C", "W"])
-
+        fixed = kernel_array
         self.customer_starts = fixed(self.customer_starts, np.int64)
         self.ts, self.amount = fixed(self.ts, np.int64), fixed(self.amount, np.float64)
         self.quantity = fixed(self.quantity, np.float64)

@@ -9,6 +9,7 @@ and everything after it work unchanged.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from abc import ABC, abstractmethod
 from dataclasses import replace
@@ -16,7 +17,9 @@ from typing import Any, ClassVar
 
 import duckdb
 
+from ltvkit.data.arrays import LogArrays
 from ltvkit.data.cleaning import (
+    RowCounts,
     check_not_empty,
     count_rows,
     parse_day,
@@ -95,6 +98,23 @@ class LogEngine(ABC):
         from some sources is NULL in their rows."""
 
 
+def cleaned_log(arrays: LogArrays, counts: RowCounts, dup_kept: int, mapping: ColumnMapping,
+                cleaning: CleaningRules, data_end: dt.date | None, tz_aware: bool,
+                flags: dict[str, bool], *, con: duckdb.DuckDBPyConnection | None = None,
+                table: str | None = None) -> TransactionLog:
+    """The :class:`TransactionLog` an engine returns for its sorted kept rows: time span,
+    balanced quality report and the mapped optional roles, filled the same way by every
+    engine (``con``/``table``: the DuckDB view of the log, if the engine keeps one)."""
+    span = time_span(arrays)
+    quality = quality_report(counts, arrays, dup_kept, span, mapping, cleaning, tz_aware)
+    return TransactionLog(
+        con=con if con is not None else new_connection(), table=table, quality=quality,
+        time_min=span[0], time_max=span[1],
+        data_end=span[1].date() if data_end is None else data_end, mapping=mapping,
+        has_order=flags["order"], has_quantity=flags["quantity"],
+        has_category=flags["category"], has_domain=flags["domain"], arrays=arrays)
+
+
 class DuckDBEngine(LogEngine):
     """The DuckDB engine: files are read by DuckDB, in-memory tables scanned in place.
 
@@ -149,14 +169,8 @@ class DuckDBEngine(LogEngine):
         con.execute(f"DROP {kind} {staged}")  # the cleaned log holds everything now
         if is_in_memory(source):
             con.unregister(raw)
-        span = time_span(arrays)
-        quality = quality_report(counts, arrays, dup_kept, span, mapping, cleaning,
-                                 is_tz_aware(types[mapping.time]))
-        return TransactionLog(
-            con=con, table=table, quality=quality, time_min=span[0], time_max=span[1],
-            data_end=span[1].date() if data_end is None else data_end, mapping=mapping,
-            has_order=flags["order"], has_quantity=flags["quantity"],
-            has_category=flags["category"], has_domain=flags["domain"], arrays=arrays)
+        return cleaned_log(arrays, counts, dup_kept, mapping, cleaning, data_end,
+                           is_tz_aware(types[mapping.time]), flags, con=con, table=table)
 
     def read_domains(self, sources: dict[str, Any], mapping: ColumnMapping,
                      cleaning: CleaningRules, *,

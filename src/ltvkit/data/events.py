@@ -29,7 +29,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ltvkit.data.arrays import customer_runs, numbers, timestamps_us
+from ltvkit.data.arrays import customer_runs, kernel_array, numbers, timestamps_us
 from ltvkit.data.mapping import customer_expr, quote, time_expr
 from ltvkit.data.sources import (
     column_types,
@@ -134,9 +134,7 @@ class EventArrays:
     domain_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        def fixed(a, dtype):
-            return None if a is None else np.require(a, dtype=dtype, requirements=["C", "W"])
-
+        fixed = kernel_array  # the compiled kernels' array type
         self.customer_starts = fixed(self.customer_starts, np.int64)
         self.ts, self.type_code = fixed(self.ts, np.int64), fixed(self.type_code, np.int64)
         self.value, self.domain = fixed(self.value, np.float64), fixed(self.domain, np.int64)

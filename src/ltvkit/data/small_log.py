@@ -38,13 +38,10 @@ from ltvkit.data.cleaning import (
     RowCounts,
     check_not_empty,
     parse_day,
-    quality_report,
-    time_span,
 )
-from ltvkit.data.engine import LogEngine
+from ltvkit.data.engine import LogEngine, cleaned_log
 from ltvkit.data.log import TransactionLog
 from ltvkit.data.mapping import OPTIONAL_ROLES, CleaningRules, ColumnMapping, mapped_roles
-from ltvkit.data.sources import new_connection
 from ltvkit.data.validation import check_rows, require_column
 from ltvkit.errors import DataValidationError
 
@@ -269,14 +266,8 @@ class ArrowEngine(LogEngine):
         arrays, dup_kept = _sorted_kept(mapped, ts, amount, fate, group, flags,
                                         cleaning.drop_duplicates)
         check_not_empty(counts, arrays)
-        span = time_span(arrays)
-        quality = quality_report(counts, arrays, dup_kept, span, mapping, cleaning, aware)
-        return TransactionLog(
-            con=con if con is not None else new_connection(), table=None, quality=quality,
-            time_min=span[0], time_max=span[1],
-            data_end=span[1].date() if data_end is None else data_end, mapping=mapping,
-            has_order=flags["order"], has_quantity=flags["quantity"],
-            has_category=flags["category"], has_domain=flags["domain"], arrays=arrays)
+        return cleaned_log(arrays, counts, dup_kept, mapping, cleaning, data_end, aware,
+                           flags, con=con)
 
     def read_domains(self, sources: dict[str, Any], mapping: ColumnMapping,
                      cleaning: CleaningRules, *,

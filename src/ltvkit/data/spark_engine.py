@@ -46,10 +46,8 @@ from ltvkit.data.cleaning import (
     RowCounts,
     check_not_empty,
     parse_day,
-    quality_report,
-    time_span,
 )
-from ltvkit.data.engine import LogEngine, register_engine
+from ltvkit.data.engine import LogEngine, cleaned_log, register_engine
 from ltvkit.data.log import TransactionLog
 from ltvkit.data.mapping import (
     OPTIONAL_ROLES,
@@ -58,7 +56,7 @@ from ltvkit.data.mapping import (
     kept_columns,
     mapped_roles,
 )
-from ltvkit.data.sources import new_connection, unreadable
+from ltvkit.data.sources import unreadable
 from ltvkit.data.validation import check_rows, require_column
 from ltvkit.errors import DataValidationError, LTVError
 
@@ -524,16 +522,8 @@ class SparkEngine(LogEngine):
         if n_dup != stage.dup_kept:
             raise LTVError(f"Spark counted {stage.dup_kept} exact duplicates among the kept "
                            f"rows, the sorted rows hold {n_dup}")
-        span = time_span(arrays)
-        quality = quality_report(stage.counts, arrays, n_dup, span, mapping, cleaning,
-                                 stage.tz_aware)
-        flags = stage.flags
-        return TransactionLog(
-            con=new_connection(), table=None, quality=quality, time_min=span[0],
-            time_max=span[1], data_end=span[1].date() if stage.data_end is None
-            else stage.data_end, mapping=mapping, has_order=flags["order"],
-            has_quantity=flags["quantity"], has_category=flags["category"],
-            has_domain=flags["domain"], arrays=arrays)
+        return cleaned_log(arrays, stage.counts, n_dup, mapping, cleaning, stage.data_end,
+                           stage.tz_aware, stage.flags)
 
     def read_domains(self, sources: dict[str, Any], mapping: ColumnMapping,
                      cleaning: CleaningRules, *, read_options: dict[str, Any] | None = None,
