@@ -38,7 +38,7 @@ from ltvkit.data.sources import (
     register_source,
     unreadable,
 )
-from ltvkit.data.validation import require_column
+from ltvkit.data.validation import require_column, require_expression
 from ltvkit.errors import DataValidationError
 
 # The fates of dropped event rows, in the order the rules apply.
@@ -197,13 +197,7 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
         require_column(mapping.domain, "event domain", types)
     if mapping.value is not None:
         value_sql = quote(mapping.value) if mapping.value in types else mapping.value
-        try:
-            con.execute(f"SELECT ({value_sql}) FROM {raw} LIMIT 0")
-        except duckdb.Error as exc:
-            raise DataValidationError(
-                f"missing column or bad SQL expression '{mapping.value}' for the event value: "
-                f"{str(exc).splitlines()[0]}; the input has: {', '.join(types)}",
-                column=mapping.value, rule="column exists") from None
+        require_expression(con, raw, value_sql, mapping.value, "event value", types)
     else:
         value_sql = "NULL"
     cid = customer_expr(mapping.customer, types[mapping.customer])

@@ -35,13 +35,20 @@ def check_mapping(con: duckdb.DuckDBPyConnection, raw: str, mapping: ColumnMappi
     for role, col in optional.items():
         if col is not None:
             require_column(col, role, types)
+    require_expression(con, raw, amount_expr(mapping, types), mapping.amount, "amount", types)
+
+
+def require_expression(con: duckdb.DuckDBPyConnection, raw: str, sql: str, given: str,
+                       role: str, types: dict[str, str]) -> None:
+    """Raise unless ``sql`` (built from the user's column or SQL expression ``given``) is valid
+    over view ``raw``: a missing column or bad expression for the ``role`` value."""
     try:
-        con.execute(f"SELECT ({amount_expr(mapping, types)}) FROM {raw} LIMIT 0")
+        con.execute(f"SELECT ({sql}) FROM {raw} LIMIT 0")
     except duckdb.Error as exc:
         raise DataValidationError(
-            f"missing column or bad SQL expression '{mapping.amount}' for the amount: "
+            f"missing column or bad SQL expression '{given}' for the {role}: "
             f"{str(exc).splitlines()[0]}; the input has: {', '.join(types)}",
-            column=mapping.amount, rule="column exists") from None
+            column=given, rule="column exists") from None
 
 
 def check_rows(con: duckdb.DuckDBPyConnection, raw: str, mapping: ColumnMapping,
