@@ -39,6 +39,7 @@ import numpy as np
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError, NotFittedError
 from ltvkit.models.base import lgbm as common
+from ltvkit.models.base import tree_predict
 from ltvkit.models.base.model import LTVModel
 from ltvkit.models.registry import register
 from ltvkit.prediction import PredictionParts
@@ -125,8 +126,7 @@ class LGBMModel(common.LGBMParamsMixin, LTVModel):
             else target.smearing_factor(self.booster_, d.x, d.y))
 
     def _predict(self, data: LTVDataset) -> PredictionParts:
-        raw = self.booster_.predict(common.prediction_matrix(data),
-                                    num_threads=common.lgbm_threads(self.n_threads))
+        raw = tree_predict.predict(self.booster_, common.prediction_matrix(data), self.n_threads)
         target = self._regression_target(self.objective)
         return PredictionParts(value=target.inverse(raw, self.smearing_factor_))
 

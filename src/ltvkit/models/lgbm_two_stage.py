@@ -39,6 +39,7 @@ import numpy as np
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError, NotFittedError
 from ltvkit.models.base import lgbm as common
+from ltvkit.models.base import tree_predict
 from ltvkit.models.base.model import LTVModel
 from ltvkit.models.registry import register
 from ltvkit.prediction import PredictionParts
@@ -130,13 +131,13 @@ class LGBMTwoStageModel(common.LGBMParamsMixin, LTVModel):
 
     def _predict(self, data: LTVDataset) -> PredictionParts:
         x = common.prediction_matrix(data)
-        nt = common.lgbm_threads(self.n_threads)
         if self.classifier_ is None:
             p = np.full(len(data), float(self.p_constant_))
         else:
-            p = np.asarray(self.classifier_.predict(x, num_threads=nt), dtype=np.float64)
+            p = tree_predict.predict(self.classifier_, x, self.n_threads)
         target = self._regression_target(self.regressor_objective)
-        spend = np.maximum(target.inverse(self.regressor_.predict(x, num_threads=nt),
+        spend = np.maximum(target.inverse(tree_predict.predict(self.regressor_, x,
+                                                               self.n_threads),
                                           self.smearing_factor_), 0.0)
         gate = p if self.mode == "soft" else (p > float(self.threshold)).astype(np.float64)
         return PredictionParts(value=gate * spend, p_active=p, extras={"spend_if_buy": spend})

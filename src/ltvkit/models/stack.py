@@ -29,6 +29,7 @@ import numpy as np
 from ltvkit.data.dataset import LTVDataset
 from ltvkit.errors import ModelError
 from ltvkit.models.base import lgbm as common
+from ltvkit.models.base import tree_predict
 from ltvkit.models.base.ensemble import EnsembleModel, customer_folds
 from ltvkit.models.registry import register
 from ltvkit.prediction import PredictionParts
@@ -108,7 +109,7 @@ class Stack(EnsembleModel):
 
     def combine(self, p: np.ndarray) -> np.ndarray:
         if self.meta_booster_ is not None:
-            return self.meta_booster_.predict(p, num_threads=common.lgbm_threads(self.n_threads))
+            return tree_predict.predict(self.meta_booster_, p, self.n_threads)
         return p @ self.weights_ + self.intercept_
 
     def _predict(self, data: LTVDataset) -> PredictionParts:
