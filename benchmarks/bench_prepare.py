@@ -19,13 +19,6 @@ ltvkit's Numba kernels compile on their first call after an install and are cach
 parent process builds a tiny dataset first and reports that time separately, so the timed runs
 load the kernels from the cache, as every run after the first does.
 lifetimes is installed for this benchmark only (``pip install -e ".[bench]"``).
-
-``--warm-memory-gb G`` first touches (and frees) G GB in a child process. In a virtual machine
-whose memory is backed lazily by the host (the team's Firecracker VM), the first write to a
-guest page that no process has used yet costs ~4 s/GB instead of ~0.25 s/GB, so whichever run
-first needs more memory than any process before it pays for it; touching the memory once
-beforehand gives every timed run the same start. Its time is reported (small when the memory
-was already backed).
 """
 
 from __future__ import annotations
@@ -141,14 +134,6 @@ def warm_up() -> float:
     return time.perf_counter() - t0
 
 
-def warm_memory(gb: float) -> float:
-    """Touch ``gb`` GB once in a child process (see the module docstring); the seconds it took."""
-    code = f"import numpy as np; a = np.ones(int({gb} * 1e9) // 8); print(a[-1])"
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-    return time.perf_counter() - t0
-
-
 def child(tool: str, path: str, events_path: str | None = None) -> None:
     import resource
 
@@ -170,8 +155,6 @@ def main() -> None:
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--events", type=int, default=0,
                     help="rows of an events table to time prepare with (0: none)")
-    ap.add_argument("--warm-memory-gb", type=float, default=0.0,
-                    help="touch this many GB once before the timed runs (0: no)")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -188,10 +171,6 @@ def main() -> None:
                           f"{__import__('os').cpu_count()} cores",
                "date": time.strftime("%Y-%m-%d"), "rows": args.rows,
                "customers": args.customers}
-    if args.warm_memory_gb:
-        results["warm_memory_gb"] = args.warm_memory_gb
-        results["warm_memory_seconds"] = warm_memory(args.warm_memory_gb)
-        print(f"touched {args.warm_memory_gb:g} GB in {results['warm_memory_seconds']:.1f} s")
     results["kernel_warm_up_seconds"] = warm_up()
     print(f"ltvkit kernels compiled or loaded in {results['kernel_warm_up_seconds']:.1f} s")
     runs = ["ltvkit"] * args.repeat + ([] if args.skip_lifetimes else ["lifetimes"])
