@@ -309,6 +309,35 @@ def test_row_order_of_the_input_changes_nothing():
         np.testing.assert_array_equal(ds.sequences, out[0][1].sequences)
 
 
+def test_tied_rows_and_exact_duplicates_with_a_domain_agree_with_pandas():
+    """Rows tied in (customer, ts) are ordered by (type, domain, value, missing values last)
+    and exact duplicates dropped, with a domain column too: the arrays are pandas'
+    drop_duplicates + sort of the same frame."""
+    rng = np.random.default_rng(31)
+    events = random_events(31, n_customers=5, n_rows=2000)
+    events["ts"] = events["ts"].dt.floor("14D")  # many ties in (customer, ts)
+    events["value"] = np.where(np.isnan(events["value"]), np.nan, np.round(events["value"]))
+    events["domain"] = np.array(["shop", "web", None], dtype=object)[rng.integers(0, 3, 2000)]
+    events = pd.concat([events, events.iloc[::7]], ignore_index=True)  # exact duplicates
+    mapping = EventMapping(customer="customer_id", time="ts", event_type="event_type",
+                           value="value", domain="domain")
+    ev = read_events(events.sample(frac=1.0, random_state=3), mapping)
+    ref = events.drop_duplicates().assign(
+        dom=lambda f: f["domain"].map({"shop": 0, "web": 1}).fillna(-1).astype(int),
+        missing=lambda f: f["value"].isna(), v=lambda f: f["value"].fillna(0.0))
+    ref = ref.sort_values(["customer_id", "ts", "event_type", "dom", "missing", "v"])
+    a = ev.arrays
+    assert ev.quality.dropped["exact_duplicates"] == len(events) - len(ref) > 0
+    assert a.domain_names == ("shop", "web")
+    np.testing.assert_array_equal(a.customer_ids, sorted(ref["customer_id"].unique()))
+    np.testing.assert_array_equal(np.diff(a.customer_starts),
+                                  ref.groupby("customer_id").size().to_numpy())
+    np.testing.assert_array_equal(a.ts, ref["ts"].to_numpy("datetime64[us]").view(np.int64))
+    np.testing.assert_array_equal(np.array(a.type_names)[a.type_code], ref["event_type"])
+    np.testing.assert_array_equal(a.domain, ref["dom"])
+    np.testing.assert_array_equal(a.value, ref["value"])
+
+
 def test_building_with_events_is_bit_identical_across_thread_counts():
     events = random_events(9, n_customers=40, n_rows=5000)
     frames = []

@@ -157,7 +157,8 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list]:
 
 def numbers(column: pa.ChunkedArray, dtype) -> np.ndarray:
     """A numeric column as NumPy (nulls as NaN)."""
-    if column.null_count:
+    # Arrow writes the nulls of a float column as NaN itself: no filled copy of the column.
+    if column.null_count and not pa.types.is_floating(column.type):
         column = column.fill_null(np.nan)
     return np.asarray(column.to_numpy(), dtype=dtype)
 

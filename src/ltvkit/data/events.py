@@ -29,7 +29,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ltvkit.data.arrays import customer_runs, kernel_array, numbers, timestamps_us
+from ltvkit.data.arrays import customer_runs, kernel_array, numbers, tied_rows, timestamps_us
 from ltvkit.data.mapping import customer_expr, quote, time_expr
 from ltvkit.data.sources import (
     column_types,
@@ -248,17 +248,15 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     type_names = sorted(str(k) for k in (stats[8] or {}))
     domain_names = sorted(str(k) for k in (stats[9] or {})) if mapping.domain else []
     # Types and domains as integer codes (in name order) before the one sort: numeric sort
-    # keys, and no text column copied out of DuckDB.
-    con.register("_event_type_codes", pa.table({
-        "event_type": pa.array(type_names, pa.string()),
-        "__code": pa.array(np.arange(len(type_names)), pa.int64())}))
-    joins, domain_code = "", "-1::BIGINT"
+    # payload in the narrowest integer type (the sort moves every payload byte), and no text
+    # column copied out of DuckDB.
+    con.register("_event_type_codes", _code_table("event_type", type_names))
+    joins, domain_code, payload = "", "-1::SMALLINT", ""
     if mapping.domain:
-        con.register("_event_domain_codes", pa.table({
-            "domain": pa.array(domain_names, pa.string()),
-            "__code": pa.array(np.arange(len(domain_names)), pa.int64())}))
+        con.register("_event_domain_codes", _code_table("domain", domain_names))
         joins = "LEFT JOIN _event_domain_codes d ON s.domain = d.domain"
         domain_code = "coalesce(d.__code, -1)"
+        payload = ", domain_code"  # no column of -1s to sort when no domain is mapped
     coded = f"""SELECT s.customer_id, s.ts, t.__code AS type_code, s.value,
                        {domain_code} AS domain_code, s.__row_hash
                 FROM {staged} s JOIN _event_type_codes t ON s.event_type = t.event_type {joins}
@@ -266,7 +264,7 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     # One sort by (customer, ts); rows tied in both (few) are put in (type, domain, value)
     # order afterwards (:func:`_arrays`): rows still tied are equal in every mapped column, so
     # their order changes no sum, and the order of the kept rows is fixed by the data alone.
-    kept = con.sql(f"SELECT customer_id, ts, type_code, value, domain_code FROM ({coded}) "
+    kept = con.sql(f"SELECT customer_id, ts, type_code, value{payload} FROM ({coded}) "
                    "ORDER BY customer_id, ts").to_arrow_table()
     arrays, ties = _arrays(kept, type_names, domain_names if mapping.domain else None)
     n_dup = 0
@@ -297,6 +295,13 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
         mapping=mapping.to_dict(), cleaning=cleaning.to_dict())
     return EventLog(arrays=arrays, quality=quality, mapping=mapping,
                     has_value=mapping.value is not None, has_domain=mapping.domain is not None)
+
+
+def _code_table(column: str, names: list[str]) -> pa.Table:
+    """The code (place in ``names``) of every name, as the narrowest integer that holds it."""
+    dtype = np.int16 if len(names) <= np.iinfo(np.int16).max else np.int64
+    return pa.table({column: pa.array(names, pa.string()),
+                     "__code": pa.array(np.arange(len(names), dtype=dtype))})
 
 
 def _to_datetime(us: int) -> dt.datetime:
@@ -340,90 +345,85 @@ def _arrays(kept: pa.Table, type_names: list[str], domain_names: list[str] | Non
     arrays = EventArrays(customer_ids=ids, customer_starts=starts, ts=ts, type_code=codes,
                          type_names=tuple(type_names), value=value, domain=domain,
                          domain_names=tuple(domain_names or ()))
-    n = len(ts)
-    if n < 2:
+    # The few rows tied in (customer, ts), found in one compiled pass (no full-length
+    # temporaries); the time is given twice because the kernel's second key is the amount.
+    tied, first = tied_rows(arrays.customer_starts, arrays.ts, arrays.ts)
+    if not len(tied):
         return arrays, np.zeros(0, dtype=np.int64)
-    new_customer = np.zeros(n, dtype=bool)
-    new_customer[starts[:-1]] = True
-    same = (ts[1:] == ts[:-1]) & ~new_customer[1:]
-    if not same.any():
-        return arrays, np.zeros(0, dtype=np.int64)
-    _order_ties(arrays, np.flatnonzero(same) + 1)
+    _order_ties(arrays, tied, first)
+    rows = tied[~first]  # each tied in (customer, ts) with the row before it
     codes, value, domain = arrays.type_code, arrays.value, arrays.domain
-    same &= codes[1:] == codes[:-1]
-    same &= (value[1:] == value[:-1]) | (np.isnan(value[1:]) & np.isnan(value[:-1]))
+    same = codes[rows] == codes[rows - 1]
+    same &= (value[rows] == value[rows - 1]) | (np.isnan(value[rows]) & np.isnan(value[rows - 1]))
     if domain is not None:
-        same &= domain[1:] == domain[:-1]
-    return arrays, np.flatnonzero(same) + 1
+        same &= domain[rows] == domain[rows - 1]
+    return arrays, rows[same]
 
 
-def _groups(ties: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For rows ``ties`` (each equal to the row before it in some key): (rows in a group,
-    group id of every row (valid in groups), first row of every group)."""
-    tie = np.zeros(n, dtype=bool)
-    tie[ties] = True
-    in_group = tie.copy()
-    in_group[ties - 1] = True
-    first = in_group & ~tie
-    return in_group, np.cumsum(first) - 1, np.flatnonzero(first)
-
-
-def _order_ties(a: EventArrays, ties: np.ndarray) -> None:
+def _order_ties(a: EventArrays, tied: np.ndarray, first: np.ndarray) -> None:
     """Put the rows of every run tied in (customer, ts) in (type, domain, value) order, in
-    place (missing values last)."""
-    in_group, gid, _ = _groups(ties, a.n_rows)
-    idx = np.flatnonzero(in_group)
-    v = a.value[idx]
+    place (missing values last); ``tied`` the sorted rows of those runs, ``first`` marking
+    the first row of each run."""
+    gid = np.cumsum(first) - 1
+    v = a.value[tied]
     nan = np.isnan(v)
-    dom = a.domain[idx] if a.domain is not None else np.zeros(len(idx), dtype=np.int64)
-    src = idx[np.lexsort((np.where(nan, 0.0, v), nan, dom, a.type_code[idx], gid[idx]))]
-    a.type_code[idx] = a.type_code[src]
-    a.value[idx] = a.value[src]
+    dom = a.domain[tied] if a.domain is not None else np.zeros(len(tied), dtype=np.int64)
+    src = tied[np.lexsort((np.where(nan, 0.0, v), nan, dom, a.type_code[tied], gid))]
+    a.type_code[tied] = a.type_code[src]
+    a.value[tied] = a.value[src]
     if a.domain is not None:
-        a.domain[idx] = a.domain[src]
+        a.domain[tied] = a.domain[src]
+
+
+def _groups(ties: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For sorted rows ``ties`` (each equal to the row before it in some key): (the rows of
+    the groups of equal rows, in order; the group of each of them; the first row of every
+    group)."""
+    rows = np.union1d(ties - 1, ties)
+    first = ~np.isin(rows, ties)
+    return rows, np.cumsum(first) - 1, rows[first]
 
 
 def _drop_duplicates(con: duckdb.DuckDBPyConnection, coded: str, arrays: EventArrays,
                      ties: np.ndarray) -> tuple[EventArrays, int]:
     """Drop exact duplicates among the tied rows: a group of rows equal in every mapped column
     keeps as many rows as it has distinct input rows (by the hash of the whole input row)."""
-    n = arrays.n_rows
-    in_group, gid, g_start = _groups(ties, n)
-    cust = np.repeat(np.arange(len(arrays.customer_ids)), np.diff(arrays.customer_starts))
-    ids = arrays.customer_ids[cust[g_start]]
-    value = arrays.value[g_start]
+    a = arrays
+    rows, gid, g_start = _groups(ties)
+    cust = np.searchsorted(a.customer_starts, g_start, side="right") - 1
+    ids = a.customer_ids[cust]
+    value = a.value[g_start]
     keys = pa.table({
         "gid": pa.array(np.arange(len(g_start)), pa.int64()),
         "customer_id": pa.array(ids.tolist() if ids.dtype == object else ids),
-        "ts": pa.array(arrays.ts[g_start]).cast(pa.timestamp("us")),
-        "type_code": pa.array(arrays.type_code[g_start]),
+        "ts": pa.array(a.ts[g_start]).cast(pa.timestamp("us")),
+        "type_code": pa.array(a.type_code[g_start]),
         "value": pa.array(value, pa.float64(), mask=np.isnan(value)),
-        "domain_code": pa.array(arrays.domain[g_start] if arrays.domain is not None
+        "domain_code": pa.array(a.domain[g_start] if a.domain is not None
                                 else np.full(len(g_start), -1, dtype=np.int64))})
     con.register("_event_tie_keys", keys)
-    rows = con.execute(f"""
+    counted = con.execute(f"""
         SELECT k.gid, count(DISTINCT c.__row_hash) FROM ({coded}) c JOIN _event_tie_keys k
           ON c.customer_id = k.customer_id AND c.ts = k.ts AND c.type_code = k.type_code
          AND c.value IS NOT DISTINCT FROM k.value AND c.domain_code = k.domain_code
         GROUP BY 1""").fetchall()
     con.unregister("_event_tie_keys")
     distinct = np.zeros(len(g_start), dtype=np.int64)
-    for g, d in rows:
+    for g, d in counted:
         distinct[g] = d
-    pos = np.arange(n) - g_start[np.maximum(gid, 0)]
-    drop = in_group & (pos >= distinct[np.maximum(gid, 0)])
-    n_dup = int(drop.sum())
-    if not n_dup:
+    # A group keeps its first ``distinct`` rows (they are equal in every mapped column).
+    drop = rows[rows - g_start[gid] >= distinct[gid]]
+    if not len(drop):
         return arrays, 0
-    keep = ~drop
-    cust = cust[keep]
-    a = arrays
+    keep = np.ones(a.n_rows, dtype=bool)
+    keep[drop] = False
+    # The first row of a group is never dropped, so every customer keeps a row.
     return EventArrays(
         customer_ids=a.customer_ids,
-        customer_starts=np.searchsorted(cust, np.arange(len(a.customer_ids) + 1)),
+        customer_starts=a.customer_starts - np.searchsorted(drop, a.customer_starts),
         ts=a.ts[keep], type_code=a.type_code[keep], type_names=a.type_names,
         value=a.value[keep], domain=None if a.domain is None else a.domain[keep],
-        domain_names=a.domain_names), n_dup
+        domain_names=a.domain_names), len(drop)
 
 
 def event_vocabulary(events: EventLog, top_k: int, before_us: int) -> list[str]:

@@ -252,6 +252,8 @@ class _EventPlan:
     domains: list[str | None]
     feature_names: list[str]
     channel_names: list[str]
+    # [log customers] each log customer's code in the events (-1: no events).
+    customer_code: np.ndarray
 
     @property
     def n_slots(self) -> int:
@@ -286,7 +288,8 @@ def _event_plan(log: TransactionLog, events: Any, top_k: int,
     fnames = [domain_column(d, event_feature(lab, st)) for d in domains for lab in labels
               for st in stats]
     cnames = [domain_column(d, event_channel(lab)) for d in domains for lab in labels]
-    matched = customer_codes(ev, log.arrays.customer_ids) >= 0
+    code_of = customer_codes(ev, log.arrays.customer_ids)
+    matched = code_of >= 0
     in_log = customer_codes_inverse(ev, log.arrays.customer_ids)
     ev.quality.matching = {
         "log_customers_with_events": int(matched.sum()),
@@ -296,7 +299,7 @@ def _event_plan(log: TransactionLog, events: Any, top_k: int,
             np.diff(ev.arrays.customer_starts)[~in_log].sum())}
     ev.quality.vocabulary = vocabulary
     log.quality.events = ev.quality.to_dict()
-    return _EventPlan(ev, vocabulary, labels, stats, domains, fnames, cnames)
+    return _EventPlan(ev, vocabulary, labels, stats, domains, fnames, cnames, code_of)
 
 
 def customer_codes_inverse(ev: EventLog, log_ids: np.ndarray) -> np.ndarray:
@@ -309,15 +312,14 @@ def customer_codes_inverse(ev: EventLog, log_ids: np.ndarray) -> np.ndarray:
     return pd.Index(ev_ids).isin(ids)
 
 
-def _event_features(plan: _EventPlan, arrays: LogArrays, task: LTVTask,
-                    windows: list[kernels.Window], cust: np.ndarray,
-                    rows_per_cutoff: list[np.ndarray],
+def _event_features(plan: _EventPlan, task: LTVTask, windows: list[kernels.Window],
+                    cust: np.ndarray, rows_per_cutoff: list[np.ndarray],
                     sparse_masks: tuple[np.ndarray, np.ndarray] | None,
                     target_pass: str | None, features: np.ndarray, seq: np.ndarray,
                     col: int, channel: int) -> None:
     """The event block of every sample: one compiled walk per domain and cutoff."""
     ev = plan.events
-    code_of = customer_codes(ev, arrays.customer_ids)
+    code_of = plan.customer_code
     slots = type_slots(ev, plan.vocabulary)
     period = parse_period(task.period)
     n_stats = len(plan.stats)
@@ -468,7 +470,7 @@ def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
         features[:, asof_col + j] = values
     if plan is not None:
         say("event features and channels")
-        _event_features(plan, arrays, task, windows, cust, rows_per_cutoff, sparse_masks,
+        _event_features(plan, task, windows, cust, rows_per_cutoff, sparse_masks,
                         target_pass, features, seq, event_col, event_channel0)
         vocabs[EVENT_VOCABULARY] = list(plan.vocabulary)
 
