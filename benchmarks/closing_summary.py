@@ -4,7 +4,8 @@
 no worse on decile MAPE.
 
 Reads ``leaderboard.json`` files written by ``ltv benchmark`` on one dataset (several seeds,
-one seed per file is fine: the records are pooled) and prints one Markdown table and the
+one seed per file is fine: the records are pooled; ``FILE::OLD=NEW`` renames a model as in
+``render_tables.py``) and prints one Markdown table and the
 verdict line. The mean ± std come from ``ltvkit.evaluation.leaderboard.summarize`` and the
 verdicts from :func:`paper_baselines.verdict` ("yes"/"no": better/worse by more than the
 larger seed spread of the two, "tie" otherwise); no metric is recomputed.
@@ -15,11 +16,10 @@ larger seed spread of the two, "tie" otherwise); no metric is recomputed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from paper_baselines import PAPERS, verdict
+from render_tables import load_records
 
 from ltvkit.evaluation.leaderboard import cell, summarize
 
@@ -51,8 +51,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
-    records = [r for path in args.files for r in json.loads(Path(path).read_text())]
-    print(summary(records))
+    print(summary(load_records(args.files)))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ PAPER_COLUMNS = ("normalized_gini", "spearman", "percentile_mape", "decile_mape"
 LEADERBOARD_COLUMNS = HEADLINE_METRICS
 
 
-def _load(paths: list[str]) -> list[dict]:
+def load_records(paths: list[str]) -> list[dict]:
     records = []
     for spec in paths:
         path, _, rename = spec.partition("::")
@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("kind", choices=["leaderboard", "paper", "sparsity", "sparse", "non_sparse"])
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
-    records = _load(args.files)
+    records = load_records(args.files)
     if args.kind == "leaderboard":
         print(markdown_table(records, LEADERBOARD_COLUMNS))
     elif args.kind == "paper":
