@@ -205,8 +205,8 @@ class LtvS(TorchLTVModel):
     paper's (batch 256, Adam 1e-3): batch 1024, Adam lr 0.00941149318164555, weight decay
     1e-4, the best of 12 trials of ``ltv tune --dataset online_retail --model ltvs --seed 0``
     (issue 13), which also beat the paper's settings on CDNOW's validation split (normalized
-    Gini 0.5490 vs 0.5020; Online Retail 0.7846 vs 0.7462; BENCHMARKS.md, issue 13). ``exmn_losses=False`` is the ablation
-    without ``L_EC`` / ``L_EO``. See the module docstring for the equations and open choices.
+    Gini 0.5490 vs 0.5020; Online Retail 0.7846 vs 0.7462; BENCHMARKS.md, issue 13).
+    ``exmn_losses=False`` is the ablation without ``L_EC`` / ``L_EO``. See the module docstring for the equations and open choices.
     """
 
     name = "ltvs"
