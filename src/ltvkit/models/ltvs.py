@@ -49,8 +49,9 @@ Notes on choices the paper leaves open:
   (:class:`~ltvkit.nn.blocks.TCN`), each projected to ``h`` by a linear layer.
 - ``max_epochs`` is not given; 100 with patience 7 (the paper's patience).
 - ``n_threads=1`` by default: batches of 256 (the paper's, the default when this was
-  measured) through a 6-9 period TCN are tiny kernels, so intra-op threads add more synchronisation than work, and on a machine whose cores are busy
-  one thread is much faster than several (the predictions are the same). Pass
+  measured) through a 6-9 period TCN are tiny kernels, so intra-op threads add more
+  synchronisation than work, and on a machine whose cores are busy one thread is much faster
+  than several (the predictions are the same). Pass
   ``n_threads=None`` to leave torch's setting alone.
 
 The MAE is minimised by the conditional median, so on data where most customers have no future
