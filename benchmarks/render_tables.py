@@ -6,6 +6,10 @@ from a leaderboard a command wrote.
     python benchmarks/render_tables.py paper runs/cdnow/leaderboard.json      # paper-style columns
     python benchmarks/render_tables.py sparsity runs/olist/leaderboard.json   # per sparsity level
     python benchmarks/render_tables.py sparse runs/olist/leaderboard.json     # sparse customers
+
+Several files are pooled (e.g. one ``ltv benchmark`` run per seed). ``FILE::OLD=NEW`` renames
+model ``OLD`` of that file's records to ``NEW``, to keep two runs of a model apart (e.g. the
+same model before and after a change).
 """
 
 from __future__ import annotations
@@ -22,10 +26,15 @@ PAPER_COLUMNS = ("normalized_gini", "spearman", "percentile_mape", "decile_mape"
 LEADERBOARD_COLUMNS = HEADLINE_METRICS
 
 
-def _load(paths: list[str]) -> list[dict]:
+def load_records(paths: list[str]) -> list[dict]:
     records = []
-    for p in paths:
-        records += json.loads(Path(p).read_text())
+    for spec in paths:
+        path, _, rename = spec.partition("::")
+        old, _, new = rename.partition("=")
+        for r in json.loads(Path(path).read_text()):
+            if rename and r["model"] == old:
+                r = {**r, "model": new}
+            records.append(r)
     return records
 
 
@@ -34,7 +43,7 @@ def main() -> None:
     ap.add_argument("kind", choices=["leaderboard", "paper", "sparsity", "sparse", "non_sparse"])
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
-    records = _load(args.files)
+    records = load_records(args.files)
     if args.kind == "leaderboard":
         print(markdown_table(records, LEADERBOARD_COLUMNS))
     elif args.kind == "paper":

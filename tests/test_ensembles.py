@@ -54,6 +54,23 @@ def test_stack_on_cdnow_is_at_least_as_good_as_its_worse_member(cdnow_slices, tm
                                   stack.predict(test).value)
 
 
+def test_stack_simplex_meta_is_a_convex_combination_of_its_members(cdnow_slices, tmp_path):
+    train, valid, test = cdnow_slices
+    stack = Stack(base_models=("lgbm", "historical_mean"), base_params={"lgbm": TINY},
+                  meta="simplex", n_folds=3, n_threads=1).fit(train, valid)
+    assert stack.weights_.sum() == pytest.approx(1.0) and np.all(stack.weights_ >= 0)
+    assert stack.intercept_ == 0.0
+    members = np.column_stack([m.predict(test).value[:, 0] for m in stack.members_])
+    pred = stack.predict(test).value[:, 0]
+    np.testing.assert_allclose(pred, members @ stack.weights_, rtol=1e-9)
+    assert np.all(pred <= members.max(axis=1) + 1e-9)  # no rescaling beyond the members
+    stack.save(tmp_path / "s")
+    np.testing.assert_array_equal(LTVModel.load(tmp_path / "s").predict(test).value,
+                                  stack.predict(test).value)
+    with pytest.raises(ModelError, match="meta must be one of"):
+        Stack(meta="ridge").fit(train, valid)
+
+
 def test_blend_weights_are_on_the_simplex_and_come_from_validation(cdnow_slices):
     train, valid, test = cdnow_slices
     blend = Blend(base_models=("lgbm", "historical_mean"), base_params={"lgbm": TINY},
@@ -99,3 +116,16 @@ def test_auto_chooses_on_validation_and_reports_untunable_families(cdnow_slices)
     assert model.chosen_ == "lgbm"  # the only tunable family: nothing to stack
     gini = normalized_gini(test.labels_for(test.horizons[0]), model.predict(test).value[:, 0])
     assert gini > 0.5
+
+
+def test_auto_scores_one_stack_per_meta_and_keeps_the_best_on_validation(cdnow_slices):
+    train, valid, _ = cdnow_slices
+    model = Auto(families=("lgbm", "ziln"), base_params={"lgbm": TINY, "ziln": {"max_epochs": 3}},
+                 trials_per_family=2, n_folds=2, time_budget=60, n_threads=1).fit(train, valid)
+    scores = model.search_info_["validation_gini"]
+    assert set(scores) == {max(("lgbm", "ziln"),
+                               key=lambda f: model.search_info_[f]["best_valid_gini"]),
+                           "stack[meta=nnls]", "stack[meta=simplex]"}
+    assert scores[model.chosen_] == max(scores.values())
+    with pytest.raises(ModelError, match="stack_metas must be among"):
+        Auto(stack_metas=("ridge",)).fit(train, valid)

@@ -6,8 +6,9 @@ Everything is chosen on validation data only (the ``valid`` given to ``fit``, or
 10 % of the training customers when none is given): each family in ``families`` gets an
 equal share of ``time_budget`` seconds (at most ``trials_per_family`` Optuna trials, seeded
 TPE with pruning, see :mod:`ltvkit.models.base.search`); the tuned families are combined by
-:class:`~ltvkit.models.stack.Stack`; the stack and the best single tuned model are compared
-on the validation normalized Gini. ``search_info_`` holds every family's best validation
+:class:`~ltvkit.models.stack.Stack`, once per meta-learner in ``stack_metas`` (NNLS and
+simplex weights by default: NNLS can rescale a single member, simplex weights cannot); the
+stacks and the best single tuned model are compared on the validation normalized Gini. ``search_info_`` holds every family's best validation
 score and parameters. The chosen model is saved in ``members/``.
 
 Reproducibility: the same seed draws the same sequence of trials, but when ``time_budget``
@@ -32,7 +33,7 @@ from ltvkit.errors import LTVError, ModelError
 from ltvkit.models.base.ensemble import EnsembleModel, holdout_split
 from ltvkit.models.base.search import search, validation_score
 from ltvkit.models.registry import get_model_class, register
-from ltvkit.models.stack import Stack
+from ltvkit.models.stack import METAS, Stack
 from ltvkit.prediction import PredictionParts
 
 
@@ -43,12 +44,14 @@ class Auto(EnsembleModel):
     def __init__(self, families: tuple[str, ...] = ("lgbm", "ziln"),
                  base_params: dict[str, dict[str, Any]] | None = None,
                  time_budget: float = 240.0, trials_per_family: int = 20, n_folds: int = 3,
-                 random_state: int = 0, n_threads: int | None = None):
+                 stack_metas: tuple[str, ...] = ("nnls", "simplex"), random_state: int = 0,
+                 n_threads: int | None = None):
         self.families = families
         self.base_params = base_params
         self.time_budget = time_budget
         self.trials_per_family = trials_per_family
         self.n_folds = n_folds
+        self.stack_metas = stack_metas
         self.random_state = random_state
         self.n_threads = n_threads
         super().__init__()
@@ -68,6 +71,9 @@ class Auto(EnsembleModel):
         if float(self.time_budget) <= 0 or int(self.trials_per_family) < 1:
             raise ModelError(f"{self.name}: time_budget must be > 0 and trials_per_family "
                              f">= 1, got {self.time_budget} and {self.trials_per_family}")
+        bad = [m for m in self.stack_metas if m not in METAS]
+        if bad:
+            raise ModelError(f"{self.name}: stack_metas must be among {METAS}, got {bad}")
 
     def _fit(self, train: LTVDataset, valid: LTVDataset | None) -> None:
         self.require_samples(self.name, train, 20 * int(self.n_folds))
@@ -100,13 +106,15 @@ class Auto(EnsembleModel):
         candidates: dict[str, Any] = {
             best_family: self.make_member(best_family, tuned[best_family]).fit(train, valid)}
         if len(tuned) > 1:
-            stack = Stack(base_models=tuple(tuned), base_params=tuned,
-                          n_folds=int(self.n_folds), random_state=int(self.random_state),
-                          n_threads=self.n_threads)
-            candidates["stack"] = stack.fit(train, valid)
+            for meta in self.stack_metas:
+                stack = Stack(base_models=tuple(tuned), base_params=tuned, meta=meta,
+                              n_folds=int(self.n_folds), random_state=int(self.random_state),
+                              n_threads=self.n_threads)
+                candidates[f"stack[meta={meta}]"] = stack.fit(train, valid)
         scores = {k: validation_score(m, valid, "normalized_gini") for k, m in
                   candidates.items()}
-        self.chosen_ = max(scores, key=lambda k: (scores[k], k == "stack"))
+        # ties go to a stack (it averages out one member's noise), then to the first meta
+        self.chosen_ = max(scores, key=lambda k: (scores[k], k.startswith("stack[")))
         self.members_ = [candidates[self.chosen_]]
         info["validation_gini"] = scores
         info["seconds"] = round(time.perf_counter() - t0, 1)

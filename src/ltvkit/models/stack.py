@@ -4,8 +4,11 @@ The training set is cut into ``n_folds`` customer-grouped folds; each base model
 all folds but one and predicts the held-out fold, so every training sample gets predictions
 from models that never saw it (the out-of-fold matrix ``P [n, M]``). The meta-learner maps
 ``P`` to the label: by default a non-negative linear combination with an intercept
-(``scipy.optimize.nnls``; non-negative weights keep the stack monotone in every member), or a
-small LightGBM booster (``meta="lgbm"``). The base models are then refitted on all training
+(``scipy.optimize.nnls``; non-negative weights keep the stack monotone in every member),
+weights on the simplex without intercept (``meta="simplex"``, :func:`blend.simplex_weights`:
+a convex combination cannot rescale the members, which NNLS did on heavy-tailed spend, e.g.
+all weight on one member times 2.6 on Online Retail), or a small LightGBM booster
+(``meta="lgbm"``). The base models are then refitted on all training
 data (with the validation set for early stopping) and the meta-learner is applied to their
 predictions. Saved as JSON + each member's own files in ``members/``.
 
@@ -31,11 +34,12 @@ from ltvkit.errors import ModelError
 from ltvkit.models.base import lgbm as common
 from ltvkit.models.base import tree_predict
 from ltvkit.models.base.ensemble import EnsembleModel, customer_folds
+from ltvkit.models.blend import simplex_weights
 from ltvkit.models.registry import register
 from ltvkit.prediction import PredictionParts
 
 META_BOOSTER_FILE = "meta_booster.txt"
-METAS = ("nnls", "lgbm")
+METAS = ("nnls", "simplex", "lgbm")
 
 
 def fit_nnls(p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -68,7 +72,9 @@ class Stack(EnsembleModel):
         return [{"base_models": ("lgbm", "historical_mean"), "base_params": {"lgbm": tiny},
                  "n_folds": 2, "n_threads": 1},
                 {"base_models": ("lgbm", "historical_mean"), "base_params": {"lgbm": tiny},
-                 "n_folds": 2, "meta": "lgbm", "n_threads": 1}]
+                 "n_folds": 2, "meta": "lgbm", "n_threads": 1},
+                {"base_models": ("lgbm", "historical_mean"), "base_params": {"lgbm": tiny},
+                 "n_folds": 2, "meta": "simplex", "n_threads": 1}]
 
     def _validate_params(self) -> None:
         super()._validate_params()
@@ -93,6 +99,8 @@ class Stack(EnsembleModel):
         self.meta_booster_ = None
         if self.meta == "nnls":
             self.weights_, self.intercept_ = fit_nnls(oof, y)
+        elif self.meta == "simplex":
+            self.weights_, self.intercept_ = simplex_weights(oof, y), 0.0
         else:
             self.weights_, self.intercept_ = np.zeros(len(names)), 0.0
             self.meta_booster_ = common.train_booster(
