@@ -9,7 +9,7 @@ import pytest
 from ltvkit.errors import ModelError
 from ltvkit.metrics import normalized_gini
 from ltvkit.models import LTVModel
-from ltvkit.models.auto import Auto
+from ltvkit.models.auto import Auto, choice_key
 from ltvkit.models.blend import Blend, simplex_weights
 from ltvkit.models.segment_ensemble import SegmentEnsemble
 from ltvkit.models.stack import Stack, fit_nnls
@@ -126,6 +126,25 @@ def test_auto_scores_one_stack_per_meta_and_keeps_the_best_on_validation(cdnow_s
     assert set(scores) == {max(("lgbm", "ziln"),
                                key=lambda f: model.search_info_[f]["best_valid_gini"]),
                            "stack[meta=nnls]", "stack[meta=simplex]"}
-    assert scores[model.chosen_] == max(scores.values())
+    mapes = model.search_info_["validation_decile_mape"]
+    assert set(mapes) == set(scores)
+    keys = {k: choice_key(k, {"normalized_gini": scores[k], "decile_mape": mapes[k]})
+            for k in scores}
+    assert model.chosen_ == max(keys, key=keys.get)
+    assert round(scores[model.chosen_], 4) == round(max(scores.values()), 4)
     with pytest.raises(ModelError, match="stack_metas must be among"):
         Auto(stack_metas=("ridge",)).fit(train, valid)
+
+
+def test_auto_breaks_gini_ties_by_validation_calibration():
+    # a stack that only rescales ZILN ranks exactly as ZILN does: calibration decides
+    scores = {"ziln": {"normalized_gini": 0.70381, "decile_mape": 0.10},
+              "stack[meta=nnls]": {"normalized_gini": 0.70384, "decile_mape": 0.45},
+              "stack[meta=simplex]": {"normalized_gini": 0.70379, "decile_mape": 0.12}}
+    assert max(scores, key=lambda k: choice_key(k, scores[k])) == "ziln"
+    # a better Gini (at 4 decimals) still wins over calibration; NaN scores lose
+    scores["stack[meta=nnls]"]["normalized_gini"] = 0.7050
+    assert max(scores, key=lambda k: choice_key(k, scores[k])) == "stack[meta=nnls]"
+    scores["stack[meta=nnls]"]["normalized_gini"] = float("nan")
+    scores["ziln"]["decile_mape"] = float("nan")
+    assert max(scores, key=lambda k: choice_key(k, scores[k])) == "stack[meta=simplex]"

@@ -76,12 +76,19 @@ def search_space_of(cls: type) -> SearchSpace:
                      "search_space(cls, trial) next to test_params()), so it cannot be tuned")
 
 
-def validation_score(model: Any, valid: LTVDataset, metric: str) -> float:
-    """``metric`` of ``model``'s first-horizon predictions of ``valid``."""
+def validation_scores(model: Any, valid: LTVDataset, metrics: tuple[str, ...]) -> dict[str, float]:
+    """``metrics`` of ``model``'s first-horizon predictions of ``valid`` (one prediction);
+    a metric that is undefined on ``valid`` is NaN."""
     pred = model.predict(valid)
     horizon = model.horizons_[0]
-    value = evaluate(valid.labels_for(horizon), pred.value[:, pred.horizon_index(horizon)])[metric]
-    return float(value) if value is not None and np.isfinite(value) else float("nan")
+    values = evaluate(valid.labels_for(horizon), pred.value[:, pred.horizon_index(horizon)])
+    return {m: float(values[m]) if values[m] is not None and np.isfinite(values[m])
+            else float("nan") for m in metrics}
+
+
+def validation_score(model: Any, valid: LTVDataset, metric: str) -> float:
+    """``metric`` of ``model``'s first-horizon predictions of ``valid``."""
+    return validation_scores(model, valid, (metric,))[metric]
 
 
 @contextlib.contextmanager
