@@ -226,3 +226,19 @@ def test_bad_parameters_raise_model_error(name, params, match, cdnow_slices):
     train, _, _ = cdnow_slices
     with pytest.raises(ModelError, match=match):
         create_model(name, **TINY, **params).fit(train)
+
+
+def test_predictions_do_not_depend_on_the_thread_count(cdnow_slices):
+    # The service predicts with n_threads=1 (one thread per request; ltvkit.service.scoring):
+    # its scores must be those of `ltv predict` on all cores.
+    train, valid, test = cdnow_slices
+    for name in ("lgbm", "lgbm_two_stage"):
+        model = create_model(name, **{**TINY, "n_threads": 2}).fit(train, valid)
+        many = model.predict(test)
+        model.set_params(n_threads=1)
+        one = model.predict(test)
+        model.set_params(n_threads=None)
+        every = model.predict(test)
+        np.testing.assert_array_equal(one.value, many.value)
+        np.testing.assert_array_equal(every.value, many.value)
+        assert many.value.std() > 0

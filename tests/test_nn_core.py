@@ -374,3 +374,28 @@ def test_mlp_and_progress_bar_run_end_to_end():
     history = Trainer(max_epochs=2, device="cpu", progress=True).fit(
         Wrap(), _regression_data(), None, _mse)
     assert len(history.train_loss) == 2 and history.monitor == "train"
+
+
+def test_predict_is_in_eval_mode_on_the_device_even_when_a_submodule_was_set_to_train():
+    # Trainer.predict skips .eval() and .to() when nothing needs them (a one-customer request
+    # would pay more for them than for its forward pass): a submodule left in training mode
+    # must still be switched, so dropout does not change the predictions.
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(3, 16), nn.Dropout(0.5), nn.Linear(16, 1))
+
+        def forward(self, batch):
+            return self.body(batch["x"])
+
+    torch.manual_seed(0)
+    net, x = Net(), {"x": torch.randn(64, 3)}
+    trainer = Trainer(device="cpu")
+    first = trainer.predict(net, x)
+    assert not any(m.training for m in net.modules())
+    net.body[1].train()  # the root stays in eval mode
+    again = trainer.predict(net, x)
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
+    assert not net.body[1].training
+    net.double()  # parameters of another dtype are left as they are (only the device matters)
+    assert trainer.predict(net, {"x": x["x"].double()}).dtype == torch.float64

@@ -241,3 +241,34 @@ def test_read_domains_same_log_as_duckdb():
     _same_log(duck, arrow)
     assert arrow.has_domain and arrow.domains() == duck.domains() == ["app", "shop"]
     assert arrow.quality.dropped["exact_duplicates"] == 1
+
+
+def test_records_to_dict_equal_asdict_and_are_copies(cdnow_table):
+    # plain_dict (ltvkit.data.plain) replaces dataclasses.asdict in the data records' to_dict.
+    import dataclasses
+
+    from ltvkit.data.plain import plain_dict
+
+    mapping = ColumnMapping(customer="customer_id", time="date", amount="dollar_value",
+                            quantity="number_of_cds")
+    log = read_transactions(cdnow_table, mapping, CleaningRules(), engine=ArrowEngine())
+    task = LTVTask(cutoff="1997-09-30", horizons=("90D", "180D"), period="M", n_periods=9)
+    for record in (log.quality, task, mapping, CleaningRules(data_end="1998-01-01")):
+        assert plain_dict(record) == dataclasses.asdict(record)
+    quality = log.quality.to_dict()
+    assert quality["dropped"]["exact_duplicates"] > 0 and quality["mapping"] == mapping.to_dict()
+    quality["dropped"]["exact_duplicates"] = -1
+    quality["notes"].append("changed")
+    assert log.quality.dropped["exact_duplicates"] > 0 and "changed" not in log.quality.notes
+
+    @dataclasses.dataclass
+    class Nested:
+        inner: CleaningRules
+        array: np.ndarray
+        pairs: tuple
+
+    value = Nested(CleaningRules(), np.arange(3), ((1, "a"), [2.0]))
+    out = plain_dict(value)
+    assert out["inner"] == dataclasses.asdict(CleaningRules()) and out["pairs"] == ((1, "a"), [2.0])
+    out["array"][0] = 9  # other values are deep copies, as with asdict
+    assert value.array[0] == 0

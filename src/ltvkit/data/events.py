@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from ltvkit.data.arrays import customer_runs, kernel_array, numbers, tied_rows, timestamps_us
 from ltvkit.data.mapping import customer_expr, quote, time_expr
+from ltvkit.data.plain import plain_dict
 from ltvkit.data.sources import (
     column_types,
     is_in_memory,
@@ -65,7 +66,7 @@ class EventMapping:
     time_format: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain_dict(self)
 
 
 @dataclass
@@ -80,7 +81,7 @@ class EventCleaning:
     data_end: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain_dict(self)
 
 
 @dataclass
@@ -109,7 +110,7 @@ class EventQuality:
                 f"{self.rows_kept}, dropped {self.dropped}")
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = plain_dict(self)
         out["rows_dropped"] = sum(self.dropped.values())
         return out
 

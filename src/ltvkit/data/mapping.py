@@ -7,8 +7,10 @@ columns (the DuckDB engine's mapping step).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
+
+from ltvkit.data.plain import plain_dict
 
 # The columns of a cleaned log, in order.
 CANONICAL_COLUMNS = ("customer_id", "ts", "amount", "order_id", "quantity", "category", "domain")
@@ -47,7 +49,7 @@ class ColumnMapping:
     time_format: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain_dict(self)
 
 
 @dataclass
@@ -66,7 +68,7 @@ class CleaningRules:
     data_end: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain_dict(self)
 
 
 def mapped_roles(mapping: ColumnMapping) -> dict[str, bool]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ltvkit.data.plain import plain_dict
 
 
 @dataclass
@@ -53,7 +55,7 @@ class DataQualityReport:
                 f"{self.rows_kept}, dropped {self.rows_dropped} ({self.dropped})")
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = plain_dict(self)
         out["rows_dropped"] = self.rows_dropped
         return out
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ltvkit.data.plain import plain_dict
 from ltvkit.errors import TaskError
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([DWdw])\s*$")
@@ -181,7 +182,7 @@ class LTVTask:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = plain_dict(self)
         d["horizons"] = list(self.horizons)
         d["domains"] = list(self.domains) if self.domains is not None else None
         return d

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -337,7 +338,7 @@ class Trainer:
         Outputs may be a tensor, a tuple / dict of tensors or a dataclass of tensors.
         """
         device = resolve_device(self.device)
-        module.to(device).eval()
+        _ready_for_inference(module, device)
         n = next(iter(inputs.values())).shape[0] if inputs else 0
         parts = []
         for start in range(0, n, self.eval_batch_size):
@@ -345,6 +346,19 @@ class Trainer:
             parts.append(module({k: v[sl].to(device, non_blocking=True)
                                  for k, v in inputs.items()}))
         return concat_outputs(parts)
+
+
+def _ready_for_inference(module: nn.Module, device: torch.device) -> None:
+    """``module.to(device).eval()``, each step only when needed: both walk every submodule and
+    tensor, which for a small prediction (one service request) costs more than the forward
+    pass itself."""
+    if any(m.training for m in module.modules()):
+        module.eval()
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    tensors = itertools.chain(module.parameters(), module.buffers())
+    if any(t.device != device for t in tensors):
+        module.to(device)
 
 
 def concat_outputs(parts: list[Any]) -> Any:
