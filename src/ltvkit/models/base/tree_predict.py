@@ -46,6 +46,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ltvkit.models.base.lgbm import lgbm_threads
+
 # LightGBM's kZeroThreshold is the float 1e-35f, compared as a double.
 ZERO_THRESHOLD = float(np.float32(1e-35))
 _INT32_LIMIT = 2147483648.0
@@ -226,7 +228,7 @@ def predict(booster, x: np.ndarray, n_threads: int | None = None) -> np.ndarray:
     ens = ensemble_of(booster)
     if ens is None or np.ndim(x) != 2 or np.shape(x)[1] != ens.n_features:
         # LightGBM's own path, also for the shapes it rejects (its error message).
-        return booster.predict(x, num_threads=0 if n_threads is None else int(n_threads))
+        return booster.predict(x, num_threads=lgbm_threads(n_threads))
     return ens.predict(x, n_threads)
 
 
