@@ -87,7 +87,8 @@ class LogArrays:
                          domain=pick(self.domain), domain_names=self.domain_names)
 
 
-@njit(cache=True)
+# nogil: while one read walks its rows, a read in another thread (the events) goes on.
+@njit(cache=True, nogil=True)
 def _runs_into(values, offset, starts, firsts, k):
     """Append to ``starts`` / ``firsts`` the position and value of every run that starts in
     this chunk of sorted values (``k`` runs so far, the last one's value in ``firsts[k-1]``)."""
@@ -114,7 +115,7 @@ def sorted_runs(chunks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return starts[:k + 1].copy(), firsts[:k].copy()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def tied_rows(starts, ts, amount):
     """(positions, first) of the rows that share customer, timestamp and amount with a
     neighbour; ``first`` marks the first row of each such run."""

@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from ltvkit.data.arrays import customer_runs, kernel_array, numbers, tied_rows, timestamps_us
 from ltvkit.data.mapping import customer_expr, quote, time_expr
+from ltvkit.data.pages import with_plain_pages
 from ltvkit.data.plain import plain_dict
 from ltvkit.data.sources import (
     column_types,
@@ -120,8 +121,8 @@ class EventArrays:
     """The kept event rows sorted by (customer, ts, type, value, domain).
 
     customer_ids [n_customers] int64 or str objects; customer_starts [n_customers + 1];
-    ts [n_rows] int64 microseconds since 1970-01-01 UTC; type_code [n_rows] int64 (index into
-    ``type_names``); value [n_rows] float64 (NaN = no value); domain [n_rows] int64 codes into
+    ts [n_rows] int64 microseconds since 1970-01-01 UTC; type_code [n_rows] int32 (index into
+    ``type_names``; half the bytes of int64 to convert and walk); value [n_rows] float64 (NaN = no value); domain [n_rows] int64 codes into
     ``domain_names`` (-1 = missing) or None when not mapped.
     """
 
@@ -137,7 +138,7 @@ class EventArrays:
     def __post_init__(self) -> None:
         fixed = kernel_array  # the compiled kernels' array type
         self.customer_starts = fixed(self.customer_starts, np.int64)
-        self.ts, self.type_code = fixed(self.ts, np.int64), fixed(self.type_code, np.int64)
+        self.ts, self.type_code = fixed(self.ts, np.int64), fixed(self.type_code, np.int32)
         self.value, self.domain = fixed(self.value, np.float64), fixed(self.domain, np.int64)
 
     @property
@@ -156,6 +157,7 @@ class EventLog:
     has_domain: bool
 
 
+@with_plain_pages
 def read_events(source: Any, mapping: EventMapping | None = None,
                 cleaning: EventCleaning | None = None, *,
                 con: duckdb.DuckDBPyConnection | None = None,
@@ -265,8 +267,10 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     # One sort by (customer, ts); rows tied in both (few) are put in (type, domain, value)
     # order afterwards (:func:`_arrays`): rows still tied are equal in every mapped column, so
     # their order changes no sum, and the order of the kept rows is fixed by the data alone.
-    kept = con.sql(f"SELECT customer_id, ts, type_code, value{payload} FROM ({coded}) "
-                   "ORDER BY customer_id, ts").to_arrow_table()
+    # A missing value leaves DuckDB as NaN (what EventArrays hold): an Arrow column without
+    # nulls converts to NumPy without a pass that fills them.
+    kept = con.sql(f"SELECT customer_id, ts, type_code, coalesce(value, 'NaN'::DOUBLE) AS value"
+                   f"{payload} FROM ({coded}) ORDER BY customer_id, ts").to_arrow_table()
     arrays, ties = _arrays(kept, type_names, domain_names if mapping.domain else None)
     n_dup = 0
     if cleaning.drop_duplicates and len(ties):
@@ -340,7 +344,7 @@ def _arrays(kept: pa.Table, type_names: list[str], domain_names: list[str] | Non
     in every mapped column (candidates for exact duplicates)."""
     starts, ids = customer_runs(kept.column("customer_id"))
     ts = timestamps_us(kept.column("ts"))
-    codes = numbers(kept.column("type_code"), np.int64)
+    codes = numbers(kept.column("type_code"), np.int32)
     value = numbers(kept.column("value"), np.float64)
     domain = None if domain_names is None else numbers(kept.column("domain_code"), np.int64)
     arrays = EventArrays(customer_ids=ids, customer_starts=starts, ts=ts, type_code=codes,

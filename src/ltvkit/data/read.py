@@ -11,16 +11,20 @@ sorts the kept rows once (:mod:`~ltvkit.data.log`). The log is never copied into
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import duckdb
 
 from ltvkit.data.engine import LogEngine, get_engine
+from ltvkit.data.events import EventCleaning, EventLog, EventMapping, read_events
 from ltvkit.data.log import TransactionLog
 from ltvkit.data.mapping import CleaningRules, ColumnMapping
+from ltvkit.data.pages import with_plain_pages
 from ltvkit.errors import DataValidationError
 
 
+@with_plain_pages
 def read_transactions(source: Any, mapping: ColumnMapping | None = None,
                       cleaning: CleaningRules | None = None, *,
                       con: duckdb.DuckDBPyConnection | None = None,
@@ -54,6 +58,7 @@ def read_transactions(source: Any, mapping: ColumnMapping | None = None,
                                    read_options=read_options, table=table)
 
 
+@with_plain_pages
 def read_domains(sources: dict[str, Any], mapping: ColumnMapping | None = None,
                  cleaning: CleaningRules | None = None, *,
                  read_options: dict[str, Any] | None = None,
@@ -72,3 +77,48 @@ def read_domains(sources: dict[str, Any], mapping: ColumnMapping | None = None,
                                   "empty", column=mapping.domain, rule="no domain column")
     return get_engine(engine).read_domains(sources, mapping, cleaning or CleaningRules(),
                                            read_options=read_options)
+
+
+def read_with_events(source: Any, events: Any, mapping: ColumnMapping | None = None,
+                     cleaning: CleaningRules | None = None,
+                     event_mapping: EventMapping | None = None,
+                     event_cleaning: EventCleaning | None = None, *,
+                     read_options: dict[str, Any] | None = None,
+                     event_read_options: dict[str, Any] | None = None,
+                     engine: str | LogEngine = "duckdb",
+                     side_by_side: bool = True) -> tuple[TransactionLog, EventLog]:
+    """Read a transaction log and its events table: (the log, the events).
+
+    The two reads do not depend on each other, so with ``side_by_side`` the events are read in
+    a second thread while this one reads the log, each on its own DuckDB connection: DuckDB,
+    Arrow and the compiled row walks release the GIL, so the single-threaded stretches of one
+    read overlap the other's query (20M + 20M rows on 2 cores: 13.0-13.7 s one after the
+    other, 9.7-10.8 s side by side). Peak memory is then the two reads' together;
+    ``side_by_side=False`` reads one after the other.
+
+    ``event_cleaning`` defaults to the log's ``data_end`` (no event after the log's last day).
+    Errors are those of :func:`read_transactions` and :func:`~ltvkit.data.events.read_events`;
+    the log's is raised first when both fail.
+    """
+    cleaning = cleaning or CleaningRules()
+    event_cleaning = event_cleaning or EventCleaning(data_end=cleaning.data_end)
+
+    def read_the_events() -> EventLog:
+        return read_events(events, event_mapping, event_cleaning,
+                           read_options=event_read_options)
+
+    def read_the_log() -> TransactionLog:
+        return read_transactions(source, mapping, cleaning, read_options=read_options,
+                                 engine=engine)
+
+    if not side_by_side:
+        return read_the_log(), read_the_events()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ltvkit-events") as pool:
+        pending = pool.submit(read_the_events)
+        try:
+            log = read_the_log()
+        except BaseException:
+            pending.cancel()
+            wait([pending])  # the events connection is closed before the error leaves
+            raise
+        return log, pending.result()

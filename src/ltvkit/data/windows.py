@@ -42,6 +42,7 @@ from ltvkit.data.layout import (
 )
 from ltvkit.data.log import TransactionLog
 from ltvkit.data.mapping import customer_expr
+from ltvkit.data.pages import with_plain_pages
 from ltvkit.data.sources import register_source
 from ltvkit.data.task import LTVTask, parse_date, parse_days, parse_period
 from ltvkit.errors import DataValidationError, TaskError
@@ -338,6 +339,7 @@ def _event_features(plan: _EventPlan, task: LTVTask, windows: list[kernels.Windo
                               col + k * plan.n_slots * n_stats, channel + k * plan.n_slots)
 
 
+@with_plain_pages
 def build_dataset(log: TransactionLog, task: LTVTask, attributes: Any = None, *,
                   attribute_customer_col: str = "customer_id",
                   vocabularies: dict[str, list[str]] | None = None,
