@@ -335,13 +335,23 @@ class Batcher:
     rule, scores their customers at once, and hands each request its own rows. A customer's
     features, and so its score, depend on its own transactions and the cutoff only, so a
     request gets the numbers it would get alone; a request waits for no timer, only for the
-    batch in progress."""
+    batch in progress.
+
+    A small request (at most :attr:`inline_rows` transactions) that arrives while no request
+    is waiting or being scored is scored at once on the event loop instead: the hop to a
+    scoring thread and back (two thread wake-ups and GIL hand-overs) costs such a request
+    more than its scoring blocks the loop, and there is nothing for it to be batched with."""
+
+    inline_rows = 1_000
 
     def __init__(self, holder, max_customers: int, threads: int = 2):
         import queue
 
         self.holder, self.max_customers = holder, max_customers
         self._queue: queue.Queue = queue.Queue()
+        # Requests queued or being scored by the scoring threads (0: they are idle).
+        self._busy = 0
+        self._busy_lock = threading.Lock()
         # A few scoring threads (one core each: the compiled walks and the model on one thread).
         self._threads = [threading.Thread(target=self._run, name=f"ltvkit-scorer-{i}",
                                           daemon=True) for i in range(threads)]
@@ -354,7 +364,7 @@ class Batcher:
 
         _check_request(customers)
         future: Future = Future()
-        self._queue.put((customers, cutoff, _has_order(customers), future))
+        self._put((customers, cutoff, _has_order(customers), future))
         return future.result()
 
     async def score_async(self, customers: list, cutoff: dt.date
@@ -363,10 +373,22 @@ class Batcher:
         thread. ``customers`` may be the request's pydantic models (scored as they are)."""
         import asyncio
 
+        if not self._busy and _n_rows(customers) <= self.inline_rows:
+            loaded = self.holder.current
+            return loaded, loaded.score(customers, cutoff)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put((customers, cutoff, None, _LoopFuture(loop, future)))
+        self._put((customers, cutoff, None, _LoopFuture(loop, future)))
         return await future
+
+    def _put(self, item: tuple) -> None:
+        with self._busy_lock:
+            self._busy += 1
+        self._queue.put(item)
+
+    def _done(self, n: int) -> None:
+        with self._busy_lock:
+            self._busy -= n
 
     def _run(self) -> None:
         import queue
@@ -380,8 +402,10 @@ class Batcher:
                     pending.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            taken = len(pending)
             pending = [item for item in map(_checked, pending) if item is not None]
             if not pending:
+                self._done(taken)
                 continue
             first = pending[0]
             batch, rest, size = [], [], 0
@@ -394,6 +418,7 @@ class Batcher:
                     rest.append(item)
             pending = rest
             self._score_batch(batch)
+            self._done(taken - len(pending))
 
     def _score_batch(self, batch: list) -> None:
         loaded = self.holder.current
@@ -450,6 +475,10 @@ def _checked(item: tuple) -> tuple | None:
         future.set_exception(exc)
         return None
     return customers, cutoff, _has_order(customers), future
+
+
+def _n_rows(customers: list) -> int:
+    return sum(len(_get(c, "transactions")) for c in customers)
 
 
 def _has_order(customers: list) -> bool:
