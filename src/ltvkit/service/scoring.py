@@ -18,6 +18,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -153,35 +154,28 @@ class LoadedModel:
     def domains(self) -> list[str]:
         return list(self.info.get("domains") or [])
 
-    def score(self, customers: list[dict[str, Any]], cutoff: dt.date) -> list[dict[str, Any]]:
-        """Scores of ``customers`` (dicts: customer_id, transactions, attributes) at ``cutoff``,
-        one dict per customer in request order."""
+    def score(self, customers: list, cutoff: dt.date) -> list[dict[str, Any]]:
+        """Scores of ``customers`` at ``cutoff``, one dict per customer in request order.
+
+        A customer is a dict (customer_id, transactions, attributes; a transaction's missing
+        optional field is None) or the request's pydantic :class:`~.schemas.Customer` (read
+        as it is: /v1/score skips a dict copy of every transaction)."""
         from ltvkit.data import build_dataset
         from ltvkit.data.small_log import log_from_records
 
         _check_request(customers)
-        ids = [c["customer_id"] for c in customers]
-        history_end = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time())
-        cid, ts, amount = [], [], []
-        optional: dict[str, list] = {"order_id": [], "quantity": [], "category": [],
-                                     "domain": []}
-        in_history = False
-        for c in customers:
-            for t in c["transactions"]:
-                when = _naive_utc(t["timestamp"])
-                in_history = in_history or when < history_end
-                cid.append(c["customer_id"])
-                ts.append(when)
-                amount.append(t["amount"])
-                for key, values in optional.items():
-                    values.append(t.get(key))
-        columns = self._optional_columns(optional, len(ts))
+        ids = [_get(c, "customer_id") for c in customers]
+        columns = _columns(customers)
         results = {i: {"customer_id": i, "status": "no_history", "scores": []} for i in ids}
-        if in_history:
+        history_end = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time())
+        ts = columns.pop("timestamp")
+        optional = self._optional_columns(columns, len(ts))
+        if ts and min(ts) < history_end:
             # The Arrow engine: the DuckDB engine's rules and numbers, without its statements.
             try:
-                log = log_from_records(cid, ts, amount, cleaning=self.cleaning(cutoff),
-                                       con=_connection(), **columns)
+                log = log_from_records(columns["customer_id"], ts, columns["amount"],
+                                       cleaning=self.cleaning(cutoff), con=_connection(),
+                                       **optional)
             except DataValidationError as exc:
                 if exc.rule != "non-empty input":
                     raise
@@ -232,9 +226,9 @@ class LoadedModel:
                     field="customers.transactions.domain", rule="a domain of the model")
         return out
 
-    def _attributes(self, customers: list[dict[str, Any]]):
+    def _attributes(self, customers: list):
         names = self.attribute_names
-        given = {k for c in customers for k in (c.get("attributes") or {})}
+        given = {k for c in customers for k in (_get(c, "attributes") or {})}
         unknown = sorted(given - set(names))
         if unknown:
             raise RequestError(f"attributes: unknown {unknown[:5]} (rule: one of the model's "
@@ -244,8 +238,8 @@ class LoadedModel:
             return None
         import pandas as pd
 
-        rows = [{"customer_id": c["customer_id"],
-                 **{n: (c.get("attributes") or {}).get(n) for n in names}} for c in customers]
+        rows = [{"customer_id": _get(c, "customer_id"),
+                 **{n: (_get(c, "attributes") or {}).get(n) for n in names}} for c in customers]
         frame = pd.DataFrame(rows)
         vocabs = self.info.get("vocabularies") or {}
         for n in names:
@@ -264,6 +258,40 @@ def _with_domains(log, domains: list[str]) -> None:
     missing = tuple(d for d in domains if d not in arrays.domain_names)
     if missing:
         arrays.domain_names = tuple(arrays.domain_names) + missing
+
+
+_FIELDS = ("timestamp", "amount", "order_id", "quantity", "category", "domain")
+
+
+def _get(item, key: str):
+    """A field of a request's customer or transaction: a pydantic model's attribute, or a
+    dict's key (missing: None)."""
+    return item.get(key) if isinstance(item, dict) else getattr(item, key)
+
+
+def _values(transactions: list, key: str) -> list:
+    """One field of every transaction of a customer (all dicts or all pydantic models)."""
+    if transactions and isinstance(transactions[0], dict):
+        return [t.get(key) for t in transactions]
+    return list(map(attrgetter(key), transactions))
+
+
+def _columns(customers: list) -> dict[str, list]:
+    """The request's transactions as columns, in request order: customer_id and every field
+    of :data:`_FIELDS` (None where a transaction has no value), timestamps naive UTC. Built a
+    column at a time (a comprehension per field and customer), not a dict per row."""
+    out: dict[str, list] = {"customer_id": [], **{key: [] for key in _FIELDS}}
+    for c in customers:
+        transactions = _get(c, "transactions")
+        if not transactions:
+            continue
+        out["customer_id"] += [_get(c, "customer_id")] * len(transactions)
+        for key in _FIELDS:
+            out[key] += _values(transactions, key)
+    ts = out["timestamp"]
+    if any(value.tzinfo is not None for value in ts):
+        out["timestamp"] = [_naive_utc(value) for value in ts]
+    return out
 
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:
@@ -307,39 +335,60 @@ class Batcher:
     rule, scores their customers at once, and hands each request its own rows. A customer's
     features, and so its score, depend on its own transactions and the cutoff only, so a
     request gets the numbers it would get alone; a request waits for no timer, only for the
-    batch in progress."""
+    batch in progress.
+
+    A small request (at most :attr:`inline_rows` transactions) that arrives while no request
+    is waiting or being scored is scored at once on the event loop instead: the hop to a
+    scoring thread and back (two thread wake-ups and GIL hand-overs) costs such a request
+    more than its scoring blocks the loop, and there is nothing for it to be batched with."""
+
+    inline_rows = 1_000
 
     def __init__(self, holder, max_customers: int, threads: int = 2):
         import queue
 
         self.holder, self.max_customers = holder, max_customers
         self._queue: queue.Queue = queue.Queue()
+        # Requests queued or being scored by the scoring threads (0: they are idle).
+        self._busy = 0
+        self._busy_lock = threading.Lock()
         # A few scoring threads (one core each: the compiled walks and the model on one thread).
         self._threads = [threading.Thread(target=self._run, name=f"ltvkit-scorer-{i}",
                                           daemon=True) for i in range(threads)]
         for t in self._threads:
             t.start()
 
-    def score(self, customers: list[dict[str, Any]], cutoff: dt.date
+    def score(self, customers: list, cutoff: dt.date
               ) -> tuple[LoadedModel, list[dict[str, Any]]]:
         from concurrent.futures import Future
 
         _check_request(customers)
         future: Future = Future()
-        self._queue.put((customers, cutoff, _has_order(customers), future))
+        self._put((customers, cutoff, _has_order(customers), future))
         return future.result()
 
     async def score_async(self, customers: list, cutoff: dt.date
                           ) -> tuple[LoadedModel, list[dict[str, Any]]]:
         """:meth:`score` for the event loop: the request's coroutine waits without holding a
-        thread. ``customers`` may be the request's pydantic models: the scoring thread turns
-        them into dicts (off the event loop)."""
+        thread. ``customers`` may be the request's pydantic models (scored as they are)."""
         import asyncio
 
+        if not self._busy and _n_rows(customers) <= self.inline_rows:
+            loaded = self.holder.current
+            return loaded, loaded.score(customers, cutoff)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put((customers, cutoff, None, _LoopFuture(loop, future)))
+        self._put((customers, cutoff, None, _LoopFuture(loop, future)))
         return await future
+
+    def _put(self, item: tuple) -> None:
+        with self._busy_lock:
+            self._busy += 1
+        self._queue.put(item)
+
+    def _done(self, n: int) -> None:
+        with self._busy_lock:
+            self._busy -= n
 
     def _run(self) -> None:
         import queue
@@ -353,8 +402,10 @@ class Batcher:
                     pending.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            pending = [item for item in map(_as_dicts, pending) if item is not None]
+            taken = len(pending)
+            pending = [item for item in map(_checked, pending) if item is not None]
             if not pending:
+                self._done(taken)
                 continue
             first = pending[0]
             batch, rest, size = [], [], 0
@@ -367,6 +418,7 @@ class Batcher:
                     rest.append(item)
             pending = rest
             self._score_batch(batch)
+            self._done(taken - len(pending))
 
     def _score_batch(self, batch: list) -> None:
         loaded = self.holder.current
@@ -377,7 +429,7 @@ class Batcher:
             except BaseException as exc:  # noqa: BLE001 - handed to the request's thread
                 future.set_exception(exc)
             return
-        merged = [{**c, "customer_id": f"{k}\x1f{c['customer_id']}"}
+        merged = [_renamed(c, f"{k}\x1f{_get(c, 'customer_id')}")
                   for k, (customers, _, _, _) in enumerate(batch) for c in customers]
         try:
             results = loaded.score(merged, batch[0][1])
@@ -389,7 +441,7 @@ class Batcher:
         for customers, _, _, future in batch:
             own = results[start:start + len(customers)]
             start += len(customers)
-            future.set_result((loaded, [{**r, "customer_id": c["customer_id"]}
+            future.set_result((loaded, [{**r, "customer_id": _get(c, "customer_id")}
                                         for r, c in zip(own, customers, strict=True)]))
 
 
@@ -411,14 +463,13 @@ class _LoopFuture:
         self.loop.call_soon_threadsafe(self._set, "set_exception", exc)
 
 
-def _as_dicts(item: tuple) -> tuple | None:
-    """A queued request with its customers as dicts and its order-id rule (None when the
-    request breaks a rule: its future has the error)."""
+def _checked(item: tuple) -> tuple | None:
+    """A queued request with its order-id rule (None when the request breaks a rule: its
+    future has the error)."""
     customers, cutoff, has_order, future = item
     if has_order is not None:
         return item
     try:
-        customers = [c if isinstance(c, dict) else c.model_dump() for c in customers]
         _check_request(customers)
     except BaseException as exc:  # noqa: BLE001 - handed to the request's coroutine
         future.set_exception(exc)
@@ -426,12 +477,24 @@ def _as_dicts(item: tuple) -> tuple | None:
     return customers, cutoff, _has_order(customers), future
 
 
-def _has_order(customers: list[dict[str, Any]]) -> bool:
-    return any(t.get("order_id") is not None for c in customers for t in c["transactions"])
+def _n_rows(customers: list) -> int:
+    return sum(len(_get(c, "transactions")) for c in customers)
 
 
-def _check_request(customers: list[dict[str, Any]]) -> None:
-    ids = [c["customer_id"] for c in customers]
+def _has_order(customers: list) -> bool:
+    return any(value is not None for c in customers
+               for value in _values(_get(c, "transactions"), "order_id"))
+
+
+def _renamed(customer, customer_id: str):
+    """``customer`` (a dict or a pydantic model, not changed) with another id."""
+    if isinstance(customer, dict):
+        return {**customer, "customer_id": customer_id}
+    return customer.model_copy(update={"customer_id": customer_id})
+
+
+def _check_request(customers: list) -> None:
+    ids = [_get(c, "customer_id") for c in customers]
     if len(set(ids)) != len(ids):
         raise RequestError(f"customers: {len(ids) - len(set(ids))} customer_id(s) repeat "
                            "(rule: unique customer_id)", field="customers",
