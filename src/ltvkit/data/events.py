@@ -122,8 +122,9 @@ class EventArrays:
 
     customer_ids [n_customers] int64 or str objects; customer_starts [n_customers + 1];
     ts [n_rows] int64 microseconds since 1970-01-01 UTC; type_code [n_rows] int32 (index into
-    ``type_names``; half the bytes of int64 to convert and walk); value [n_rows] float64 (NaN = no value); domain [n_rows] int64 codes into
-    ``domain_names`` (-1 = missing) or None when not mapped.
+    ``type_names``; half the bytes of int64 to convert and walk); value [n_rows] float64
+    (NaN = no value); domain [n_rows] int64 codes into ``domain_names`` (-1 = missing) or
+    None when not mapped.
     """
 
     customer_ids: np.ndarray

@@ -11,7 +11,7 @@ sorts the kept rows once (:mod:`~ltvkit.data.log`). The log is never copied into
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import duckdb
@@ -113,12 +113,8 @@ def read_with_events(source: Any, events: Any, mapping: ColumnMapping | None = N
 
     if not side_by_side:
         return read_the_log(), read_the_events()
+    # Leaving the pool waits for the events read, so a log error leaves after it has ended.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ltvkit-events") as pool:
         pending = pool.submit(read_the_events)
-        try:
-            log = read_the_log()
-        except BaseException:
-            pending.cancel()
-            wait([pending])  # the events connection is closed before the error leaves
-            raise
+        log = read_the_log()
         return log, pending.result()
