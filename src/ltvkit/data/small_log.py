@@ -18,13 +18,14 @@ statements, each planned and run), which dominates when the log is one customer'
 a read is a few NumPy and Arrow calls.
 
 Rows tied on (customer, ts, amount) are put in the order of their whole input row (each input
-column's dictionary code, in first-appearance order), so the order is fixed by the data alone;
-rows equal in every input column are exact duplicates.
+column's value code: numbers and times in value order, text in first-appearance order), so the
+order is fixed by the data alone; rows equal in every input column are exact duplicates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -83,14 +84,6 @@ def _combined(column: pa.ChunkedArray) -> pa.Array:
     return column
 
 
-def _mapped_values(column: pa.Array, convert) -> pa.Array:
-    """``convert`` (a value -> text or None) applied once per distinct value of ``column``
-    (a request repeats one customer id on every row)."""
-    enc = pc.dictionary_encode(column)
-    texts = pa.array([convert(v) for v in enc.dictionary.to_pylist()], pa.string())
-    return texts.take(enc.indices)
-
-
 def _id_text(value: str | None) -> str | None:
     if value is None:
         return None
@@ -104,17 +97,69 @@ def _id_float(value: float | None) -> str | None:
     return str(int(value)) if value == np.floor(value) else repr(float(value))
 
 
-def _customer(column: pa.Array, name: str) -> pa.Array:
-    """The customer ids as DuckDB maps them: int64 for integer columns, else text (whole
-    floats as "17850", ids that are blank or read "nan"/"none"/"null" missing)."""
+@dataclass
+class _Customers:
+    """The customer column as DuckDB maps it, coded once for every later step.
+
+    ``ids`` are the distinct mapped ids in DuckDB's order (int64 for integer columns, else
+    text: whole floats as "17850", ids that are blank or read "nan"/"none"/"null" missing;
+    text in bytewise order, which is Python's code-point order of ``str``); ``rank`` [n] is
+    each row's position in ``ids`` (-1: missing); ``raw`` [n] codes the *input* values (equal
+    exactly for equal input values, -1 for null), for the rows' exact-duplicate groups."""
+
+    ids: np.ndarray
+    rank: np.ndarray
+    raw: np.ndarray
+
+
+def _customer(column: pa.Array, name: str) -> _Customers:
     ctype = column.type
     if pa.types.is_integer(ctype):
-        return column.cast(pa.int64())
+        valid = _valid(column)
+        values = _ints(column)
+        ids, rank = np.unique(values if valid is None else values[valid], return_inverse=True)
+        rank = rank.astype(np.int64).reshape(-1)
+        if valid is not None:
+            rank = _scatter(rank, valid)
+        return _Customers(ids=ids.astype(np.int64), rank=rank, raw=rank)
     if pa.types.is_floating(ctype):
-        return _mapped_values(column, _id_float)
-    if pa.types.is_string(ctype) or pa.types.is_large_string(ctype):
-        return _mapped_values(column.cast(pa.string()), _id_text)
-    raise _refuse(name, ctype, "integer, floating or text customer ids")
+        convert = _id_float
+    elif pa.types.is_string(ctype) or pa.types.is_large_string(ctype):
+        convert = _id_text
+    else:
+        raise _refuse(name, ctype, "integer, floating or text customer ids")
+    # One conversion per distinct input value (a request repeats one id on every row).
+    enc = pc.dictionary_encode(column)
+    raw = _ints(enc.indices, fill=-1)
+    texts = [convert(v) for v in enc.dictionary.to_pylist()]
+    ids = sorted({t for t in texts if t is not None})
+    position = {t: i for i, t in enumerate(ids)}
+    # The last entry (-1) is what a null input value's code (-1) picks.
+    by_code = np.array([position.get(t, -1) for t in texts] + [-1], dtype=np.int64)
+    return _Customers(ids=np.array(ids, dtype=object), rank=by_code[raw], raw=raw)
+
+
+def _valid(column: pa.Array) -> np.ndarray | None:
+    """The non-null mask of ``column`` (None: no nulls)."""
+    return column.is_valid().to_numpy(zero_copy_only=False) if column.null_count else None
+
+
+def _ints(column: pa.Array, fill: int = 0) -> np.ndarray:
+    """An integer (or timestamp / date, as its int64 storage) column as int64, ``fill`` where
+    null."""
+    if pa.types.is_timestamp(column.type) or pa.types.is_date64(column.type):
+        column = column.view(pa.int64())
+    elif pa.types.is_date32(column.type):
+        column = column.view(pa.int32())
+    if column.null_count:
+        column = column.fill_null(fill)
+    return column.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+def _scatter(codes: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    out = np.full(len(valid), -1, dtype=np.int64)
+    out[valid] = codes
+    return out
 
 
 def _timestamps(column: pa.Array, name: str) -> tuple[pa.Array, bool]:
@@ -146,14 +191,29 @@ def _floats(column: pa.Array) -> np.ndarray:
         else column.to_numpy(zero_copy_only=False)
 
 
-def _row_groups(table: pa.Table) -> np.ndarray:
-    """[n] int64: equal exactly for rows equal in every input column (nulls equal nulls)."""
+def _value_codes(column: pa.Array) -> np.ndarray:
+    """[n] int64 codes of a column's values: equal exactly for equal values (NaN equals NaN),
+    -1 for null. Numbers and times by NumPy (a request's columns are small: an Arrow call's
+    fixed cost is most of the work), anything else by Arrow's dictionary encoding."""
+    ctype = column.type
+    if pa.types.is_integer(ctype) or pa.types.is_timestamp(ctype) or pa.types.is_date(ctype):
+        values = _ints(column)
+    elif pa.types.is_floating(ctype):
+        values = _floats(column if ctype == pa.float64() else column.cast(pa.float64()))
+    else:
+        return _ints(pc.dictionary_encode(column).indices, fill=-1)
+    codes = np.unique(values, return_inverse=True)[1].astype(np.int64).reshape(-1)
+    valid = _valid(column)
+    return codes if valid is None else np.where(valid, codes, -1)
+
+
+def _row_groups(table: pa.Table, known: dict[str, np.ndarray]) -> np.ndarray:
+    """[n] int64: equal exactly for rows equal in every input column (nulls equal nulls);
+    ``known`` holds the value codes of columns coded already."""
     group = np.zeros(table.num_rows, dtype=np.int64)
     size = 1  # group < size
-    for column in table.columns:
-        codes = pc.dictionary_encode(_combined(column)).indices
-        codes = (codes.fill_null(-1) if codes.null_count else codes).to_numpy(
-            zero_copy_only=False).astype(np.int64)
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        codes = known[name] if name in known else _value_codes(_combined(column))
         radix = int(codes.max(initial=-1)) + 2
         if size * radix >= 2**62:
             group = np.unique(group, return_inverse=True)[1].astype(np.int64).reshape(-1)
@@ -163,13 +223,14 @@ def _row_groups(table: pa.Table) -> np.ndarray:
     return group
 
 
-def _mapped(table: pa.Table, mapping: ColumnMapping) -> tuple[dict[str, pa.Array], bool]:
-    """The canonical columns of the input (unmapped optional ones left out) and whether the
-    timestamps had a time zone."""
+def _mapped(table: pa.Table, mapping: ColumnMapping
+            ) -> tuple[_Customers, dict[str, pa.Array], bool]:
+    """The coded customer column, the other canonical columns of the input (unmapped
+    optional ones left out) and whether the timestamps had a time zone."""
     col = {name: _combined(table.column(name)) for name in table.column_names}
     ts, aware = _timestamps(col[mapping.time], mapping.time)
-    out = {"customer_id": _customer(col[mapping.customer], mapping.customer), "ts": ts,
-           "amount": _number(col[mapping.amount], mapping.amount, "amount")}
+    customers = _customer(col[mapping.customer], mapping.customer)
+    out = {"ts": ts, "amount": _number(col[mapping.amount], mapping.amount, "amount")}
     for role, canonical in OPTIONAL_ROLES.items():
         source = getattr(mapping, role)
         if source is None:
@@ -178,14 +239,13 @@ def _mapped(table: pa.Table, mapping: ColumnMapping) -> tuple[dict[str, pa.Array
             out[canonical] = _number(col[source], source, "quantity")
         else:
             out[canonical] = col[source].cast(pa.string())
-    return out, aware
+    return customers, out, aware
 
 
-def _counts(mapped: dict[str, pa.Array], group: np.ndarray, fate: np.ndarray,
-            amount: np.ndarray, ts_missing: int, amount_missing: int) -> RowCounts:
+def _counts(customers: _Customers, amount_valid: np.ndarray | None, group: np.ndarray,
+            fate: np.ndarray, amount: np.ndarray, ts_missing: int) -> RowCounts:
     """The counts of :func:`ltvkit.data.cleaning.count_rows`, from the mapped columns."""
-    present = np.ones(len(amount), dtype=bool) if amount_missing == 0 else \
-        mapped["amount"].is_valid().to_numpy(zero_copy_only=False)
+    present = np.ones(len(amount), dtype=bool) if amount_valid is None else amount_valid
     nan = present & np.isnan(amount)
     inf = np.isinf(amount)
     finite = present & np.isfinite(amount)
@@ -193,22 +253,25 @@ def _counts(mapped: dict[str, pa.Array], group: np.ndarray, fate: np.ndarray,
         huge = (np.abs(amount) >= MAX_ABS_AMOUNT) & ~inf
     dropped = fate != _KEPT
     spend = np.abs(np.where(finite, amount, 0.0))
-    customers = pc.count_distinct(mapped["customer_id"], mode="only_valid").as_py()
+    # Per fate: 0 kept, then DROP_FATES in order.
+    n_fate = np.bincount(fate, minlength=len(DROP_FATES) + 1)
+    spend_fate = np.bincount(fate, weights=spend, minlength=len(DROP_FATES) + 1)
     return RowCounts(
-        rows_read=len(fate), ts_missing=ts_missing, ts_bad=0, amount_missing=amount_missing,
-        amount_bad=0, amount_nan=int(nan.sum()), amount_inf=int(inf.sum()),
-        fates={f: int((fate == k + 1).sum()) for k, f in enumerate(DROP_FATES)},
+        rows_read=len(fate), ts_missing=ts_missing, ts_bad=0,
+        amount_missing=len(amount) - int(present.sum()), amount_bad=0,
+        amount_nan=int(nan.sum()), amount_inf=int(inf.sum()),
+        fates={f: int(n_fate[k + 1]) for k, f in enumerate(DROP_FATES)},
         distinct_dropped=len(np.unique(group[dropped])), amount_huge=int(huge.sum()),
-        quantity_bad=0, customers_in_log=int(customers), spend=float(spend.sum()),
-        fate_spend={f: float(spend[fate == k + 1].sum()) for k, f in enumerate(DROP_FATES)})
+        quantity_bad=0, customers_in_log=len(customers.ids), spend=float(spend.sum()),
+        fate_spend={f: float(spend_fate[k + 1]) for k, f in enumerate(DROP_FATES)})
 
 
-def _fates(customer: pa.Array, ts: np.ndarray, amount: np.ndarray, cleaning: CleaningRules,
-           data_end: dt.date | None) -> np.ndarray:
+def _fates(customers: _Customers, ts: np.ndarray, amount: np.ndarray,
+           cleaning: CleaningRules, data_end: dt.date | None) -> np.ndarray:
     """Each row's fate: 0 kept, else 1 + the index in DROP_FATES of the first rule that drops
     it (the order of :func:`ltvkit.data.cleaning.fate_select`)."""
     fate = np.zeros(len(ts), dtype=np.int8)
-    rules = [customer.is_null().to_numpy(zero_copy_only=False)]
+    rules = [customers.rank < 0]
     if data_end is not None:
         end_us = ((data_end - dt.date(1970, 1, 1)).days + 1) * _US_PER_DAY
         rules.append(ts >= end_us)
@@ -248,22 +311,20 @@ class ArrowEngine(LogEngine):
                 f"missing column or bad SQL expression '{mapping.amount}' for the amount: the "
                 "arrow engine maps a column, not an expression; the input has: "
                 f"{', '.join(types)}", column=mapping.amount, rule="column exists")
-        mapped, aware = _mapped(raw, mapping)
+        customers, mapped, aware = _mapped(raw, mapping)
         ts_missing = mapped["ts"].null_count
-        amount_missing = mapped["amount"].null_count
-        ts = mapped["ts"].fill_null(0).to_numpy(zero_copy_only=False) if ts_missing else \
-            mapped["ts"].to_numpy(zero_copy_only=False)
+        ts = _ints(mapped["ts"])
         amount = _floats(mapped["amount"])
         data_end = parse_day(cleaning.data_end) if cleaning.data_end else None
-        fate = _fates(mapped["customer_id"], ts, amount, cleaning, data_end)
-        group = _row_groups(raw)
-        counts = _counts(mapped, group, fate, amount, ts_missing, amount_missing)
+        fate = _fates(customers, ts, amount, cleaning, data_end)
+        group = _row_groups(raw, {mapping.customer: customers.raw})
+        counts = _counts(customers, _valid(mapped["amount"]), group, fate, amount, ts_missing)
         # The counted rules and their messages are the DuckDB engine's: no text is parsed
         # here, so the two rules that quote an unparseable value (and read it back through a
         # connection) cannot fire.
         check_rows(None, "", mapping, None, counts)
         flags = mapped_roles(mapping)
-        arrays, dup_kept = _sorted_kept(mapped, ts, amount, fate, group, flags,
+        arrays, dup_kept = _sorted_kept(customers, mapped, ts, amount, fate, group, flags,
                                         cleaning.drop_duplicates)
         check_not_empty(counts, arrays)
         return cleaned_log(arrays, counts, dup_kept, mapping, cleaning, data_end, aware,
@@ -282,28 +343,13 @@ class ArrowEngine(LogEngine):
                          cleaning)
 
 
-def _sorted_kept(mapped: dict[str, pa.Array], ts: np.ndarray, amount: np.ndarray,
-                 fate: np.ndarray, group: np.ndarray, flags: dict[str, bool],
-                 drop_duplicates: bool) -> tuple[LogArrays, int]:
+def _sorted_kept(customers: _Customers, mapped: dict[str, pa.Array], ts: np.ndarray,
+                 amount: np.ndarray, fate: np.ndarray, group: np.ndarray,
+                 flags: dict[str, bool], drop_duplicates: bool) -> tuple[LogArrays, int]:
     """The kept rows sorted by (customer, ts, amount, whole input row), exact duplicates
     dropped when asked; and how many were."""
     kept = np.flatnonzero(fate == _KEPT)
-    customer = mapped["customer_id"]
-    if pa.types.is_integer(customer.type):
-        code = customer.to_numpy(zero_copy_only=False)[kept]
-        rank = code
-    else:
-        # Text ids by their rank in Arrow's (bytewise, as DuckDB's) order of the distinct ids;
-        # kept rows have an id.
-        enc = pc.dictionary_encode(customer)
-        by_text = pc.array_sort_indices(enc.dictionary).to_numpy()
-        ranks = np.empty(len(by_text), dtype=np.int64)
-        ranks[by_text] = np.arange(len(by_text))
-        code = enc.indices.to_numpy(zero_copy_only=False)[kept].astype(np.int64)
-        rank = ranks[code]
-    sort = np.lexsort((group[kept], amount[kept], ts[kept], rank))
-    order = kept[sort]
-    rank, code = rank[sort], code[sort]
+    order = kept[np.lexsort((group[kept], amount[kept], ts[kept], customers.rank[kept]))]
     n_dup = 0
     if drop_duplicates and len(order) > 1:
         g = group[order]
@@ -311,25 +357,22 @@ def _sorted_kept(mapped: dict[str, pa.Array], ts: np.ndarray, amount: np.ndarray
         keep[1:] = g[1:] != g[:-1]
         n_dup = len(order) - int(keep.sum())
         if n_dup:
-            order, rank, code = order[keep], rank[keep], code[keep]
+            order = order[keep]
     # The customers' row ranges and their ids (int64, or text in sorted order).
+    rank = customers.rank[order]
     new = np.empty(len(rank), dtype=bool)
     new[:1] = True
     np.not_equal(rank[1:], rank[:-1], out=new[1:])
     first = np.flatnonzero(new)
     starts = np.append(first, len(rank)).astype(np.int64)
-    if pa.types.is_integer(customer.type):
-        ids = code[first].astype(np.int64)
-    else:
-        ids = np.asarray(enc.dictionary.to_pylist(), dtype=object)[code[first]]
     extra: dict = {}
     if any(flags.values()):
         index = pa.array(order)
         extra = optional_columns(pa.table({name: mapped[name].take(index)
                                            for name in OPTIONAL_ROLES.values()
                                            if name in mapped}), flags)
-    arrays = LogArrays(customer_ids=ids, customer_starts=starts, ts=ts[order],
-                       amount=amount[order], **extra)
+    arrays = LogArrays(customer_ids=customers.ids[rank[first]], customer_starts=starts,
+                       ts=ts[order], amount=amount[order], **extra)
     return arrays, n_dup
 
 

@@ -41,6 +41,7 @@ from ltvkit.nn.losses import (
     ziln_p_active,
     ziln_params,
     ziln_quantile,
+    ziln_quantiles,
 )
 from ltvkit.nn.preprocess import FeatureScaler, LabelScaler, SequenceScaler
 from ltvkit.nn.sequence import SequenceNet
@@ -54,5 +55,5 @@ __all__ = [
     "TrainingHistory", "TransformerSequenceEncoder", "ZILNHead", "ZILNParams",
     "embedding_width", "head_loss", "head_prediction", "huber_loss", "log1p_mse_loss",
     "mae_loss", "make_head", "mse_loss", "training_context", "ziln_loss", "ziln_mean",
-    "ziln_nll", "ziln_p_active", "ziln_params", "ziln_quantile",
+    "ziln_nll", "ziln_p_active", "ziln_params", "ziln_quantile", "ziln_quantiles",
 ]

@@ -25,7 +25,7 @@ from ltvkit.nn.losses import (
     mse_loss,
     ziln_loss,
     ziln_mean,
-    ziln_quantile,
+    ziln_quantiles,
 )
 from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import QUANTILE_LEVELS, PredictionParts
@@ -76,7 +76,7 @@ def head_prediction(kind: str, outputs: Any) -> PredictionParts:
         # float64: exp(mu + s^2/2) of an extreme sample must not overflow float32's 3e38.
         params: ZILNParams = outputs.double()
         return PredictionParts(value=ziln_mean(params), p_active=params.p,
-                               quantiles={q: ziln_quantile(params, q) for q in QUANTILE_LEVELS})
+                               quantiles=ziln_quantiles(params, QUANTILE_LEVELS))
     if kind == "log1p_mse":
         return PredictionParts(value=torch.expm1(outputs).clamp_min(0.0))
     return PredictionParts(value=outputs)

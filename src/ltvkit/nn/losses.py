@@ -122,8 +122,9 @@ class ZILNParams:
     def log_mean(self) -> Tensor | None:
         return self._fields["log_mean"]
 
-    @property
+    @cached_property
     def p(self) -> Tensor:
+        # Cached: the mean, p_active and every quantile read it.
         return self.log_p.exp()
 
     def double(self) -> ZILNParams:
@@ -173,9 +174,19 @@ def ziln_p_active(params: ZILNParams) -> Tensor:
 
 def ziln_quantile(params: ZILNParams, q: float) -> Tensor:
     """Quantile ``Q(q)`` [b, H]: 0 if ``q <= 1 - p``, else ``exp(mu + s Phi^-1((q-1+p) / p))``."""
-    level = 1.0 - (1.0 - q) / params.p  # (q - (1 - p)) / p; -inf when p = 0
+    return ziln_quantiles(params, (q,))[q]
+
+
+def ziln_quantiles(params: ZILNParams, levels: Sequence[float]) -> dict[float, Tensor]:
+    """:func:`ziln_quantile` at every level of ``levels``, computed at once on a stacked
+    ``[len(levels), b, H]`` tensor (one pass of element-wise ops instead of one per level: a
+    one-customer prediction is dominated by the ops' fixed cost)."""
+    qs = torch.tensor(list(levels), dtype=params.mu.dtype, device=params.mu.device)
+    qs = qs.reshape(-1, *([1] * params.mu.dim()))
+    level = 1.0 - (1.0 - qs) / params.p  # (q - (1 - p)) / p; -inf when p = 0
     z = torch.special.ndtri(level.clamp(1e-7, 1.0 - 1e-7))
-    return torch.where(level > 0, torch.exp(torch.addcmul(params.mu, params.sigma, z)), 0.0)
+    values = torch.where(level > 0, torch.exp(torch.addcmul(params.mu, params.sigma, z)), 0.0)
+    return dict(zip(levels, values.unbind(0), strict=True))
 
 
 # --------------------------------------------------------------------------------- heads

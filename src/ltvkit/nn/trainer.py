@@ -98,10 +98,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 @contextlib.contextmanager
 def thread_limit(n_threads: int | None) -> Iterator[None]:
     """``torch.set_num_threads(n_threads)`` for the duration (``None``: leave it as it is)."""
-    if not n_threads:
-        yield
-        return
     old = torch.get_num_threads()
+    if not n_threads or int(n_threads) == old:
+        yield  # nothing to set (a service's one-thread model predicts on a one-thread pool)
+        return
     torch.set_num_threads(int(n_threads))
     try:
         yield
@@ -351,14 +351,27 @@ class Trainer:
 def _ready_for_inference(module: nn.Module, device: torch.device) -> None:
     """``module.to(device).eval()``, each step only when needed: both walk every submodule and
     tensor, which for a small prediction (one service request) costs more than the forward
-    pass itself."""
-    if any(m.training for m in module.modules()):
-        module.eval()
+    pass itself. The check walks ``_modules`` / ``_parameters`` / ``_buffers`` directly:
+    ``modules()`` and ``parameters()`` build names and a seen-set on every call, four times
+    the cost of the walk."""
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
-    tensors = itertools.chain(module.parameters(), module.buffers())
-    if any(t.device != device for t in tensors):
+    modules = _submodules(module)
+    if any(m.training for m in modules):
+        module.eval()
+    if any(t is not None and t.device != device for m in modules
+           for t in itertools.chain(m._parameters.values(), m._buffers.values())):
         module.to(device)
+
+
+def _submodules(module: nn.Module) -> list[nn.Module]:
+    """``module`` and every submodule under it (a module held twice is listed twice)."""
+    out, stack = [], [module]
+    while stack:
+        m = stack.pop()
+        out.append(m)
+        stack.extend(child for child in m._modules.values() if child is not None)
+    return out
 
 
 def concat_outputs(parts: list[Any]) -> Any:
