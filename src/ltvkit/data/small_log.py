@@ -251,17 +251,18 @@ def _counts(customers: _Customers, amount_valid: np.ndarray | None, group: np.nd
     finite = present & np.isfinite(amount)
     with np.errstate(invalid="ignore"):
         huge = (np.abs(amount) >= MAX_ABS_AMOUNT) & ~inf
-    dropped = fate != _KEPT
     spend = np.abs(np.where(finite, amount, 0.0))
     # Per fate: 0 kept, then DROP_FATES in order.
     n_fate = np.bincount(fate, minlength=len(DROP_FATES) + 1)
     spend_fate = np.bincount(fate, weights=spend, minlength=len(DROP_FATES) + 1)
+    n_dropped = len(fate) - int(n_fate[_KEPT])
+    distinct_dropped = len(np.unique(group[fate != _KEPT])) if n_dropped else 0
     return RowCounts(
         rows_read=len(fate), ts_missing=ts_missing, ts_bad=0,
         amount_missing=len(amount) - int(present.sum()), amount_bad=0,
         amount_nan=int(nan.sum()), amount_inf=int(inf.sum()),
         fates={f: int(n_fate[k + 1]) for k, f in enumerate(DROP_FATES)},
-        distinct_dropped=len(np.unique(group[dropped])), amount_huge=int(huge.sum()),
+        distinct_dropped=distinct_dropped, amount_huge=int(huge.sum()),
         quantity_bad=0, customers_in_log=len(customers.ids), spend=float(spend.sum()),
         fate_spend={f: float(spend_fate[k + 1]) for k, f in enumerate(DROP_FATES)})
 
