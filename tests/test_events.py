@@ -309,6 +309,35 @@ def test_row_order_of_the_input_changes_nothing():
         np.testing.assert_array_equal(ds.sequences, out[0][1].sequences)
 
 
+def test_every_kind_of_customer_id_sorts_the_same_rows():
+    """Integer ids in a narrow range are their own sort codes, ids spread wide (and text ids)
+    are coded by DuckDB: the same events give the same rows per customer either way, with
+    ties and exact duplicates, and customers in id order."""
+    events = random_events(21, n_customers=40, n_rows=2500)
+    events["ts"] = events["ts"].dt.floor("3D")
+    events = pd.concat([events, events.iloc[:30]], ignore_index=True)
+    number = events["customer_id"].str[1:].astype(np.int64)
+    read = {}
+    for kind, ids in (("text", events["customer_id"]), ("narrow", number + 5),
+                      ("wide", number * 10**12 - 3)):
+        ev = read_events(events.assign(customer_id=ids), EV_MAPPING)
+        a = ev.arrays
+        assert list(a.customer_ids) == sorted(a.customer_ids)
+        assert ev.quality.dropped["exact_duplicates"] >= 30
+        by_customer = {}
+        for c, (lo, hi) in enumerate(zip(a.customer_starts[:-1], a.customer_starts[1:],
+                                         strict=True)):
+            key = int(str(a.customer_ids[c]).lstrip("c")) if kind == "text" else (
+                (int(a.customer_ids[c]) - 5) if kind == "narrow"
+                else (int(a.customer_ids[c]) + 3) // 10**12)
+            assert np.all(np.diff(a.ts[lo:hi]) >= 0)
+            by_customer[key] = (a.ts[lo:hi].tolist(), a.type_code[lo:hi].tolist(),
+                                np.nan_to_num(a.value[lo:hi], nan=-1.0).tolist())
+        read[kind] = by_customer
+    assert read["narrow"] == read["wide"] == read["text"]
+    assert len(read["text"]) == events["customer_id"].nunique()
+
+
 def test_tied_rows_and_exact_duplicates_with_a_domain_agree_with_pandas():
     """Rows tied in (customer, ts) are ordered by (type, domain, value, missing values last)
     and exact duplicates dropped, with a domain column too: the arrays are pandas'

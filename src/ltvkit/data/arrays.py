@@ -196,3 +196,126 @@ def optional_columns(table: pa.Table, flags: dict[str, bool]) -> dict:
         out["domain"], names = _codes(table.column("domain"))
         out["domain_names"] = tuple(names)
     return out
+
+
+# Customers per group of the counting sort's first pass: 2 ** (bits of n - _GROUP_BITS).
+_GROUP_BITS = 8
+
+
+@njit(cache=True, nogil=True)
+def _place_chunk(code, ts, kind, value, domain, shift, next_slot, ends, out_code, out_ts,
+                 out_kind, out_value, out_domain):
+    """Write the rows of one chunk into the next free slots of their group ``code >> shift``
+    (input order kept within a group); ``domain`` empty when no domain is mapped. False (and
+    nothing more written) when a group gets more rows than counted."""
+    has_domain = len(domain) > 0
+    for i in range(len(code)):
+        g = code[i] >> shift
+        slot = next_slot[g]
+        if slot >= ends[g]:
+            return False
+        next_slot[g] = slot + 1
+        out_code[slot] = code[i]
+        out_ts[slot] = ts[i]
+        out_kind[slot] = kind[i]
+        out_value[slot] = value[i]
+        if has_domain:
+            out_domain[slot] = domain[i]
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _sort_runs_by_time(starts, ts, kind, value, domain):
+    """Sort every customer's rows by time in place, stably, moving the other columns along
+    (insertion sort: a customer's events are few, and often arrive nearly in order)."""
+    has_domain = len(domain) > 0
+    for c in range(len(starts) - 1):
+        lo, hi = starts[c], starts[c + 1]
+        for r in range(lo + 1, hi):
+            t = ts[r]
+            if t >= ts[r - 1]:
+                continue
+            k, v = kind[r], value[r]
+            d = domain[r] if has_domain else 0
+            j = r - 1
+            while j >= lo and ts[j] > t:
+                ts[j + 1] = ts[j]
+                kind[j + 1] = kind[j]
+                value[j + 1] = value[j]
+                if has_domain:
+                    domain[j + 1] = domain[j]
+                j -= 1
+            ts[j + 1] = t
+            kind[j + 1] = k
+            value[j + 1] = v
+            if has_domain:
+                domain[j + 1] = d
+
+
+def customer_time_order(counts: np.ndarray, chunks, has_domain: bool):
+    """Rows sorted by (customer code, time) as they stream in, without a database sort of the
+    whole table: a compiled counting sort by the customer codes, then an insertion sort of
+    each customer's few rows by time.
+
+    The counting sort places the rows in two passes: by group of customers (``code >>
+    shift``, a few hundred groups, so each pass writes a few hundred sequential streams) and
+    then, within each group's now contiguous rows, by customer. Placing 20M rows straight by
+    customer writes to random places of half a gigabyte and ran three times slower.
+
+    ``counts`` [n_customers] the rows of each code (0 .. n_customers - 1); ``chunks`` yields
+    (code, ts, kind, value, domain) NumPy arrays of one batch each (domain None without one),
+    ``counts.sum()`` rows in all. Returns (starts [n_customers + 1], ts int64, kind int32,
+    value float64, domain int64 or None). Rows tied in (customer, time) keep their input
+    order."""
+    n_customers = len(counts)
+    starts = np.zeros(n_customers + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    n = int(starts[-1])
+    shift = max(0, int(n_customers - 1).bit_length() - _GROUP_BITS)
+    n_groups = ((n_customers - 1) >> shift) + 1 if n_customers else 0
+    group_starts = starts[np.minimum(np.arange(n_groups + 1) << shift, n_customers)]
+
+    def columns(size: int, domain: bool):
+        return (np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int32),
+                np.empty(size, dtype=np.float64),
+                np.empty(size if domain else 0, dtype=np.int64))
+
+    g_code = np.empty(n, dtype=np.int32)
+    g_cols = columns(n, has_domain)
+    no_domain = np.empty(0, dtype=np.int64)
+    next_slot, ends = group_starts[:-1].copy(), group_starts[1:]
+    for code, c_ts, c_kind, c_value, c_domain in chunks:
+        if not _place_chunk(code, c_ts, c_kind, c_value,
+                            no_domain if c_domain is None else c_domain, shift, next_slot,
+                            ends, g_code, *g_cols):
+            raise AssertionError("customer_time_order: more rows than counted")
+    if not np.array_equal(next_slot, ends):
+        raise AssertionError("customer_time_order: fewer rows than counted")
+    # Second pass: the rows of each group, in order, into their customers' slots (a write
+    # stays inside the group's own stretch of the output).
+    out = columns(n, has_domain)
+    next_slot, ends = starts[:-1].copy(), starts[1:]
+    if not _place_chunk(g_code, *g_cols, 0, next_slot, ends, np.empty(n, np.int32), *out):
+        raise AssertionError("customer_time_order: more rows than counted")
+    ts, kind, value, domain = out
+    _sort_runs_by_time(starts, ts, kind, value, domain)
+    return starts, ts, kind, value, (domain if has_domain else None)
+
+
+@njit(cache=True, nogil=True)
+def _count_into(code, counts):
+    for i in range(len(code)):
+        c = code[i]
+        if c < 0 or c >= len(counts):
+            return False
+        counts[c] += 1
+    return True
+
+
+def count_codes(n_codes: int, chunks) -> np.ndarray:
+    """[n_codes] int64: how often each code 0 .. n_codes - 1 occurs in the chunks."""
+    counts = np.zeros(int(n_codes), dtype=np.int64)
+    for code in chunks:
+        if not _count_into(code, counts):
+            raise AssertionError(f"count_codes: a code outside 0 .. {n_codes - 1}")
+    return counts

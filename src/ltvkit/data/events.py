@@ -29,8 +29,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ltvkit.data.arrays import customer_runs, kernel_array, numbers, tied_rows, timestamps_us
-from ltvkit.data.mapping import customer_expr, quote, time_expr
+from ltvkit.data.arrays import count_codes, customer_time_order, kernel_array, tied_rows
+from ltvkit.data.mapping import INTEGER_TYPES, customer_expr, quote, time_expr
 from ltvkit.data.pages import with_plain_pages
 from ltvkit.data.plain import plain_dict
 from ltvkit.data.sources import (
@@ -239,12 +239,15 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     fate_counts = ", ".join(f"count(*) FILTER (fate = '{f}')" for f in EVENT_DROP_FATES)
     domain_hist = ("histogram(domain) FILTER (fate = 'kept' AND domain IS NOT NULL)"
                    if mapping.domain else "NULL")
+    integer_ids = types[mapping.customer] in INTEGER_TYPES
+    id_range = ("min(customer_id) FILTER (fate = 'kept'), max(customer_id) FILTER "
+                "(fate = 'kept')" if integer_ids else "NULL, NULL")
     stats = con.execute(f"""
         SELECT count(*), count(*) FILTER (ts_missing),
                count(*) FILTER (NOT ts_missing AND ts IS NULL),
                count(*) FILTER (value_given AND value IS NULL AND NOT value_nan),
                count(*) FILTER (isinf(value)), {fate_counts},
-               histogram(event_type) FILTER (fate = 'kept'), {domain_hist}
+               histogram(event_type) FILTER (fate = 'kept'), {domain_hist}, {id_range}
         FROM {staged}""").fetchall()[0]
     n_read, ts_missing, ts_bad, v_bad, v_inf = (int(x or 0) for x in stats[:5])
     fates = dict(zip(EVENT_DROP_FATES, (int(x or 0) for x in stats[5:8]), strict=True))
@@ -265,14 +268,44 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
                        {domain_code} AS domain_code, s.__row_hash
                 FROM {staged} s JOIN _event_type_codes t ON s.event_type = t.event_type {joins}
                 WHERE s.fate = 'kept'"""
-    # One sort by (customer, ts); rows tied in both (few) are put in (type, domain, value)
-    # order afterwards (:func:`_arrays`): rows still tied are equal in every mapped column, so
-    # their order changes no sum, and the order of the kept rows is fixed by the data alone.
-    # A missing value leaves DuckDB as NaN (what EventArrays hold): an Arrow column without
-    # nulls converts to NumPy without a pass that fills them.
-    kept = con.sql(f"SELECT customer_id, ts, type_code, coalesce(value, 'NaN'::DOUBLE) AS value"
-                   f"{payload} FROM ({coded}) ORDER BY customer_id, ts").to_arrow_table()
-    arrays, ties = _arrays(kept, type_names, domain_names if mapping.domain else None)
+    # The kept rows sorted by (customer, ts) without a database sort: the coded rows stream
+    # out of DuckDB in any order into a compiled counting sort by customer code
+    # (:func:`customer_time_order`). Integer ids in a range not much wider than the rows are
+    # their own codes (id - smallest id); other ids are coded by DuckDB, in id order, in a
+    # table of the customers and their row counts. Rows tied in (customer, ts) (few) are put
+    # in (type, domain, value) order afterwards (:func:`_arrays`): rows still tied are equal
+    # in every mapped column, so their order changes no sum, and the order of the kept rows
+    # is fixed by the data alone. A missing value leaves DuckDB as NaN (what EventArrays
+    # hold): an Arrow column without nulls is read by NumPy in place.
+    domains = domain_names if mapping.domain else None
+    columns = f"k.ts, k.type_code, coalesce(k.value, 'NaN'::DOUBLE) AS value{payload}"
+    lo, hi = stats[10], stats[11]
+    n_kept = n_read - sum(fates.values())
+    if lo is not None and hi - lo < min(max(4 * n_kept, 1 << 20), 2**31 - 1):
+        rows = con.sql(f"SELECT (k.customer_id - {int(lo)})::INTEGER AS code, {columns} "
+                       f"FROM ({coded}) k").to_arrow_table()
+        counts = count_codes(hi - lo + 1, [b.column(0).to_numpy() for b in rows.to_batches()])
+        ids = np.arange(int(lo), int(hi) + 1, dtype=np.int64)
+        arrays, ties = _arrays(ids, counts, rows.to_batches(), type_names, domains)
+    else:
+        con.execute("DROP TABLE IF EXISTS _event_customers")
+        con.execute(f"""
+            CREATE TEMP TABLE _event_customers AS
+            SELECT customer_id, n, (row_number() OVER (ORDER BY customer_id) - 1)::INTEGER AS c
+            FROM (SELECT customer_id, count(*) AS n FROM {staged} WHERE fate = 'kept'
+                  GROUP BY customer_id)""")
+        customers = con.sql("SELECT customer_id, n FROM _event_customers ORDER BY c"
+                            ).to_arrow_table()
+        rows = con.sql(f"""
+            SELECT c.c, {columns}
+            FROM ({coded}) k JOIN _event_customers c ON k.customer_id = c.customer_id
+        """).to_arrow_reader()
+        id_column = customers.column("customer_id")
+        ids = (id_column.to_numpy() if pa.types.is_integer(id_column.type)
+               else np.asarray(id_column.to_pylist(), dtype=object))
+        arrays, ties = _arrays(ids, customers.column("n").to_numpy().astype(np.int64), rows,
+                               type_names, domains)
+        con.execute("DROP TABLE _event_customers")
     n_dup = 0
     if cleaning.drop_duplicates and len(ties):
         arrays, n_dup = _drop_duplicates(con, coded, arrays, ties)
@@ -301,6 +334,13 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
         mapping=mapping.to_dict(), cleaning=cleaning.to_dict())
     return EventLog(arrays=arrays, quality=quality, mapping=mapping,
                     has_value=mapping.value is not None, has_domain=mapping.domain is not None)
+
+
+def _ts_us(column: pa.Array) -> np.ndarray:
+    """A timestamp batch column as int64 microseconds (the same buffer, no copy)."""
+    if column.type != pa.timestamp("us"):
+        column = column.cast(pa.timestamp("us"))
+    return column.view(pa.int64()).to_numpy()
 
 
 def _code_table(column: str, names: list[str]) -> pa.Table:
@@ -339,15 +379,24 @@ def _check_rows(mapping: EventMapping, n_read: int, ts_missing: int, ts_bad: int
                 column=mapping.value, rule=rule, n_rows=count)
 
 
-def _arrays(kept: pa.Table, type_names: list[str], domain_names: list[str] | None
-            ) -> tuple[EventArrays, np.ndarray]:
-    """The sorted kept rows as :class:`EventArrays`, and the rows tied with their predecessor
-    in every mapped column (candidates for exact duplicates)."""
-    starts, ids = customer_runs(kept.column("customer_id"))
-    ts = timestamps_us(kept.column("ts"))
-    codes = numbers(kept.column("type_code"), np.int32)
-    value = numbers(kept.column("value"), np.float64)
-    domain = None if domain_names is None else numbers(kept.column("domain_code"), np.int64)
+def _arrays(ids: np.ndarray, counts: np.ndarray, batches, type_names: list[str],
+            domain_names: list[str] | None) -> tuple[EventArrays, np.ndarray]:
+    """The kept rows sorted by (customer, ts) as :class:`EventArrays`, and the rows tied with
+    their predecessor in every mapped column (candidates for exact duplicates).
+    ``ids`` [n codes] the customer of each code (in id order) and ``counts`` its rows (codes
+    without rows are left out); ``batches``: Arrow record batches of (code, ts, type code,
+    value[, domain code]) in any order."""
+    def chunks():
+        for batch in batches:
+            cols = batch.columns
+            yield (cols[0].to_numpy(), _ts_us(cols[1]), cols[2].to_numpy(),
+                   cols[3].to_numpy(), None if domain_names is None else cols[4].to_numpy())
+
+    starts, ts, codes, value, domain = customer_time_order(counts, chunks(),
+                                                           domain_names is not None)
+    present = np.flatnonzero(counts)
+    if len(present) < len(counts):
+        ids, starts = ids[present], np.append(starts[present], starts[-1])
     arrays = EventArrays(customer_ids=ids, customer_starts=starts, ts=ts, type_code=codes,
                          type_names=tuple(type_names), value=value, domain=domain,
                          domain_names=tuple(domain_names or ()))

@@ -26,7 +26,7 @@ MISSING_ID_TEXTS = "('', 'nan', 'none', 'null')"
 # A timestamp text with a UTC offset (or Z) after its time of day.
 _OFFSET_RE = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?)$"
 
-_INTEGER_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER",
+INTEGER_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER",
                   "USMALLINT", "UTINYINT", "HUGEINT")
 
 
@@ -112,7 +112,7 @@ def customer_expr(col: str, ctype: str) -> str:
         return (f"CASE WHEN {q} IS NULL OR isnan({q}::DOUBLE) THEN NULL "
                 f"WHEN {q} = floor({q}) THEN CAST(CAST({q} AS BIGINT) AS VARCHAR) "
                 f"ELSE CAST({q} AS VARCHAR) END")
-    if ctype in _INTEGER_TYPES:
+    if ctype in INTEGER_TYPES:
         # Integer ids stay integers inside DuckDB (faster joins and sorts on big logs); the
         # dataset turns them into strings.
         return f"CAST({q} AS BIGINT)"
