@@ -28,9 +28,16 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+from numba import njit
 
 from ltvkit.data.arrays import count_codes, customer_time_order, kernel_array, tied_rows
-from ltvkit.data.mapping import INTEGER_TYPES, customer_expr, quote, time_expr
+from ltvkit.data.mapping import (
+    INTEGER_TYPES,
+    NUMERIC_TYPES,
+    customer_expr,
+    quote,
+    time_expr,
+)
 from ltvkit.data.pages import with_plain_pages
 from ltvkit.data.plain import plain_dict
 from ltvkit.data.sources import (
@@ -239,16 +246,22 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     fate_counts = ", ".join(f"count(*) FILTER (fate = '{f}')" for f in EVENT_DROP_FATES)
     domain_hist = ("histogram(domain) FILTER (fate = 'kept' AND domain IS NOT NULL)"
                    if mapping.domain else "NULL")
-    integer_ids = types[mapping.customer] in INTEGER_TYPES
-    id_range = ("min(customer_id) FILTER (fate = 'kept'), max(customer_id) FILTER "
-                "(fate = 'kept')" if integer_ids else "NULL, NULL")
+    # A numeric value column always casts: only an expression or text can hold a
+    # non-numeric value (the count is skipped, a tenth of the scan's work).
+    numeric_value = mapping.value in types and types[mapping.value] in NUMERIC_TYPES
+    bad_values = ("0" if numeric_value or mapping.value is None else
+                  "count(*) FILTER (value_given AND value IS NULL AND NOT value_nan)")
     stats = con.execute(f"""
         SELECT count(*), count(*) FILTER (ts_missing),
-               count(*) FILTER (NOT ts_missing AND ts IS NULL),
-               count(*) FILTER (value_given AND value IS NULL AND NOT value_nan),
+               count(*) FILTER (NOT ts_missing AND ts IS NULL), {bad_values},
                count(*) FILTER (isinf(value)), {fate_counts},
-               histogram(event_type) FILTER (fate = 'kept'), {domain_hist}, {id_range}
+               histogram(event_type) FILTER (fate = 'kept'), {domain_hist}
         FROM {staged}""").fetchall()[0]
+    # The range of integer ids over all rows (Parquet keeps it in its statistics): the
+    # kept rows' ids are inside it.
+    lo = hi = None
+    if types[mapping.customer] in INTEGER_TYPES:
+        lo, hi = con.execute(f"SELECT min({cid}), max({cid}) FROM {raw}").fetchall()[0]
     n_read, ts_missing, ts_bad, v_bad, v_inf = (int(x or 0) for x in stats[:5])
     fates = dict(zip(EVENT_DROP_FATES, (int(x or 0) for x in stats[5:8]), strict=True))
     _check_rows(mapping, n_read, ts_missing, ts_bad, v_bad, v_inf)
@@ -279,7 +292,6 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     # hold): an Arrow column without nulls is read by NumPy in place.
     domains = domain_names if mapping.domain else None
     columns = f"k.ts, k.type_code, coalesce(k.value, 'NaN'::DOUBLE) AS value{payload}"
-    lo, hi = stats[10], stats[11]
     n_kept = n_read - sum(fates.values())
     if lo is not None and hi - lo < min(max(4 * n_kept, 1 << 20), 2**31 - 1):
         rows = con.sql(f"SELECT (k.customer_id - {int(lo)})::INTEGER AS code, {columns} "
@@ -489,8 +501,7 @@ def event_vocabulary(events: EventLog, top_k: int, before_us: int) -> list[str]:
         raise DataValidationError(f"event_top_k must be >= 0, got {top_k}",
                                   column="event_top_k", rule=">= 0")
     a = events.arrays
-    seen = a.type_code[a.ts < before_us]
-    counts = np.bincount(seen, minlength=len(a.type_names))
+    counts = _type_counts_before(a.type_code, a.ts, int(before_us), len(a.type_names))
     order = sorted(range(len(a.type_names)), key=lambda i: (-counts[i], a.type_names[i]))
     return [a.type_names[i] for i in order[:top_k] if counts[i] > 0]
 
@@ -503,12 +514,46 @@ def type_slots(events: EventLog, vocabulary: list[str]) -> np.ndarray:
                     dtype=np.int64)
 
 
+@njit(cache=True, nogil=True)
+def _type_counts_before(type_code, ts, before_us, n_types):
+    """[n_types] the rows of each type before ``before_us`` (one pass, no mask copy)."""
+    counts = np.zeros(n_types, dtype=np.int64)
+    for i in range(len(ts)):
+        if ts[i] < before_us:
+            counts[type_code[i]] += 1
+    return counts
+
+
+@njit(cache=True, nogil=True)
+def _merged_codes(ev_ids, ids):
+    """The place of each of ``ids`` in ``ev_ids`` (-1: not there), both strictly increasing
+    (one merge); ok False when either is not."""
+    out = np.full(len(ids), -1, dtype=np.int64)
+    for i in range(1, len(ev_ids)):
+        if ev_ids[i] <= ev_ids[i - 1]:
+            return out, False
+    j = 0
+    for i in range(len(ids)):
+        if i and ids[i] <= ids[i - 1]:
+            return out, False
+        while j < len(ev_ids) and ev_ids[j] < ids[i]:
+            j += 1
+        if j < len(ev_ids) and ev_ids[j] == ids[i]:
+            out[i] = j
+    return out, True
+
+
 def customer_codes(events: EventLog, dataset_ids: np.ndarray) -> np.ndarray:
     """[n] the events customer code of each id in ``dataset_ids`` (-1: no events). Ids are
     compared as text when the two tables store them differently (int64 vs text)."""
     import pandas as pd
 
     ev_ids = events.arrays.customer_ids
+    if ev_ids.dtype == dataset_ids.dtype == np.int64:
+        # Integer ids come sorted from both reads: one merge instead of a hash index.
+        codes, ok = _merged_codes(ev_ids, dataset_ids)
+        if ok:
+            return codes
     if ev_ids.dtype != dataset_ids.dtype or ev_ids.dtype == object:
         ev_ids = ev_ids.astype(str)
         dataset_ids = dataset_ids.astype(str)

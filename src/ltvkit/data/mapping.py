@@ -27,7 +27,9 @@ MISSING_ID_TEXTS = "('', 'nan', 'none', 'null')"
 _OFFSET_RE = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?)$"
 
 INTEGER_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER",
-                  "USMALLINT", "UTINYINT", "HUGEINT")
+                 "USMALLINT", "UTINYINT", "HUGEINT")
+# Column types every value of which casts to DOUBLE.
+NUMERIC_TYPES = (*INTEGER_TYPES, "DOUBLE", "FLOAT", "REAL")
 
 
 @dataclass

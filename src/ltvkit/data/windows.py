@@ -291,7 +291,9 @@ def _event_plan(log: TransactionLog, events: Any, top_k: int,
     cnames = [domain_column(d, event_channel(lab)) for d in domains for lab in labels]
     code_of = customer_codes(ev, log.arrays.customer_ids)
     matched = code_of >= 0
-    in_log = customer_codes_inverse(ev, log.arrays.customer_ids)
+    # The events customers some log customer maps to (ids are unique on both sides).
+    in_log = np.zeros(len(ev.arrays.customer_ids), dtype=bool)
+    in_log[code_of[matched]] = True
     ev.quality.matching = {
         "log_customers_with_events": int(matched.sum()),
         "log_customers_without_events": int((~matched).sum()),
@@ -301,16 +303,6 @@ def _event_plan(log: TransactionLog, events: Any, top_k: int,
     ev.quality.vocabulary = vocabulary
     log.quality.events = ev.quality.to_dict()
     return _EventPlan(ev, vocabulary, labels, stats, domains, fnames, cnames, code_of)
-
-
-def customer_codes_inverse(ev: EventLog, log_ids: np.ndarray) -> np.ndarray:
-    """[n event customers] whether each events customer is in the log."""
-    import pandas as pd
-
-    ev_ids, ids = ev.arrays.customer_ids, log_ids
-    if ev_ids.dtype != ids.dtype or ev_ids.dtype == object:
-        ev_ids, ids = ev_ids.astype(str), ids.astype(str)
-    return pd.Index(ev_ids).isin(ids)
 
 
 def _event_features(plan: _EventPlan, task: LTVTask, windows: list[kernels.Window],
