@@ -252,28 +252,32 @@ def _sort_runs_by_time(starts, ts, kind, value, domain):
                 domain[j + 1] = d
 
 
-def customer_time_order(counts: np.ndarray, chunks, has_domain: bool):
+def group_shift(n_codes: int) -> int:
+    """The shift of the groups of :func:`customer_time_order` (``code >> shift``): a few
+    hundred groups of customers."""
+    return max(0, int(n_codes - 1).bit_length() - _GROUP_BITS)
+
+
+def customer_time_order(n_codes: int, group_counts: np.ndarray, chunks, has_domain: bool):
     """Rows sorted by (customer code, time) as they stream in, without a database sort of the
     whole table: a compiled counting sort by the customer codes, then an insertion sort of
     each customer's few rows by time.
 
-    The counting sort places the rows in two passes: by group of customers (``code >>
-    shift``, a few hundred groups, so each pass writes a few hundred sequential streams) and
-    then, within each group's now contiguous rows, by customer. Placing 20M rows straight by
-    customer writes to random places of half a gigabyte and ran three times slower.
+    The counting sort places the rows in two passes: as the chunks arrive, by group of
+    customers (``code >> group_shift(n_codes)``, a few hundred groups, so the pass writes a few
+    hundred sequential streams); then, within each group's now contiguous rows, by customer.
+    Placing 20M rows straight by customer writes to random places of half a gigabyte and ran
+    three times slower.
 
-    ``counts`` [n_customers] the rows of each code (0 .. n_customers - 1); ``chunks`` yields
-    (code, ts, kind, value, domain) NumPy arrays of one batch each (domain None without one),
-    ``counts.sum()`` rows in all. Returns (starts [n_customers + 1], ts int64, kind int32,
-    value float64, domain int64 or None). Rows tied in (customer, time) keep their input
-    order."""
-    n_customers = len(counts)
-    starts = np.zeros(n_customers + 1, dtype=np.int64)
-    np.cumsum(counts, out=starts[1:])
-    n = int(starts[-1])
-    shift = max(0, int(n_customers - 1).bit_length() - _GROUP_BITS)
-    n_groups = ((n_customers - 1) >> shift) + 1 if n_customers else 0
-    group_starts = starts[np.minimum(np.arange(n_groups + 1) << shift, n_customers)]
+    ``group_counts`` [n groups] the rows of each group; ``chunks`` yields (code, ts, kind,
+    value, domain) NumPy arrays of one batch each (codes 0 .. n_codes - 1, domain None without
+    one). Returns (starts [n_codes + 1], ts int64, kind int32, value float64, domain int64 or
+    None); a code without rows has an empty run. Rows tied in (customer, time) keep their
+    input order."""
+    shift = group_shift(n_codes)
+    group_starts = np.zeros(len(group_counts) + 1, dtype=np.int64)
+    np.cumsum(group_counts, out=group_starts[1:])
+    n = int(group_starts[-1])
 
     def columns(size: int, domain: bool):
         return (np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int32),
@@ -293,6 +297,8 @@ def customer_time_order(counts: np.ndarray, chunks, has_domain: bool):
         raise AssertionError("customer_time_order: fewer rows than counted")
     # Second pass: the rows of each group, in order, into their customers' slots (a write
     # stays inside the group's own stretch of the output).
+    starts = np.zeros(n_codes + 1, dtype=np.int64)
+    np.cumsum(count_codes(n_codes, [g_code]), out=starts[1:])
     out = columns(n, has_domain)
     next_slot, ends = starts[:-1].copy(), starts[1:]
     if not _place_chunk(g_code, *g_cols, 0, next_slot, ends, np.empty(n, np.int32), *out):
@@ -300,6 +306,13 @@ def customer_time_order(counts: np.ndarray, chunks, has_domain: bool):
     ts, kind, value, domain = out
     _sort_runs_by_time(starts, ts, kind, value, domain)
     return starts, ts, kind, value, (domain if has_domain else None)
+
+
+def group_counts_of(counts: np.ndarray) -> np.ndarray:
+    """The group counts of :func:`customer_time_order` from the rows of every code."""
+    if not len(counts):
+        return np.zeros(0, dtype=np.int64)
+    return np.add.reduceat(counts, np.arange(0, len(counts), 1 << group_shift(len(counts))))
 
 
 @njit(cache=True, nogil=True)

@@ -30,7 +30,13 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from ltvkit.data.arrays import count_codes, customer_time_order, kernel_array, tied_rows
+from ltvkit.data.arrays import (
+    customer_time_order,
+    group_counts_of,
+    group_shift,
+    kernel_array,
+    tied_rows,
+)
 from ltvkit.data.mapping import (
     INTEGER_TYPES,
     NUMERIC_TYPES,
@@ -251,17 +257,26 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     numeric_value = mapping.value in types and types[mapping.value] in NUMERIC_TYPES
     bad_values = ("0" if numeric_value or mapping.value is None else
                   "count(*) FILTER (value_given AND value IS NULL AND NOT value_nan)")
+    # Integer ids in a range not much wider than the rows are their own codes (id - smallest
+    # id): the range over all rows (Parquet keeps it in its statistics) holds the kept ids.
+    lo = hi = None
+    group_hist = "NULL"
+    if types[mapping.customer] in INTEGER_TYPES:
+        lo, hi, n_all = con.execute(f"SELECT min({cid}), max({cid}), count(*) FROM {raw}"
+                                    ).fetchall()[0]
+        if lo is not None and hi - lo < min(max(4 * n_all, 1 << 20), 2**31 - 1):
+            # The rows of each group of the counting sort, counted in the same scan.
+            shift = group_shift(hi - lo + 1)
+            group_hist = (f"histogram(((customer_id - {int(lo)}) >> {shift})::INTEGER) "
+                          "FILTER (fate = 'kept')")
+        else:
+            lo = hi = None
     stats = con.execute(f"""
         SELECT count(*), count(*) FILTER (ts_missing),
                count(*) FILTER (NOT ts_missing AND ts IS NULL), {bad_values},
                count(*) FILTER (isinf(value)), {fate_counts},
-               histogram(event_type) FILTER (fate = 'kept'), {domain_hist}
+               histogram(event_type) FILTER (fate = 'kept'), {domain_hist}, {group_hist}
         FROM {staged}""").fetchall()[0]
-    # The range of integer ids over all rows (Parquet keeps it in its statistics): the
-    # kept rows' ids are inside it.
-    lo = hi = None
-    if types[mapping.customer] in INTEGER_TYPES:
-        lo, hi = con.execute(f"SELECT min({cid}), max({cid}) FROM {raw}").fetchall()[0]
     n_read, ts_missing, ts_bad, v_bad, v_inf = (int(x or 0) for x in stats[:5])
     fates = dict(zip(EVENT_DROP_FATES, (int(x or 0) for x in stats[5:8]), strict=True))
     _check_rows(mapping, n_read, ts_missing, ts_bad, v_bad, v_inf)
@@ -292,13 +307,15 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     # hold): an Arrow column without nulls is read by NumPy in place.
     domains = domain_names if mapping.domain else None
     columns = f"k.ts, k.type_code, coalesce(k.value, 'NaN'::DOUBLE) AS value{payload}"
-    n_kept = n_read - sum(fates.values())
-    if lo is not None and hi - lo < min(max(4 * n_kept, 1 << 20), 2**31 - 1):
+    if lo is not None:
+        n_codes = int(hi - lo + 1)
+        group_counts = np.zeros(((n_codes - 1) >> group_shift(n_codes)) + 1, dtype=np.int64)
+        for g, count in (stats[10] or {}).items():
+            group_counts[g] = count
         rows = con.sql(f"SELECT (k.customer_id - {int(lo)})::INTEGER AS code, {columns} "
-                       f"FROM ({coded}) k").to_arrow_table()
-        counts = count_codes(hi - lo + 1, [b.column(0).to_numpy() for b in rows.to_batches()])
+                       f"FROM ({coded}) k").to_arrow_reader()
         ids = np.arange(int(lo), int(hi) + 1, dtype=np.int64)
-        arrays, ties = _arrays(ids, counts, rows.to_batches(), type_names, domains)
+        arrays, ties = _arrays(ids, group_counts, rows, type_names, domains)
     else:
         con.execute("DROP TABLE IF EXISTS _event_customers")
         con.execute(f"""
@@ -315,8 +332,8 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
         id_column = customers.column("customer_id")
         ids = (id_column.to_numpy() if pa.types.is_integer(id_column.type)
                else np.asarray(id_column.to_pylist(), dtype=object))
-        arrays, ties = _arrays(ids, customers.column("n").to_numpy().astype(np.int64), rows,
-                               type_names, domains)
+        counts = customers.column("n").to_numpy().astype(np.int64)
+        arrays, ties = _arrays(ids, group_counts_of(counts), rows, type_names, domains)
         con.execute("DROP TABLE _event_customers")
     n_dup = 0
     if cleaning.drop_duplicates and len(ties):
@@ -391,23 +408,24 @@ def _check_rows(mapping: EventMapping, n_read: int, ts_missing: int, ts_bad: int
                 column=mapping.value, rule=rule, n_rows=count)
 
 
-def _arrays(ids: np.ndarray, counts: np.ndarray, batches, type_names: list[str],
+def _arrays(ids: np.ndarray, group_counts: np.ndarray, batches, type_names: list[str],
             domain_names: list[str] | None) -> tuple[EventArrays, np.ndarray]:
     """The kept rows sorted by (customer, ts) as :class:`EventArrays`, and the rows tied with
     their predecessor in every mapped column (candidates for exact duplicates).
-    ``ids`` [n codes] the customer of each code (in id order) and ``counts`` its rows (codes
-    without rows are left out); ``batches``: Arrow record batches of (code, ts, type code,
-    value[, domain code]) in any order."""
+    ``ids`` [n codes] the customer of each code (in id order; codes without rows are left
+    out), ``group_counts`` the rows of each group of codes (:func:`customer_time_order`);
+    ``batches``: Arrow record batches of (code, ts, type code, value[, domain code]) in any
+    order."""
     def chunks():
         for batch in batches:
             cols = batch.columns
             yield (cols[0].to_numpy(), _ts_us(cols[1]), cols[2].to_numpy(),
                    cols[3].to_numpy(), None if domain_names is None else cols[4].to_numpy())
 
-    starts, ts, codes, value, domain = customer_time_order(counts, chunks(),
+    starts, ts, codes, value, domain = customer_time_order(len(ids), group_counts, chunks(),
                                                            domain_names is not None)
-    present = np.flatnonzero(counts)
-    if len(present) < len(counts):
+    present = np.flatnonzero(np.diff(starts))
+    if len(present) < len(ids):
         ids, starts = ids[present], np.append(starts[present], starts[-1])
     arrays = EventArrays(customer_ids=ids, customer_starts=starts, ts=ts, type_code=codes,
                          type_names=tuple(type_names), value=value, domain=domain,
