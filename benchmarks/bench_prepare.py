@@ -125,7 +125,7 @@ def run_lifetimes(path: str) -> dict:
             "note": "summary call only; reading the Parquet into pandas is not timed"}
 
 
-def warm_up() -> float:
+def warm_up(events: bool = False) -> float:
     """Compile (first run after an install) or load the Numba kernels; the seconds it took."""
     import pandas as pd
 
@@ -136,7 +136,17 @@ def warm_up() -> float:
                          "timestamp": pd.to_datetime(["2021-01-01", "2021-05-01", "2021-02-01"])})
     log = read_transactions(tiny, ColumnMapping(customer="customer_id", time="timestamp",
                                                 amount="amount"))
-    build_dataset(log, LTVTask(cutoff="2021-01-31", horizons=("30D",), period="M"))
+    task = LTVTask(cutoff="2021-01-31", horizons=("30D",), period="M")
+    build_dataset(log, task)
+    if events:  # the event kernels too (types as in the generated table)
+        from ltvkit.data.events import EventMapping, read_events
+
+        # Twice over: rows tied in (customer, time) and exact duplicates, as in the big table.
+        tiny_events = pd.concat([tiny, tiny]).assign(event_type=["a", "b", "a"] * 2,
+                                                     value=[1.0, None, 2.0] * 2)
+        build_dataset(log, task, events=read_events(tiny_events, EventMapping(
+            customer="customer_id", time="timestamp", event_type="event_type",
+            value="value")))
     return time.perf_counter() - t0
 
 
@@ -182,7 +192,7 @@ def main() -> None:
                           f"{__import__('os').cpu_count()} cores",
                "date": time.strftime("%Y-%m-%d"), "rows": args.rows,
                "customers": args.customers}
-    results["kernel_warm_up_seconds"] = warm_up()
+    results["kernel_warm_up_seconds"] = warm_up(events=bool(args.events))
     print(f"ltvkit kernels compiled or loaded in {results['kernel_warm_up_seconds']:.1f} s")
     runs = ["ltvkit"] * args.repeat + ([] if args.skip_lifetimes else ["lifetimes"])
     extra: list[str] = []

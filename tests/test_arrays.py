@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 
 from ltvkit.data import ColumnMapping, read_transactions
 from ltvkit.data.arrays import customer_runs, tied_rows
@@ -86,3 +87,33 @@ def test_datasets_built_in_threads_at_once_agree():
     for ds in results[1:]:
         np.testing.assert_array_equal(ds.features, results[0].features)
         np.testing.assert_array_equal(ds.sequences, results[0].sequences)
+
+
+@pytest.mark.parametrize("n_codes", [1, 7, 300, 5000])
+def test_counting_sort_by_customer_and_time_matches_a_stable_lexsort(n_codes):
+    from ltvkit.data.arrays import customer_time_order, group_counts_of
+
+    rng = np.random.default_rng(n_codes)
+    n = 20_000
+    code = rng.integers(0, n_codes, n).astype(np.int32)
+    code[code == n_codes // 2] = 0  # a code without rows: an empty run
+    ts = rng.integers(0, 50, n).astype(np.int64)  # many ties in time
+    kind = rng.integers(0, 9, n).astype(np.int16)
+    value = rng.random(n)
+    domain = rng.integers(0, 3, n).astype(np.int16)
+    bounds = [0, 1, 4_000, 4_001, 13_000, n]  # chunks of every size, one empty
+    chunks = [(code[a:b], ts[a:b], kind[a:b], value[a:b], domain[a:b])
+              for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    counts = np.bincount(code, minlength=n_codes)
+    starts, s_ts, s_kind, s_value, s_domain = customer_time_order(
+        n_codes, group_counts_of(counts), iter(chunks), True)
+    order = np.lexsort((ts, code))  # stable: ties keep the input order
+    np.testing.assert_array_equal(starts, np.concatenate([[0], np.cumsum(counts)]))
+    np.testing.assert_array_equal(s_ts, ts[order])
+    np.testing.assert_array_equal(s_kind, kind[order])
+    np.testing.assert_array_equal(s_value, value[order])
+    np.testing.assert_array_equal(s_domain, domain[order])
+    wrong = group_counts_of(counts)
+    wrong[0] += 1  # a count that does not match the rows is refused, not written past
+    with pytest.raises(AssertionError, match="fewer rows than counted"):
+        customer_time_order(n_codes, wrong, iter(chunks), True)
