@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from numba import njit
+from numba import njit, prange
 
 US_PER_DAY = 86_400_000_000
 
@@ -252,6 +252,31 @@ def _sort_runs_by_time(starts, ts, kind, value, domain):
                 domain[j + 1] = d
 
 
+@njit(cache=True, parallel=True)
+def _place_groups(group_starts, shift, g_code, g_ts, g_kind, g_value, g_domain, starts, ts,
+                  kind, value, domain):
+    """The second pass of :func:`customer_time_order`, one group per thread at a time: the
+    rows of a group (contiguous after the first pass, in arrival order) into their customers'
+    slots, then each of its customers' rows sorted by time. Groups hold disjoint customers
+    and disjoint stretches of the output, so the threads share nothing."""
+    has_domain = len(domain) > 0
+    n_codes = len(starts) - 1
+    for g in prange(len(group_starts) - 1):
+        lo_code = g << shift
+        hi_code = min((g + 1) << shift, n_codes)
+        next_slot = starts[lo_code:hi_code].copy()
+        for r in range(group_starts[g], group_starts[g + 1]):
+            k = g_code[r] - lo_code
+            slot = next_slot[k]
+            next_slot[k] = slot + 1
+            ts[slot] = g_ts[r]
+            kind[slot] = g_kind[r]
+            value[slot] = g_value[r]
+            if has_domain:
+                domain[slot] = g_domain[r]
+        _sort_runs_by_time(starts[lo_code:hi_code + 1], ts, kind, value, domain)
+
+
 def group_shift(n_codes: int) -> int:
     """The shift of the groups of :func:`customer_time_order` (``code >> shift``): a few
     hundred groups of customers."""
@@ -299,12 +324,11 @@ def customer_time_order(n_codes: int, group_counts: np.ndarray, chunks, has_doma
     # stays inside the group's own stretch of the output).
     starts = np.zeros(n_codes + 1, dtype=np.int64)
     np.cumsum(count_codes(n_codes, [g_code]), out=starts[1:])
-    out = columns(n, has_domain)
-    next_slot, ends = starts[:-1].copy(), starts[1:]
-    if not _place_chunk(g_code, *g_cols, 0, next_slot, ends, np.empty(n, np.int32), *out):
-        raise AssertionError("customer_time_order: more rows than counted")
-    ts, kind, value, domain = out
-    _sort_runs_by_time(starts, ts, kind, value, domain)
+    if not np.array_equal(starts[np.minimum(np.arange(len(group_starts)) << shift, n_codes)],
+                          group_starts):
+        raise AssertionError("customer_time_order: a group's rows are not its customers'")
+    ts, kind, value, domain = columns(n, has_domain)
+    _place_groups(group_starts, shift, g_code, *g_cols, starts, ts, kind, value, domain)
     return starts, ts, kind, value, (domain if has_domain else None)
 
 
