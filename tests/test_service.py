@@ -438,3 +438,7 @@ def test_models_without_a_training_task_are_refused(tmp_path):
     (tmp_path / "training.json").unlink()
     with pytest.raises(ModelError, match="training.json"):
         LoadedModel.load(tmp_path)
+    (tmp_path / "training.json").write_text(json.dumps({
+        "task": {"horizons": ["90D"]}, "vocabularies": {"<event_types>": ["visit"]}}))
+    with pytest.raises(ModelError, match="trained with an events table"):
+        LoadedModel.load(tmp_path)

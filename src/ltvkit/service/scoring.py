@@ -92,6 +92,16 @@ class LoadedModel:
         info = json.loads(info_file.read_text())
         if not info.get("task"):
             raise ModelError(f"{info_file}: no training task")
+        from ltvkit.data.layout import EVENT_VOCABULARY
+
+        if EVENT_VOCABULARY in (info.get("vocabularies") or {}):
+            # Its features need the customer's events, which a score request does not carry:
+            # refused here rather than answering every request with the same error.
+            raise ModelError(
+                f"model directory {src}: trained with an events table (`ltv prepare --events`), "
+                "but the service scores from transactions only; serve a model trained "
+                "without events, or score in batch (`ltv prepare --events ... "
+                f"--vocabularies-from {src}`, then `ltv predict`)")
         version = _version(src)
         model = load_model(src)
         if "n_threads" in model._param_names():
