@@ -257,14 +257,15 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     numeric_value = mapping.value in types and types[mapping.value] in NUMERIC_TYPES
     bad_values = ("0" if numeric_value or mapping.value is None else
                   "count(*) FILTER (value_given AND value IS NULL AND NOT value_nan)")
-    # Integer ids in a range not much wider than the rows are their own codes (id - smallest
-    # id): the range over all rows (Parquet keeps it in its statistics) holds the kept ids.
+    # Integer ids in a range no wider than the rows (or 2^20) are their own codes (id -
+    # smallest id; the per-code arrays are then no longer than a column): the range over all
+    # rows (Parquet keeps it in its statistics) holds the kept ids.
     lo = hi = None
     group_hist = "NULL"
     if types[mapping.customer] in INTEGER_TYPES:
         lo, hi, n_all = con.execute(f"SELECT min({cid}), max({cid}), count(*) FROM {raw}"
                                     ).fetchall()[0]
-        if lo is not None and hi - lo < min(max(4 * n_all, 1 << 20), 2**31 - 1):
+        if lo is not None and hi - lo < min(max(n_all, 1 << 20), 2**31 - 1):
             # The rows of each group of the counting sort, counted in the same scan.
             shift = group_shift(hi - lo + 1)
             group_hist = (f"histogram(((customer_id - {int(lo)}) >> {shift})::INTEGER) "
