@@ -283,6 +283,11 @@ def group_shift(n_codes: int) -> int:
     return max(0, int(n_codes - 1).bit_length() - _GROUP_BITS)
 
 
+def n_groups(n_codes: int) -> int:
+    """How many groups of customers :func:`customer_time_order` places ``n_codes`` codes in."""
+    return ((n_codes - 1) >> group_shift(n_codes)) + 1 if n_codes else 0
+
+
 def customer_time_order(n_codes: int, group_counts: np.ndarray, chunks, has_domain: bool):
     """Rows sorted by (customer code, time) as they stream in, without a database sort of the
     whole table: a compiled counting sort by the customer codes, then an insertion sort of

@@ -35,6 +35,7 @@ from ltvkit.data.arrays import (
     group_counts_of,
     group_shift,
     kernel_array,
+    n_groups,
     tied_rows,
 )
 from ltvkit.data.mapping import (
@@ -283,25 +284,24 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     _check_rows(mapping, n_read, ts_missing, ts_bad, v_bad, v_inf)
     type_names = sorted(str(k) for k in (stats[8] or {}))
     domain_names = sorted(str(k) for k in (stats[9] or {})) if mapping.domain else []
-    # Types and domains as integer codes (in name order) before the one sort: numeric sort
-    # payload in the narrowest integer type (the sort moves every payload byte), and no text
-    # column copied out of DuckDB.
+    # Types and domains as integer codes (in name order) before the rows leave DuckDB: the
+    # narrowest integer type, and no text column copied out.
     con.register("_event_type_codes", _code_table("event_type", type_names))
     joins, domain_code, payload = "", "-1::SMALLINT", ""
     if mapping.domain:
         con.register("_event_domain_codes", _code_table("domain", domain_names))
         joins = "LEFT JOIN _event_domain_codes d ON s.domain = d.domain"
         domain_code = "coalesce(d.__code, -1)"
-        payload = ", domain_code"  # no column of -1s to sort when no domain is mapped
+        payload = ", domain_code"  # no column of -1s to copy when no domain is mapped
     coded = f"""SELECT s.customer_id, s.ts, t.__code AS type_code, s.value,
                        {domain_code} AS domain_code, s.__row_hash
                 FROM {staged} s JOIN _event_type_codes t ON s.event_type = t.event_type {joins}
                 WHERE s.fate = 'kept'"""
     # The kept rows sorted by (customer, ts) without a database sort: the coded rows stream
     # out of DuckDB in any order into a compiled counting sort by customer code
-    # (:func:`customer_time_order`). Integer ids in a range not much wider than the rows are
-    # their own codes (id - smallest id); other ids are coded by DuckDB, in id order, in a
-    # table of the customers and their row counts. Rows tied in (customer, ts) (few) are put
+    # (:func:`customer_time_order`). Integer ids in the narrow range checked above are their
+    # own codes; other ids are coded by DuckDB, in id order, in a table of the customers and
+    # their row counts. Rows tied in (customer, ts) (few) are put
     # in (type, domain, value) order afterwards (:func:`_arrays`): rows still tied are equal
     # in every mapped column, so their order changes no sum, and the order of the kept rows
     # is fixed by the data alone. A missing value leaves DuckDB as NaN (what EventArrays
@@ -310,7 +310,7 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     columns = f"k.ts, k.type_code, coalesce(k.value, 'NaN'::DOUBLE) AS value{payload}"
     if lo is not None:
         n_codes = int(hi - lo + 1)
-        group_counts = np.zeros(((n_codes - 1) >> group_shift(n_codes)) + 1, dtype=np.int64)
+        group_counts = np.zeros(n_groups(n_codes), dtype=np.int64)
         for g, count in (stats[10] or {}).items():
             group_counts[g] = count
         rows = con.sql(f"SELECT (k.customer_id - {int(lo)})::INTEGER AS code, {columns} "
