@@ -340,6 +340,10 @@ class Trainer:
         device = resolve_device(self.device)
         _ready_for_inference(module, device)
         n = next(iter(inputs.values())).shape[0] if inputs else 0
+        if 0 < n <= self.eval_batch_size and all(v.device == device for v in inputs.values()):
+            # One batch already on the device (a service request): no slices, copies or
+            # concatenation, whose fixed costs are a third of a one-row forward pass.
+            return module(inputs)
         parts = []
         for start in range(0, n, self.eval_batch_size):
             sl = slice(start, start + self.eval_batch_size)
@@ -356,11 +360,19 @@ def _ready_for_inference(module: nn.Module, device: torch.device) -> None:
     the cost of the walk."""
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
-    modules = _submodules(module)
+    # The walk's lists are kept on the module (ltvkit builds a network once and never adds
+    # or removes submodules; ``to`` moves a parameter's data, not the parameter object).
+    walk = module.__dict__.get("_ltvkit_walk")
+    if walk is None:
+        modules = _submodules(module)
+        walk = module.__dict__["_ltvkit_walk"] = (modules, [
+            t for m in modules for t in itertools.chain(m._parameters.values(),
+                                                         m._buffers.values())
+            if t is not None])
+    modules, tensors = walk
     if any(m.training for m in modules):
         module.eval()
-    if any(t is not None and t.device != device for m in modules
-           for t in itertools.chain(m._parameters.values(), m._buffers.values())):
+    if any(t.device != device for t in tensors):
         module.to(device)
 
 
@@ -379,6 +391,8 @@ def concat_outputs(parts: list[Any]) -> Any:
     first = parts[0]
     if first is None:
         return None
+    if len(parts) == 1:
+        return first
     if isinstance(first, Tensor):
         return first if len(parts) == 1 else torch.cat(parts, dim=0)
     if isinstance(first, dict):

@@ -326,7 +326,7 @@ class TorchLTVModel(LTVModel):
 
 def _numpy(x: Any) -> np.ndarray:
     if isinstance(x, Tensor):
-        return x.detach().cpu().numpy().astype(np.float64)
+        return x.detach().cpu().numpy().astype(np.float64, copy=False)
     return np.asarray(x, dtype=np.float64)
 
 
