@@ -24,7 +24,6 @@ References
 from __future__ import annotations
 
 import functools
-
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
