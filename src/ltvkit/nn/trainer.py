@@ -394,7 +394,7 @@ def concat_outputs(parts: list[Any]) -> Any:
     if len(parts) == 1:
         return first
     if isinstance(first, Tensor):
-        return first if len(parts) == 1 else torch.cat(parts, dim=0)
+        return torch.cat(parts, dim=0)
     if isinstance(first, dict):
         return {k: concat_outputs([p[k] for p in parts]) for k in first}
     if isinstance(first, (tuple, list)):
