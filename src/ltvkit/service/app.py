@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ltvkit import __version__
@@ -145,6 +146,46 @@ def _unprocessable(items: list[dict[str, str]]) -> JSONResponse:
     return JSONResponse({"detail": items}, status_code=422)
 
 
+def _json_body(model: type[BaseModel]):
+    """A dependency that reads the request body as ``model``: pydantic parses and validates
+    the JSON bytes in one pass (FastAPI's own body parameter decodes the JSON with the
+    standard library, then validates the Python objects: twice the work, a fifth of a
+    one-customer score's time). Its errors are the 422 body of any other invalid request."""
+
+    async def body(request: Request) -> BaseModel:
+        try:
+            return model.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False)) from None
+
+    return body
+
+
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads ``model`` with :func:`_json_body`."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def _with_body_schemas(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
+    """Add the request models of :func:`_json_body` routes to the OpenAPI components (FastAPI
+    lists only the models of the parameters it parses itself)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = generate()  # cached by FastAPI as app.openapi_schema
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, nested in schema.pop("$defs", {}).items():
+                    schemas.setdefault(name, nested)
+                schemas[model.__name__] = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
 def create_app(config: ServiceConfig) -> FastAPI:
     """The application for ``config``: loads the model (and opens the store) at startup."""
     state: dict[str, Any] = {"holder": None, "store": None}
@@ -244,8 +285,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 "ltvkit_version": loaded.config.get("ltvkit_version")}
 
     @app.post("/v1/score", response_model=s.ScoreResponse, dependencies=guarded,
-              responses=errors, tags=["scores"])
-    async def score(body: s.ScoreRequest):
+              responses=errors, tags=["scores"], openapi_extra=_body_doc(s.ScoreRequest))
+    async def score(body: s.ScoreRequest = Depends(_json_body(s.ScoreRequest))):
         """Scores of up to ``max_customers`` customers from their transactions."""
         if len(body.customers) > config.max_customers:
             raise RequestError(f"customers: {len(body.customers)} given (rule: at most "
@@ -259,8 +300,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 "customers": scores}
 
     @app.post("/v1/events", response_model=s.EventsResponse, dependencies=guarded,
-              responses=errors, tags=["events"])
-    def events(body: s.EventsRequest, st: EventStore = Depends(store)):
+              responses=errors, tags=["events"], openapi_extra=_body_doc(s.EventsRequest))
+    def events(body: s.EventsRequest = Depends(_json_body(s.EventsRequest)),
+               st: EventStore = Depends(store)):
         """Append transactions; acknowledged after the write is committed. The same event id
         twice is stored once."""
         if len(body.events) > config.max_events:
@@ -297,6 +339,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return {"previous": {"name": old.name, "version": old.version},
                 "current": {"name": new.name, "version": new.version}}
 
+    _with_body_schemas(app, (s.ScoreRequest, s.EventsRequest))
     return app
 
 
