@@ -8,7 +8,8 @@ lifetimes' `summary_data_from_transaction_data` (RFM summary only) on the same s
 ``--events N`` adds an events table of N rows (same customers and time range, 12 event types
 with skewed frequencies, a numeric value on 80 % of the rows) and times ``ltv prepare`` with it
 (read_events + build_dataset(events=...)) beside the transactions-only runs, each in a fresh
-process; the ratio of the slowest runs is printed. The log and the events are read side by side,
+process, in ``--repeat`` rounds of (transactions only, with events); the ratio of the slowest
+runs, of the fastest runs and of each round's pair (and their median) is printed. The log and the events are read side by side,
 as ``ltv prepare`` does (``--one-by-one`` also times them one after the other); every run
 reports its CPU time beside its wall time.
 
@@ -194,7 +195,6 @@ def main() -> None:
                "customers": args.customers}
     results["kernel_warm_up_seconds"] = warm_up(events=bool(args.events))
     print(f"ltvkit kernels compiled or loaded in {results['kernel_warm_up_seconds']:.1f} s")
-    runs = ["ltvkit"] * args.repeat + ([] if args.skip_lifetimes else ["lifetimes"])
     extra: list[str] = []
     if args.events:
         events_path = work / f"events_{args.events}_{args.customers}.parquet"
@@ -203,9 +203,16 @@ def main() -> None:
         print(f"events: {events_path} ({events_path.stat().st_size / 1e6:.0f} MB, "
               f"generated/checked in {time.perf_counter() - t0:.1f} s)")
         results["event_rows"] = args.events
-        runs += ["ltvkit_events"] * args.repeat
-        runs += ["ltvkit_events_one_by_one"] * (args.repeat if args.one_by_one else 0)
         extra = [str(events_path)]
+        # Rounds of (transactions only, with events[, with events one by one]): a run's time
+        # on a shared VM drifts by a third from minute to minute, so each with-events run is
+        # compared with the transactions-only run just before it.
+        one_round = ["ltvkit", "ltvkit_events"] + (["ltvkit_events_one_by_one"]
+                                                   if args.one_by_one else [])
+        runs = one_round * args.repeat
+    else:
+        runs = ["ltvkit"] * args.repeat
+    runs += [] if args.skip_lifetimes else ["lifetimes"]
     for tool in runs:
         out = subprocess.run([sys.executable, __file__, "--child", tool, str(path),
                               *(extra if tool.startswith("ltvkit_events") else [])],
@@ -229,10 +236,19 @@ def main() -> None:
             continue
         ratio, fastest = max(with_events) / max(ok), min(with_events) / min(ok)
         results[f"{tool}_ratio"], results[f"{tool}_ratio_fastest"] = ratio, fastest
+        # Round by round: each with-events run against the transactions-only run before it.
+        paired = sorted(r["seconds"] / b["seconds"] for r, b in zip(
+            results.get(tool, []), results["ltvkit"], strict=False)
+            if "seconds" in r and "seconds" in b)
+        results[f"{tool}_ratio_by_round"] = paired
+        median = paired[len(paired) // 2] if len(paired) % 2 else \
+            (paired[len(paired) // 2 - 1] + paired[len(paired) // 2]) / 2
+        results[f"{tool}_ratio_median"] = median
         how = "side by side" if tool == "ltvkit_events" else "one by one"
         print(f"prepare with {args.events:,} event rows, reads {how}: {max(with_events):.2f} s, "
               f"{ratio:.2f}x the transactions-only {max(ok):.2f} s (slowest of {len(ok)} runs "
-              f"each); fastest against fastest {fastest:.2f}x")
+              f"each); fastest against fastest {fastest:.2f}x; round by round "
+              f"{', '.join(f'{x:.2f}' for x in paired)}x (median {median:.2f}x)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

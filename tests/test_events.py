@@ -287,6 +287,46 @@ def test_bad_events_are_one_line_errors_with_counts(change, match):
         assert info.value.n_rows == (9 if "value" in match else 7)
 
 
+@pytest.mark.parametrize("statistics", [True, False])
+@pytest.mark.parametrize("change, match, n_bad", [
+    (lambda f: f.assign(ts=f["ts"].where(f.index % 9 != 0, pd.NaT)), "rows have no timestamp", 7),
+    (lambda f: f.assign(value=np.where(f.index % 7 == 0, np.inf, f["value"])),
+     "infinite values", 9),
+    (lambda f: f.assign(value=np.where(f.index == 5, -np.inf, np.nan)), "infinite values", 1),
+    (lambda f: f, None, 0),
+])
+def test_parquet_footers_stand_in_for_the_counts_they_prove(tmp_path, statistics, change,
+                                                            match, n_bad):
+    """A Parquet file's statistics let the read skip the missing-time and infinite-value
+    counts only when they prove them zero: with and without statistics, the same errors and
+    counts, and the same events, as the DataFrame."""
+    import pyarrow.parquet as pq
+
+    from ltvkit.data.sources import new_connection, parquet_facts
+
+    frame = change(random_events(2, n_rows=63))
+    path = tmp_path / "ev.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path,
+                   row_group_size=20, write_statistics=statistics)
+    facts = parquet_facts(new_connection(), str(path), ["ts", "value"])
+    if statistics:
+        assert facts["ts"].no_nulls == ("no timestamp" not in (match or ""))
+        assert facts["value"].finite == ("infinite" not in (match or ""))
+        assert not facts["value"].no_nulls  # random_events leaves some values out
+    else:
+        assert not any(f.no_nulls or f.finite for f in facts.values())
+    if match is None:
+        got, want = read_events(str(path), EV_MAPPING), read_events(frame, EV_MAPPING)
+        assert got.quality.to_dict() | {"mapping": None} == \
+            want.quality.to_dict() | {"mapping": None}
+        np.testing.assert_array_equal(got.arrays.ts, want.arrays.ts)
+        np.testing.assert_array_equal(got.arrays.value, want.arrays.value)
+        return
+    with pytest.raises(DataValidationError, match=match) as info:
+        read_events(str(path), EV_MAPPING)
+    assert info.value.n_rows == n_bad
+
+
 def test_row_order_of_the_input_changes_nothing():
     """Many events tied in (customer, ts) with different types and values: any input order
     gives the same sorted arrays and bit-identical features (sums in one fixed order)."""

@@ -51,6 +51,7 @@ from ltvkit.data.sources import (
     column_types,
     is_in_memory,
     new_connection,
+    parquet_facts,
     register_source,
     unreadable,
 )
@@ -59,6 +60,10 @@ from ltvkit.errors import DataValidationError
 
 # The fates of dropped event rows, in the order the rules apply.
 EVENT_DROP_FATES = ("missing_customer_id", "missing_event_type", "after_data_end")
+# A row's fate inside the read's SQL: _KEPT, else 1 + its place in EVENT_DROP_FATES (integers
+# are compared several times per row, text would be compared byte by byte).
+_KEPT = 0
+_FATE_CODE = {f: k + 1 for k, f in enumerate(EVENT_DROP_FATES)}
 DEFAULT_TOP_K = 20
 # The pooled slot of the types outside the vocabulary.
 OTHER = "other"
@@ -236,10 +241,11 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     con.execute(f"DROP TABLE IF EXISTS {staged}")
     con.execute(f"""
         CREATE TEMP {kind} {staged} AS
-        SELECT *, CASE WHEN customer_id IS NULL THEN 'missing_customer_id'
-                       WHEN event_type IS NULL THEN 'missing_event_type'
-                       WHEN {end_sql} IS NOT NULL AND ts >= {end_sql} THEN 'after_data_end'
-                       ELSE 'kept' END AS fate
+        SELECT *, CASE WHEN customer_id IS NULL THEN {_FATE_CODE["missing_customer_id"]}
+                       WHEN event_type IS NULL THEN {_FATE_CODE["missing_event_type"]}
+                       WHEN {end_sql} IS NOT NULL AND ts >= {end_sql}
+                           THEN {_FATE_CODE["after_data_end"]}
+                       ELSE {_KEPT} END::TINYINT AS fate
         FROM (SELECT {cid} AS customer_id, {ts} AS ts, {etype} AS event_type,
                      -- NaN is a missing value, as NULL (one kind of "no value")
                      nullif(try_cast(({value_sql}) AS DOUBLE), 'NaN'::DOUBLE) AS value,
@@ -250,14 +256,27 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
                      hash({", ".join(quote(c) for c in types)}) AS __row_hash
               FROM {raw})
     """)
-    fate_counts = ", ".join(f"count(*) FILTER (fate = '{f}')" for f in EVENT_DROP_FATES)
-    domain_hist = ("histogram(domain) FILTER (fate = 'kept' AND domain IS NOT NULL)"
+    fate_counts = ", ".join(f"count(*) FILTER (fate = {_FATE_CODE[f]})" for f in EVENT_DROP_FATES)
+    domain_hist = (f"histogram(domain) FILTER (fate = {_KEPT} AND domain IS NOT NULL)"
                    if mapping.domain else "NULL")
     # A numeric value column always casts: only an expression or text can hold a
     # non-numeric value (the count is skipped, a tenth of the scan's work).
     numeric_value = mapping.value in types and types[mapping.value] in NUMERIC_TYPES
     bad_values = ("0" if numeric_value or mapping.value is None else
                   "count(*) FILTER (value_given AND value IS NULL AND NOT value_nan)")
+    # Nor can an integer value be infinite, or a typed time column fail to parse; and a
+    # Parquet file's footers may show that no time is missing and no value infinite (each
+    # count read off them is a column the scan need not decode: 40 % of it).
+    facts = parquet_facts(con, source, [c for c in (mapping.time, mapping.value)
+                                        if c is not None and c in types])
+    integer_value = numeric_value and types[mapping.value] in INTEGER_TYPES
+    no_inf = mapping.value is None or integer_value or (
+        numeric_value and mapping.value in facts and facts[mapping.value].finite)
+    inf_values = "0" if no_inf else "count(*) FILTER (isinf(value))"
+    typed_time = types[mapping.time].startswith("TIMESTAMP") or types[mapping.time] == "DATE"
+    bad_times = "0" if typed_time else "count(*) FILTER (NOT ts_missing AND ts IS NULL)"
+    no_missing_time = mapping.time in facts and facts[mapping.time].no_nulls
+    missing_times = "0" if no_missing_time else "count(*) FILTER (ts_missing)"
     # Integer ids in a range no wider than the rows (or 2^20) are their own codes (id -
     # smallest id; the per-code arrays are then no longer than a column): the range over all
     # rows (Parquet keeps it in its statistics) holds the kept ids.
@@ -270,14 +289,13 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
             # The rows of each group of the counting sort, counted in the same scan.
             shift = group_shift(hi - lo + 1)
             group_hist = (f"histogram(((customer_id - {int(lo)}) >> {shift})::INTEGER) "
-                          "FILTER (fate = 'kept')")
+                          f"FILTER (fate = {_KEPT})")
         else:
             lo = hi = None
     stats = con.execute(f"""
-        SELECT count(*), count(*) FILTER (ts_missing),
-               count(*) FILTER (NOT ts_missing AND ts IS NULL), {bad_values},
-               count(*) FILTER (isinf(value)), {fate_counts},
-               histogram(event_type) FILTER (fate = 'kept'), {domain_hist}, {group_hist}
+        SELECT count(*), {missing_times}, {bad_times}, {bad_values},
+               {inf_values}, {fate_counts},
+               histogram(event_type) FILTER (fate = {_KEPT}), {domain_hist}, {group_hist}
         FROM {staged}""").fetchall()[0]
     n_read, ts_missing, ts_bad, v_bad, v_inf = (int(x or 0) for x in stats[:5])
     fates = dict(zip(EVENT_DROP_FATES, (int(x or 0) for x in stats[5:8]), strict=True))
@@ -296,7 +314,7 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     coded = f"""SELECT s.customer_id, s.ts, t.__code AS type_code, s.value,
                        {domain_code} AS domain_code, s.__row_hash
                 FROM {staged} s JOIN _event_type_codes t ON s.event_type = t.event_type {joins}
-                WHERE s.fate = 'kept'"""
+                WHERE s.fate = {_KEPT}"""
     # The kept rows sorted by (customer, ts) without a database sort: the coded rows stream
     # out of DuckDB in any order into a compiled counting sort by customer code
     # (:func:`customer_time_order`). Integer ids in the narrow range checked above are their
@@ -322,7 +340,7 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
         con.execute(f"""
             CREATE TEMP TABLE _event_customers AS
             SELECT customer_id, n, (row_number() OVER (ORDER BY customer_id) - 1)::INTEGER AS c
-            FROM (SELECT customer_id, count(*) AS n FROM {staged} WHERE fate = 'kept'
+            FROM (SELECT customer_id, count(*) AS n FROM {staged} WHERE fate = {_KEPT}
                   GROUP BY customer_id)""")
         customers = con.sql("SELECT customer_id, n FROM _event_customers ORDER BY c"
                             ).to_arrow_table()

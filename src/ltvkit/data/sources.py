@@ -7,8 +7,10 @@ tables and relations are scanned in place.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,61 @@ def _register_file(con: duckdb.DuckDBPyConnection, path: str, view: str,
     except duckdb.Error as exc:
         raise unreadable(path, exc) from None
     return reader == "read_parquet"
+
+
+@dataclass(frozen=True)
+class ColumnFacts:
+    """What a Parquet source's own statistics say of a column over all its rows: it has no
+    NULL; every non-NULL value is a finite number (the minimum and maximum of every row group
+    are finite; a NaN-only or inf row group says not)."""
+
+    no_nulls: bool
+    finite: bool
+
+
+def parquet_facts(con: duckdb.DuckDBPyConnection, source: Any,
+                  columns: list[str]) -> dict[str, ColumnFacts]:
+    """The :class:`ColumnFacts` of ``columns`` from the footers of a Parquet path (file,
+    folder or glob), read in milliseconds instead of a scan; a column the footers do not
+    cover in every row group, and any other source, gets no entry (the scan must count)."""
+    if not isinstance(source, (str, os.PathLike)) or not columns:
+        return {}
+    try:
+        target, reader = _file_reader(str(source))
+    except DataValidationError:
+        return {}
+    if reader != "read_parquet":
+        return {}
+    names = ", ".join(sql_literal(c) for c in columns)
+    try:
+        n_groups, = con.execute(f"SELECT count(DISTINCT (file_name, row_group_id)) FROM "
+                                f"parquet_metadata({sql_literal(target)})").fetchall()[0]
+        chunks = con.execute(f"""
+            SELECT path_in_schema, num_values, stats_null_count, stats_min, stats_max
+            FROM parquet_metadata({sql_literal(target)}) WHERE path_in_schema IN ({names})
+        """).fetchall()
+    except duckdb.Error:
+        return {}
+    by_column: dict[str, list[tuple]] = {}
+    for name, *chunk in chunks:
+        by_column.setdefault(name, []).append(tuple(chunk))
+    facts = {}
+    for name, rows in by_column.items():
+        if len(rows) != n_groups:
+            continue  # a file without the column, or a nested one: the footers cannot tell
+        no_nulls = all(nulls is not None for _, nulls, _, _ in rows) and \
+            sum(nulls for _, nulls, _, _ in rows) == 0
+        finite = all(_finite(lo) and _finite(hi) or (nulls is not None and nulls == n)
+                     for n, nulls, lo, hi in rows)
+        facts[name] = ColumnFacts(no_nulls=no_nulls, finite=finite)
+    return facts
+
+
+def _finite(text: str | None) -> bool:
+    try:
+        return text is not None and math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def unreadable(path: str, exc: BaseException) -> DataValidationError:
