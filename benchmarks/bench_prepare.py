@@ -75,7 +75,7 @@ def generate_events(path: Path, rows: int, customers: int) -> None:
 
 def run_ltvkit_events(path: str, events_path: str, side_by_side: bool = True) -> dict:
     """``ltv prepare --events``: the log and the events read by ``read_with_events`` (side by
-    side unless told otherwise, as the CLI does), then one build."""
+    side, or one by one as the CLI does by default), then one build."""
     from ltvkit.data import ColumnMapping, LTVTask, build_dataset
     from ltvkit.data.events import EventMapping
     from ltvkit.data.read import read_with_events

@@ -620,3 +620,33 @@ def test_online_retail_quality_report(shared_data):
     assert set(ids["customer_id"]) == expected_ids
     total = log.con.execute(f"SELECT sum(amount) FROM {log.table}").fetchall()[0][0]
     assert total == pytest.approx(float(kept_amount.sum()), rel=1e-9)
+
+
+_json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                       st.text(max_size=5))
+_json_like = st.recursive(_json_leaf, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.tuples(inner, inner),
+    st.dictionaries(st.one_of(st.text(max_size=3), st.integers()), inner, max_size=3)),
+    max_leaves=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(notes=st.lists(st.text(max_size=5), max_size=3),
+       events=st.dictionaries(st.text(max_size=4), _json_like, max_size=4),
+       mapping=st.dictionaries(st.text(max_size=4), _json_like, max_size=4))
+def test_plain_dict_is_dataclasses_asdict_without_shared_containers(notes, events, mapping):
+    """The report's copy (plain_dict) equals dataclasses.asdict and shares no container with
+    the report, whatever JSON-like values it holds."""
+    import dataclasses
+
+    from ltvkit.data import DataQualityReport
+    from ltvkit.data.plain import plain_dict
+
+    report = DataQualityReport(rows_read=3, rows_kept=3, dropped={"x": 0}, notes=notes,
+                               events=events, mapping=mapping,
+                               customers={"nested": [1, (2, {"a": None})]})
+    copied = plain_dict(report)
+    assert copied == dataclasses.asdict(report)
+    copied["events"]["new"] = 1
+    copied["customers"]["nested"][0] = -1
+    assert "new" not in report.events and report.customers["nested"][0] == 1

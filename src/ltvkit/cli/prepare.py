@@ -75,9 +75,11 @@ def prepare(
                                              "frequent before the first cutoff; the rest "
                                              "pooled as 'other')."),
     keep_duplicate_events: bool = typer.Option(False, help="Keep exact duplicate event rows."),
-    reads_side_by_side: bool = typer.Option(True, "--reads-side-by-side/--reads-one-by-one",
+    reads_side_by_side: bool = typer.Option(False, "--reads-side-by-side/--reads-one-by-one",
                                             help="Read the log and the events at the same "
-                                                 "time (faster; peak memory is both reads')."),
+                                                 "time (each read already uses every core; "
+                                                 "side by side helps only where one leaves "
+                                                 "cores idle; peak memory is both reads')."),
     attributes_asof: str | None = typer.Option(None, help="Time-varying attributes file (a row "
                                                           "per change, with a valid-from "
                                                           "time), read as of each cutoff."),

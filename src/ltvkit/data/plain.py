@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from typing import Any
 
 _IMMUTABLE = (str, int, float, bool, type(None))
@@ -20,19 +21,27 @@ _IMMUTABLE = (str, int, float, bool, type(None))
 def plain_dict(record: Any) -> dict[str, Any]:
     """The fields of the dataclass instance ``record`` as a new dict, nested dataclasses,
     dicts, lists and tuples copied (equal to ``dataclasses.asdict(record)``)."""
-    return {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
+    return {name: _plain(getattr(record, name)) for name in _field_names(type(record))}
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    # dataclasses.fields() filters every field of the class on each call.
+    return tuple(f.name for f in dataclasses.fields(kind))
 
 
 def _plain(value: Any) -> Any:
     kind = type(value)
     if kind in _IMMUTABLE:
         return value
+    # An immutable item is taken as it is without a call: most items of a report are.
     if kind is dict:
-        return {_plain(k): _plain(v) for k, v in value.items()}
+        return {k if type(k) in _IMMUTABLE else _plain(k):
+                v if type(v) in _IMMUTABLE else _plain(v) for k, v in value.items()}
     if kind is list:
-        return [_plain(v) for v in value]
+        return [v if type(v) in _IMMUTABLE else _plain(v) for v in value]
     if kind is tuple:
-        return tuple(_plain(v) for v in value)
+        return tuple(v if type(v) in _IMMUTABLE else _plain(v) for v in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return plain_dict(value)
     return copy.deepcopy(value)  # anything else as asdict copies it

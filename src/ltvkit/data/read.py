@@ -86,15 +86,17 @@ def read_with_events(source: Any, events: Any, mapping: ColumnMapping | None = N
                      read_options: dict[str, Any] | None = None,
                      event_read_options: dict[str, Any] | None = None,
                      engine: str | LogEngine = "duckdb",
-                     side_by_side: bool = True) -> tuple[TransactionLog, EventLog]:
+                     side_by_side: bool = False) -> tuple[TransactionLog, EventLog]:
     """Read a transaction log and its events table: (the log, the events).
 
     The two reads do not depend on each other, so with ``side_by_side`` the events are read in
     a second thread while this one reads the log, each on its own DuckDB connection: DuckDB,
     Arrow and the compiled row walks release the GIL, so the single-threaded stretches of one
-    read overlap the other's query (20M + 20M rows on 2 cores: 13.0-13.7 s one after the
-    other, 9.7-10.8 s side by side). Peak memory is then the two reads' together;
-    ``side_by_side=False`` reads one after the other.
+    read overlap the other's query. Each read's scans already use every core, though, and on
+    the 2-core benchmark VM the reads one after the other were the faster (20M + 20M rows,
+    ``benchmarks/bench_prepare.py --one-by-one``: 6.2-6.8 s against 6.8-7.1 s side by side,
+    and 3.9 against 4.0-4.5 GB peak memory), so they are the default; side by side, peak
+    memory is the two reads' together.
 
     ``event_cleaning`` defaults to the log's ``data_end`` (no event after the log's last day).
     Errors are those of :func:`read_transactions` and :func:`~ltvkit.data.events.read_events`;
