@@ -27,6 +27,7 @@ from ltvkit import __version__
 from ltvkit.errors import LTVError
 from ltvkit.service import schemas as s
 from ltvkit.service.config import ServiceConfig
+from ltvkit.service.heap import FrozenHeap
 from ltvkit.service.scoring import Batcher, LoadedModel, RequestError, check_cutoff
 from ltvkit.service.store import EventStore
 
@@ -42,11 +43,16 @@ class ModelHolder:
     With several worker processes, ``reload_file`` (one file shared by the workers) carries
     the reload to all of them: the worker that reloads rewrites it, and every worker compares
     the file's modification time and size with those it last saw before it hands out the
-    model (one ``stat`` per request), reloading itself when they changed."""
+    model (one ``stat`` per request), reloading itself when they changed.
+
+    ``heap`` keeps the long-lived objects out of the garbage collector's passes
+    (:mod:`ltvkit.service.heap`): the application settles it once started, a reload thaws it
+    until the replaced model is freed."""
 
     def __init__(self, directory, reload_file=None):
         self.directory = directory
         self.reload_file = None if reload_file is None else Path(reload_file)
+        self.heap = FrozenHeap()
         self._lock = threading.Lock()
         self._seen = self._stamp()
         self._current: LoadedModel = _warm(LoadedModel.load(directory))
@@ -62,14 +68,16 @@ class ModelHolder:
 
     @property
     def current(self) -> LoadedModel:
+        self.heap.check()
         if self.reload_file is not None and self._stamp() != self._seen:
             with self._lock:
                 stamp = self._stamp()
                 if stamp != self._seen:
                     log.info("model reloaded by another worker: loading %s again",
                              self.directory)
-                    self._current = _warm(LoadedModel.load(self.directory))
+                    old, self._current = self._current, _warm(LoadedModel.load(self.directory))
                     self._seen = stamp
+                    self.heap.replaced(old)
         return self._current
 
     def reload(self) -> tuple[LoadedModel, LoadedModel]:
@@ -85,6 +93,7 @@ class ModelHolder:
                 tmp.write_text(f"{count} {new.version} {os.getpid()}\n" + "." * (count % 7))
                 os.replace(tmp, self.reload_file)
                 self._seen = self._stamp()
+            self.heap.replaced(old)
         return old, new
 
 
@@ -197,6 +206,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
                                    threads=config.score_threads)
         if config.store is not None:
             state["store"] = EventStore(config.store)
+        state["holder"].heap.settle()
         log.info("ltvkit service ready: model %s %s", state["holder"].current.name,
                  state["holder"].current.version)
         yield
