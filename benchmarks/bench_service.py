@@ -12,7 +12,10 @@ stack's ceiling). An async httpx client then sends, at concurrency 1, 16 and 64,
 * ``score1000``: 1,000 CDNOW customers with their real histories;
 * ``bare``: the single-customer body to the constant endpoint.
 
-It reports requests/s, p50 / p95 / p99 latency and errors (non-200 or transport errors). By
+It reports requests/s, p50 / p95 / p99 latency and errors (non-200 or transport errors).
+All servers stay up for the whole run; ``--rounds R`` measures every cell R times, in rounds
+of (bare endpoint, every model case), and gives each round's single-customer share of that
+round's bare throughput and the median (a shared VM's speed drifts between minutes). By
 default the load generator runs on the same cores as the server, so the bare ceiling is also the
 client's; ``--client-cpu 1 --server-cpu 0`` pins them to separate cores.
 """
@@ -174,6 +177,9 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_service"))
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--max-requests", type=int, default=20000)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every cell this many times, in rounds of (bare endpoint, "
+                         "every model case), and report each round's share and the median")
     ap.add_argument("--concurrency", default="1,16,64")
     ap.add_argument("--models", default="lgbm,ziln")
     ap.add_argument("--cases", default="score1,score1000")
@@ -222,47 +228,68 @@ def main() -> None:
     levels = [int(c) for c in args.concurrency.split(",")]
     results = []
 
-    def run(label: str, url: str, body: bytes) -> None:
-        asyncio.run(load(url, body, 1, 1.0, 50))  # warm-up, not reported
+    def run(label: str, url: str, body: bytes, round_: int) -> None:
         for c in levels:
             r = asyncio.run(load(url, body, c, args.seconds, args.max_requests))
-            r.update(case=label, concurrency=c)
+            r.update(case=label, concurrency=c, round=round_)
             results.append(r)
             print(f"{label:22s} c={c:3d}  {r['rps']:9.1f} req/s  p50 {r['p50_ms']:8.1f} ms  "
                   f"p95 {r['p95_ms']:8.1f}  p99 {r['p99_ms']:8.1f}  errors {r['errors']} of "
                   f"{r['requests']}", flush=True)
 
-    port = free_port()
-    proc = start([*pin, sys.executable, __file__, "--bare-server", str(port)], port,
-                 work / "bare.log")
+    # Every server is up for the whole run (an idle one costs no CPU), so the cells can be
+    # measured in rounds: in each, the bare endpoint, then every model case. The VM's speed
+    # drifts from minute to minute; each round's share compares cells measured minutes apart
+    # at most.
+    servers = []
     try:
-        run("bare (constant)", f"http://127.0.0.1:{port}/const", payload["score1"])
-    finally:
-        proc.terminate()
-        proc.wait()
-    for name in models:
         port = free_port()
-        proc = start([*pin, sys.executable, "-m", "ltvkit.cli", "serve", "--model",
-                      str(work / name),
-                      "--port", str(port), "--log-level", "warning",
-                      "--max-body-mb", "64"], port, work / f"serve-{name}.log")
-        try:
-            for case in args.cases.split(","):
-                run(f"{name} {case}", f"http://127.0.0.1:{port}/v1/score", payload[case])
-        finally:
+        servers.append(start([*pin, sys.executable, __file__, "--bare-server", str(port)], port,
+                             work / "bare.log"))
+        cells = [("bare (constant)", f"http://127.0.0.1:{port}/const", payload["score1"])]
+        for name in models:
+            port = free_port()
+            servers.append(start([*pin, sys.executable, "-m", "ltvkit.cli", "serve", "--model",
+                                  str(work / name), "--port", str(port), "--log-level",
+                                  "warning", "--max-body-mb", "64"], port,
+                                 work / f"serve-{name}.log"))
+            cells += [(f"{name} {case}", f"http://127.0.0.1:{port}/v1/score", payload[case])
+                      for case in args.cases.split(",")]
+        for _, url, body in cells:
+            asyncio.run(load(url, body, 1, 1.0, 50))  # warm-up, not reported
+        for round_ in range(args.rounds):
+            if args.rounds > 1:
+                print(f"round {round_ + 1} of {args.rounds}", flush=True)
+            for label, url, body in cells:
+                run(label, url, body, round_)
+    finally:
+        for proc in servers:
             proc.terminate()
             proc.wait()
-    bare = {r["concurrency"]: r["rps"] for r in results if r["case"].startswith("bare")}
-    print("\nsingle-customer throughput as a share of the bare endpoint's:")
+    bare = {(r["round"], r["concurrency"]): r["rps"] for r in results
+            if r["case"].startswith("bare")}
+    shares: dict[tuple[str, int], list[float]] = {}
     for r in results:
         if r["case"].endswith("score1"):
-            print(f"  {r['case']:12s} c={r['concurrency']:3d}  "
-                  f"{100 * r['rps'] / bare[r['concurrency']]:5.1f} %")
+            share = 100 * r["rps"] / bare[(r["round"], r["concurrency"])]
+            r["share_of_bare_pct"] = share
+            shares.setdefault((r["case"], r["concurrency"]), []).append(share)
+    print("\nsingle-customer throughput as a share of the bare endpoint's (each round's own "
+          "bare cell):")
+    summary = []
+    for (case, c), values in shares.items():
+        values = sorted(values)
+        median = float(np.median(values))
+        summary.append({"case": case, "concurrency": c, "median_share_pct": median,
+                        "shares_pct": values})
+        print(f"  {case:12s} c={c:3d}  median {median:5.1f} %  "
+              f"(rounds: {', '.join(f'{v:.1f}' for v in values)})")
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                        f"{platform.python_version()}", "client_cpu": args.client_cpu,
             "server_cpu": args.server_cpu,
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"),
-            "seconds_per_cell": args.seconds, "results": results}
+            "seconds_per_cell": args.seconds, "rounds": args.rounds, "results": results,
+            "shares": summary}
     if args.json:
         args.json.write_text(json.dumps(meta, indent=2))
 
