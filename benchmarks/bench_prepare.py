@@ -9,9 +9,9 @@ lifetimes' `summary_data_from_transaction_data` (RFM summary only) on the same s
 with skewed frequencies, a numeric value on 80 % of the rows) and times ``ltv prepare`` with it
 (read_events + build_dataset(events=...)) beside the transactions-only runs, each in a fresh
 process, in ``--repeat`` rounds of (transactions only, with events); the ratio of the slowest
-runs, of the fastest runs and of each round's pair (and their median) is printed. The log and the events are read side by side,
-as ``ltv prepare`` does (``--one-by-one`` also times them one after the other); every run
-reports its CPU time beside its wall time.
+runs, of the fastest runs and of each round's pair (and their median) is printed. The log and
+the events are read side by side, and with ``--one-by-one`` also one after the other (what
+``ltv prepare`` does by default); every run reports its CPU time beside its wall time.
 
 Each tool runs in its own child process so that its peak memory (ru_maxrss) is its own; ltvkit
 runs ``--repeat`` times (each in a fresh process) and every time is reported. The log is a
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -241,8 +242,7 @@ def main() -> None:
             results.get(tool, []), results["ltvkit"], strict=False)
             if "seconds" in r and "seconds" in b)
         results[f"{tool}_ratio_by_round"] = paired
-        median = paired[len(paired) // 2] if len(paired) % 2 else \
-            (paired[len(paired) // 2 - 1] + paired[len(paired) // 2]) / 2
+        median = statistics.median(paired)
         results[f"{tool}_ratio_median"] = median
         how = "side by side" if tool == "ltvkit_events" else "one by one"
         print(f"prepare with {args.events:,} event rows, reads {how}: {max(with_events):.2f} s, "

@@ -42,6 +42,7 @@ from ltvkit.data.mapping import (
     INTEGER_TYPES,
     NUMERIC_TYPES,
     customer_expr,
+    is_typed_time,
     quote,
     time_expr,
 )
@@ -273,8 +274,7 @@ def _read(con: duckdb.DuckDBPyConnection, source: Any, mapping: EventMapping,
     no_inf = mapping.value is None or integer_value or (
         numeric_value and mapping.value in facts and facts[mapping.value].finite)
     inf_values = "0" if no_inf else "count(*) FILTER (isinf(value))"
-    typed_time = types[mapping.time].startswith("TIMESTAMP") or types[mapping.time] == "DATE"
-    bad_times = "0" if typed_time else "count(*) FILTER (NOT ts_missing AND ts IS NULL)"
+    bad_times = "0" if is_typed_time(types[mapping.time]) else "count(*) FILTER (NOT ts_missing AND ts IS NULL)"
     no_missing_time = mapping.time in facts and facts[mapping.time].no_nulls
     missing_times = "0" if no_missing_time else "count(*) FILTER (ts_missing)"
     # Integer ids in a range no wider than the rows (or 2^20) are their own codes (id -

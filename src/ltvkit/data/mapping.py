@@ -106,6 +106,11 @@ def is_tz_aware(ctype: str) -> bool:
     return "TIME ZONE" in ctype or ctype.startswith("TIMESTAMPTZ")
 
 
+def is_typed_time(ctype: str) -> bool:
+    """Whether a DuckDB column type is a timestamp or date (read as it is, never parsed)."""
+    return ctype.startswith("TIMESTAMP") or ctype == "DATE"
+
+
 def customer_expr(col: str, ctype: str) -> str:
     """The customer id of column ``col`` (DuckDB type ``ctype``): BIGINT or trimmed text."""
     q = quote(col)
@@ -128,7 +133,7 @@ def time_expr(col: str, ctype: str, fmt: str | None) -> str:
     q = quote(col)
     if is_tz_aware(ctype):
         return f"timezone('UTC', CAST({q} AS TIMESTAMPTZ))"
-    if ctype.startswith("TIMESTAMP") or ctype == "DATE":
+    if is_typed_time(ctype):
         return f"CAST({q} AS TIMESTAMP)"
     text = f"CAST({q} AS VARCHAR)"
     if fmt:
@@ -144,7 +149,7 @@ def amount_expr(mapping: ColumnMapping, types: dict[str, str]) -> str:
 
 def _offset_expr(mapping: ColumnMapping, ctype: str) -> str:
     """Whether a text timestamp has a UTC offset; NULL for typed columns or a time_format."""
-    if mapping.time_format or ctype.startswith("TIMESTAMP") or ctype == "DATE":
+    if mapping.time_format or is_typed_time(ctype):
         return "NULL::BOOLEAN"
     return f"regexp_matches(trim(CAST({quote(mapping.time)} AS VARCHAR)), '{_OFFSET_RE}')"
 

@@ -93,10 +93,10 @@ def read_with_events(source: Any, events: Any, mapping: ColumnMapping | None = N
     a second thread while this one reads the log, each on its own DuckDB connection: DuckDB,
     Arrow and the compiled row walks release the GIL, so the single-threaded stretches of one
     read overlap the other's query. Each read's scans already use every core, though, and on
-    the 2-core benchmark VM the reads one after the other were the faster (20M + 20M rows,
-    ``benchmarks/bench_prepare.py --one-by-one``: 6.2-6.8 s against 6.8-7.1 s side by side,
-    and 3.9 against 4.0-4.5 GB peak memory), so they are the default; side by side, peak
-    memory is the two reads' together.
+    the 2-core benchmark VM one after the other was the faster and steadier (20M + 20M rows
+    then a build, ``benchmarks/bench_prepare.py --one-by-one``: 8.9-9.3 s against 8.7-10.7 s
+    side by side, whose builds slowed after the reads; 3.9 against 4.1-4.8 GB peak memory),
+    so it is the default; side by side, peak memory is the two reads' together.
 
     ``event_cleaning`` defaults to the log's ``data_end`` (no event after the log's last day).
     Errors are those of :func:`read_transactions` and :func:`~ltvkit.data.events.read_events`;
