@@ -11,6 +11,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ltvkit.data import CleaningRules, ColumnMapping, LTVTask, build_dataset, read_transactions
 from ltvkit.data.engine import ENGINES
@@ -272,3 +274,76 @@ def test_records_to_dict_equal_asdict_and_are_copies(cdnow_table):
     assert out["inner"] == dataclasses.asdict(CleaningRules()) and out["pairs"] == ((1, "a"), [2.0])
     out["array"][0] = 9  # other values are deep copies, as with asdict
     assert value.array[0] == 0
+
+
+_ID_TEXTS = ["a", " a", "b\u00a0", "c", "NaN", "", "null", "d\t", "é", "Z"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_plain_lists_read_as_their_arrow_table_and_duckdb(data):
+    """log_from_records codes plain Python lists (a service request's columns) without Arrow:
+    the same log as the Arrow table of the same values and as the DuckDB engine, with ties,
+    exact duplicates, ids to trim or missing, $0 rows, refunds and rows after the data end."""
+    n = data.draw(st.integers(1, 40))
+    ids = data.draw(st.lists(st.sampled_from(_ID_TEXTS), min_size=n, max_size=n))
+    days = data.draw(st.lists(st.integers(0, 6), min_size=n, max_size=n))
+    seconds = data.draw(st.lists(st.sampled_from([0, 1, 3600]), min_size=n, max_size=n))
+    ts = [dt.datetime(2021, 1, 1) + dt.timedelta(days=d, seconds=s)
+          for d, s in zip(days, seconds, strict=True)]
+    amount = data.draw(st.lists(st.sampled_from([0.0, -0.0, -5.0, 10, 12.5, 1e-9]),
+                                min_size=n, max_size=n))
+    orders = data.draw(st.one_of(st.none(), st.lists(st.sampled_from(["o1", "o2", None]),
+                                                     min_size=n, max_size=n)))
+    cleaning = data.draw(st.sampled_from([
+        CleaningRules(), CleaningRules(drop_duplicates=False, zero_amounts="keep"),
+        CleaningRules(refunds="drop", data_end="2021-01-04")]))
+    table = pa.table({"customer_id": pa.array(ids, pa.string()),
+                      "timestamp": pa.array(ts, pa.timestamp("us")),
+                      "amount": pa.array(amount, pa.float64()),
+                      **({} if orders is None else {"order_id": pa.array(orders, pa.string())})})
+    mapping = ColumnMapping(order=None if orders is None else "order_id")
+
+    def plain():
+        return log_from_records(ids, ts, amount, order_id=orders, cleaning=cleaning)
+
+    try:
+        duck = read_transactions(table, mapping, cleaning)
+    except DataValidationError as exc:
+        for read in (plain, lambda: read_transactions(table, mapping, cleaning,
+                                                      engine=ArrowEngine())):
+            with pytest.raises(DataValidationError) as again:
+                read()
+            assert (again.value.rule, str(again.value)) == (exc.rule, str(exc))
+        return
+    arrow = read_transactions(table, mapping, cleaning, engine=ArrowEngine())
+    listed = plain()
+    _same_log(duck, listed)
+    assert listed.quality.to_dict() == arrow.quality.to_dict()
+    for name in ("customer_ids", "customer_starts", "ts", "amount", "order"):
+        x, y = getattr(arrow.arrays, name), getattr(listed.arrays, name)
+        assert (x is None) == (y is None)
+        if x is not None:
+            np.testing.assert_array_equal(x, y, err_msg=name)
+
+
+def test_other_records_go_through_arrow_with_the_same_rules():
+    """Inputs the plain-list coding does not take (a None, a time zone, NumPy arrays, integer
+    ids, text amounts) are read through Arrow: the same log or the same error as before."""
+    day = dt.datetime(2021, 3, 1)
+    zone = dt.timezone(dt.timedelta(hours=2))
+    log = log_from_records(["a", "a"], [day.replace(tzinfo=zone), day], [1.0, 2.0])
+    assert "timezone-aware timestamps were normalised to UTC" in log.quality.notes
+    np.testing.assert_array_equal(log.arrays.ts, np.array(
+        ["2021-02-28T22:00", "2021-03-01T00:00"], dtype="datetime64[us]").view(np.int64))
+    with pytest.raises(DataValidationError, match="amount required"):
+        log_from_records(["a", "b"], [day, day], [1.0, None])
+    with pytest.raises(DataValidationError, match="timestamp required"):
+        log_from_records(["a", "b"], [day, None], [1.0, 2.0])
+    ints = log_from_records([7, 3, 7], [day] * 3, [1.0, 2.0, 3.0])
+    assert ints.arrays.customer_ids.tolist() == [3, 7]
+    arrays = log_from_records(np.array(["a", "b"]), np.array([day, day], dtype="datetime64[us]"),
+                              np.array([1.0, 2.0]))
+    listed = log_from_records(["a", "b"], [day, day], [1.0, 2.0])
+    np.testing.assert_array_equal(arrays.arrays.ts, listed.arrays.ts)
+    assert arrays.quality.to_dict() == listed.quality.to_dict()

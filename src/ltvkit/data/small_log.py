@@ -25,12 +25,15 @@ order is fixed by the data alone; rows equal in every input column are exact dup
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
 
 from ltvkit.data.arrays import LogArrays, optional_columns
 from ltvkit.data.cleaning import (
@@ -223,6 +226,19 @@ def _row_groups(table: pa.Table, known: dict[str, np.ndarray]) -> np.ndarray:
     return group
 
 
+class _Groups:
+    """The rows' whole-input-row codes of :func:`_row_groups`, made on first use (a read
+    without ties on (customer, ts, amount) or dropped rows never needs them)."""
+
+    def __init__(self, table: Callable[[], pa.Table], known: dict[str, np.ndarray]):
+        self._table, self._known, self._group = table, known, None
+
+    def __call__(self) -> np.ndarray:
+        if self._group is None:
+            self._group = _row_groups(self._table(), self._known)
+        return self._group
+
+
 def _mapped(table: pa.Table, mapping: ColumnMapping
             ) -> tuple[_Customers, dict[str, pa.Array], bool]:
     """The coded customer column, the other canonical columns of the input (unmapped
@@ -242,47 +258,72 @@ def _mapped(table: pa.Table, mapping: ColumnMapping
     return customers, out, aware
 
 
-def _counts(customers: _Customers, amount_valid: np.ndarray | None, group: np.ndarray,
+def _counts(customers: _Customers, amount_valid: np.ndarray | None, groups: _Groups,
             fate: np.ndarray, amount: np.ndarray, ts_missing: int) -> RowCounts:
-    """The counts of :func:`ltvkit.data.cleaning.count_rows`, from the mapped columns."""
-    present = np.ones(len(amount), dtype=bool) if amount_valid is None else amount_valid
-    nan = present & np.isnan(amount)
-    inf = np.isinf(amount)
-    finite = present & np.isfinite(amount)
-    with np.errstate(invalid="ignore"):
-        huge = (np.abs(amount) >= MAX_ABS_AMOUNT) & ~inf
-    spend = np.abs(np.where(finite, amount, 0.0))
-    # Per fate: 0 kept, then DROP_FATES in order.
+    """The counts of :func:`ltvkit.data.cleaning.count_rows`, from the mapped columns and the
+    rows' fates."""
+    valid = _ALL_VALID if amount_valid is None else amount_valid
+    n_missing, n_nan, n_inf, n_huge, spend = _amount_counts(amount, valid, MAX_ABS_AMOUNT)
+    # Per fate: 0 kept, then DROP_FATES in order (the sums by NumPy, as they always were).
     n_fate = np.bincount(fate, minlength=len(DROP_FATES) + 1)
     spend_fate = np.bincount(fate, weights=spend, minlength=len(DROP_FATES) + 1)
     n_dropped = len(fate) - int(n_fate[_KEPT])
-    distinct_dropped = len(np.unique(group[fate != _KEPT])) if n_dropped else 0
+    distinct_dropped = len(np.unique(groups()[fate != _KEPT])) if n_dropped else 0
     return RowCounts(
         rows_read=len(fate), ts_missing=ts_missing, ts_bad=0,
-        amount_missing=len(amount) - int(present.sum()), amount_bad=0,
-        amount_nan=int(nan.sum()), amount_inf=int(inf.sum()),
+        amount_missing=n_missing, amount_bad=0, amount_nan=n_nan, amount_inf=n_inf,
         fates={f: int(n_fate[k + 1]) for k, f in enumerate(DROP_FATES)},
-        distinct_dropped=distinct_dropped, amount_huge=int(huge.sum()),
+        distinct_dropped=distinct_dropped, amount_huge=n_huge,
         quantity_bad=0, customers_in_log=len(customers.ids), spend=float(spend.sum()),
         fate_spend={f: float(spend_fate[k + 1]) for k, f in enumerate(DROP_FATES)})
+
+
+_ALL_VALID = np.zeros(0, dtype=np.bool_)  # "no nulls" for the kernels' validity masks
+
+
+@njit(cache=True, nogil=True)
+def _amount_counts(amount: np.ndarray, valid: np.ndarray, max_abs: float):
+    """(missing, NaN, infinite and too large amounts; each row's absolute finite spend, 0
+    otherwise) in one pass; ``valid`` empty: no nulls (a null amount is NaN in ``amount``)."""
+    n_missing = n_nan = n_inf = n_huge = 0
+    spend = np.zeros(len(amount), dtype=np.float64)
+    for i in range(len(amount)):
+        x = amount[i]
+        if len(valid) and not valid[i]:
+            n_missing += 1
+        elif np.isnan(x):
+            n_nan += 1
+        elif np.isinf(x):
+            n_inf += 1
+        else:
+            spend[i] = abs(x)
+            if abs(x) >= max_abs:
+                n_huge += 1
+    return n_missing, n_nan, n_inf, n_huge, spend
 
 
 def _fates(customers: _Customers, ts: np.ndarray, amount: np.ndarray,
            cleaning: CleaningRules, data_end: dt.date | None) -> np.ndarray:
     """Each row's fate: 0 kept, else 1 + the index in DROP_FATES of the first rule that drops
     it (the order of :func:`ltvkit.data.cleaning.fate_select`)."""
+    end_us = ((data_end - dt.date(1970, 1, 1)).days + 1) * _US_PER_DAY if data_end else 0
+    return _row_fates(customers.rank, ts, amount, data_end is not None, end_us,
+                      cleaning.zero_amounts == "drop", cleaning.refunds == "drop")
+
+
+@njit(cache=True, nogil=True)
+def _row_fates(rank: np.ndarray, ts: np.ndarray, amount: np.ndarray, has_end: bool,
+               end_us: int, drop_zero: bool, drop_refunds: bool) -> np.ndarray:
     fate = np.zeros(len(ts), dtype=np.int8)
-    rules = [customers.rank < 0]
-    if data_end is not None:
-        end_us = ((data_end - dt.date(1970, 1, 1)).days + 1) * _US_PER_DAY
-        rules.append(ts >= end_us)
-    else:
-        rules.append(np.zeros(len(ts), dtype=bool))
-    with np.errstate(invalid="ignore"):
-        rules.append((amount == 0) & (cleaning.zero_amounts == "drop"))
-        rules.append((amount < 0) & (cleaning.refunds == "drop"))
-    for k in range(len(rules) - 1, -1, -1):  # the first rule that applies wins
-        fate[rules[k]] = k + 1
+    for i in range(len(ts)):
+        if rank[i] < 0:
+            fate[i] = 1
+        elif has_end and ts[i] >= end_us:
+            fate[i] = 2
+        elif drop_zero and amount[i] == 0:
+            fate[i] = 3
+        elif drop_refunds and amount[i] < 0:
+            fate[i] = 4
     return fate
 
 
@@ -313,23 +354,12 @@ class ArrowEngine(LogEngine):
                 "arrow engine maps a column, not an expression; the input has: "
                 f"{', '.join(types)}", column=mapping.amount, rule="column exists")
         customers, mapped, aware = _mapped(raw, mapping)
-        ts_missing = mapped["ts"].null_count
-        ts = _ints(mapped["ts"])
-        amount = _floats(mapped["amount"])
-        data_end = parse_day(cleaning.data_end) if cleaning.data_end else None
-        fate = _fates(customers, ts, amount, cleaning, data_end)
-        group = _row_groups(raw, {mapping.customer: customers.raw})
-        counts = _counts(customers, _valid(mapped["amount"]), group, fate, amount, ts_missing)
-        # The counted rules and their messages are the DuckDB engine's: no text is parsed
-        # here, so the two rules that quote an unparseable value (and read it back through a
-        # connection) cannot fire.
-        check_rows(None, "", mapping, None, counts)
-        flags = mapped_roles(mapping)
-        arrays, dup_kept = _sorted_kept(customers, mapped, ts, amount, fate, group, flags,
-                                        cleaning.drop_duplicates)
-        check_not_empty(counts, arrays)
-        return cleaned_log(arrays, counts, dup_kept, mapping, cleaning, data_end, aware,
-                           flags, con=con)
+        rows = _Rows(customers=customers, ts=_ints(mapped["ts"]),
+                     ts_missing=mapped["ts"].null_count, amount=_floats(mapped["amount"]),
+                     amount_valid=_valid(mapped["amount"]),
+                     optional={k: v for k, v in mapped.items() if k not in ("ts", "amount")},
+                     tz_aware=aware, groups=_Groups(lambda: raw, {mapping.customer: customers.raw}))
+        return _cleaned(rows, mapping, cleaning, con)
 
     def read_domains(self, sources: dict[str, Any], mapping: ColumnMapping,
                      cleaning: CleaningRules, *,
@@ -344,27 +374,75 @@ class ArrowEngine(LogEngine):
                          cleaning)
 
 
+@dataclass
+class _Rows:
+    """An input's rows as the engine's rules read them: the coded customers, timestamps (int64
+    microseconds, naive UTC; 0 where missing), amounts (float64, NaN where missing), the
+    mapped optional columns (Arrow, canonical names) and the rows' whole-input-row codes."""
+
+    customers: _Customers
+    ts: np.ndarray
+    ts_missing: int
+    amount: np.ndarray
+    amount_valid: np.ndarray | None
+    optional: dict[str, pa.Array]
+    tz_aware: bool
+    groups: _Groups
+
+
+def _cleaned(rows: _Rows, mapping: ColumnMapping, cleaning: CleaningRules,
+             con) -> TransactionLog:
+    """The cleaned log of ``rows``: fates, counts and the counted rules, the kept rows sorted
+    and exact duplicates dropped, the quality report."""
+    data_end = _day(cleaning.data_end) if cleaning.data_end else None
+    fate = _fates(rows.customers, rows.ts, rows.amount, cleaning, data_end)
+    counts = _counts(rows.customers, rows.amount_valid, rows.groups, fate, rows.amount,
+                     rows.ts_missing)
+    # The counted rules and their messages are the DuckDB engine's: no text is parsed
+    # here, so the two rules that quote an unparseable value (and read it back through a
+    # connection) cannot fire.
+    check_rows(None, "", mapping, None, counts)
+    flags = mapped_roles(mapping)
+    arrays, dup_kept = _sorted_kept(rows.customers, rows.optional, rows.ts, rows.amount, fate,
+                                    rows.groups, flags, cleaning.drop_duplicates)
+    check_not_empty(counts, arrays)
+    return cleaned_log(arrays, counts, dup_kept, mapping, cleaning, data_end, rows.tz_aware,
+                       flags, con=con)
+
+
+@functools.lru_cache(maxsize=256)
+def _day(value: str) -> dt.date:
+    """:func:`parse_day` of a cleaning rule's text (a service reads many logs with the same
+    rules)."""
+    return parse_day(value)
+
+
 def _sorted_kept(customers: _Customers, mapped: dict[str, pa.Array], ts: np.ndarray,
-                 amount: np.ndarray, fate: np.ndarray, group: np.ndarray,
+                 amount: np.ndarray, fate: np.ndarray, groups: _Groups,
                  flags: dict[str, bool], drop_duplicates: bool) -> tuple[LogArrays, int]:
     """The kept rows sorted by (customer, ts, amount, whole input row), exact duplicates
     dropped when asked; and how many were."""
-    kept = np.flatnonzero(fate == _KEPT)
-    order = kept[np.lexsort((group[kept], amount[kept], ts[kept], customers.rank[kept]))]
     n_dup = 0
-    if drop_duplicates and len(order) > 1:
-        g = group[order]
-        keep = np.ones(len(order), dtype=bool)
-        keep[1:] = g[1:] != g[:-1]
-        n_dup = len(order) - int(keep.sum())
-        if n_dup:
-            order = order[keep]
+    kept = np.flatnonzero(fate == _KEPT) if fate.any() else np.arange(len(fate))
+    keys = (amount[kept], ts[kept], customers.rank[kept])
+    order = kept[np.lexsort(keys)]
+    rank, s_ts, s_amount = customers.rank[order], ts[order], amount[order]
+    # The whole input row decides only between rows tied on (customer, ts, amount), and only
+    # such rows can be exact duplicates: without a tie the row codes are not needed (the
+    # amounts are finite here, so == finds every tie).
+    if _has_tie(rank, s_ts, s_amount):
+        group = groups()
+        order = kept[np.lexsort((group[kept], *keys))]
+        if drop_duplicates:
+            g = group[order]
+            keep = np.ones(len(order), dtype=bool)
+            keep[1:] = g[1:] != g[:-1]
+            n_dup = len(order) - int(keep.sum())
+            if n_dup:
+                order = order[keep]
+        rank, s_ts, s_amount = customers.rank[order], ts[order], amount[order]
     # The customers' row ranges and their ids (int64, or text in sorted order).
-    rank = customers.rank[order]
-    new = np.empty(len(rank), dtype=bool)
-    new[:1] = True
-    np.not_equal(rank[1:], rank[:-1], out=new[1:])
-    first = np.flatnonzero(new)
+    first = _run_starts(rank)
     starts = np.append(first, len(rank)).astype(np.int64)
     extra: dict = {}
     if any(flags.values()):
@@ -373,8 +451,29 @@ def _sorted_kept(customers: _Customers, mapped: dict[str, pa.Array], ts: np.ndar
                                            for name in OPTIONAL_ROLES.values()
                                            if name in mapped}), flags)
     arrays = LogArrays(customer_ids=customers.ids[rank[first]], customer_starts=starts,
-                       ts=ts[order], amount=amount[order], **extra)
+                       ts=s_ts, amount=s_amount, **extra)
     return arrays, n_dup
+
+
+@njit(cache=True, nogil=True)
+def _has_tie(rank: np.ndarray, ts: np.ndarray, amount: np.ndarray) -> bool:
+    """Whether two neighbouring rows of the sorted columns are equal in all three."""
+    for i in range(1, len(rank)):
+        if rank[i] == rank[i - 1] and ts[i] == ts[i - 1] and amount[i] == amount[i - 1]:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _run_starts(rank: np.ndarray) -> np.ndarray:
+    """The positions where a new value starts in the sorted ``rank``."""
+    out = np.empty(len(rank), dtype=np.int64)
+    n = 0
+    for i in range(len(rank)):
+        if i == 0 or rank[i] != rank[i - 1]:
+            out[n] = i
+            n += 1
+    return out[:n]
 
 
 def log_from_records(customer_id, timestamp, amount, *, order_id=None, quantity=None,
@@ -383,19 +482,67 @@ def log_from_records(customer_id, timestamp, amount, *, order_id=None, quantity=
     """A :class:`TransactionLog` from columns given as sequences or arrays (ids as text or
     integers, timestamps as ``datetime`` or ``datetime64``, amounts as numbers): what a
     service request becomes. The optional roles are mapped exactly when given (None values
-    inside them are missing). Read by :class:`ArrowEngine` with ``cleaning``."""
-    columns = {"customer_id": _array(customer_id), "timestamp": _array(timestamp),
-               "amount": _array(amount, pa.float64())}
-    roles = {}
+    inside them are missing). Read with :class:`ArrowEngine`'s rules and ``cleaning``.
+
+    Python lists of text ids, naive ``datetime`` timestamps and numbers, without a None (a
+    service request's columns), are coded straight into the engine's rows without Arrow: for
+    a request's hundred rows the conversions and Arrow calls were most of the read. Anything
+    else goes through an Arrow table and :meth:`ArrowEngine.read`."""
+    cleaning = cleaning or CleaningRules()
+    optional, roles = {}, {}
     for role, values, kind in (("order", order_id, pa.string()),
                                ("quantity", quantity, pa.float64()),
                                ("category", category, pa.string()),
                                ("domain", domain, pa.string())):
         if values is not None:
-            columns[OPTIONAL_ROLES[role]] = _array(values, kind)
+            optional[OPTIONAL_ROLES[role]] = _array(values, kind)
             roles[role] = OPTIONAL_ROLES[role]
     mapping = ColumnMapping(customer="customer_id", time="timestamp", amount="amount", **roles)
-    return ArrowEngine().read(pa.table(columns), mapping, cleaning or CleaningRules(), con=con)
+
+    def table() -> pa.Table:
+        return pa.table({"customer_id": _array(customer_id), "timestamp": _array(timestamp),
+                         "amount": _array(amount, pa.float64()), **optional})
+
+    rows = _plain_rows(customer_id, timestamp, amount, optional, table)
+    if rows is None:
+        return ArrowEngine().read(table(), mapping, cleaning, con=con)
+    return _cleaned(rows, mapping, cleaning, con)
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+_ONE_US = dt.timedelta(microseconds=1)
+
+
+def _plain_rows(customer_id, timestamp, amount, optional: dict[str, pa.Array],
+                table: Callable[[], pa.Table]) -> _Rows | None:
+    """The rows of plain Python columns (lists of ``str`` ids, naive ``datetime``s and
+    ``float`` / ``int`` amounts, no None), coded as :func:`_mapped` codes the Arrow table of
+    the same values; None for any other input."""
+    if not (type(customer_id) is list and type(timestamp) is list and type(amount) is list):
+        return None
+    n = len(customer_id)
+    distinct = dict.fromkeys(customer_id)  # first appearance: Arrow's dictionary order
+    if not n or len(timestamp) != n or len(amount) != n or \
+            {type(v) for v in distinct} != {str} or set(map(type, timestamp)) != {dt.datetime} \
+            or not set(map(type, amount)) <= {float, int}:
+        return None
+    if any(t.tzinfo is not None for t in timestamp):
+        return None
+    texts = [_id_text(v) for v in distinct]
+    ids = sorted({t for t in texts if t is not None})
+    position = {t: i for i, t in enumerate(ids)}
+    by_code = np.array([position.get(t, -1) for t in texts], dtype=np.int64)
+    if len(distinct) == 1:
+        raw = np.zeros(n, dtype=np.int64)
+    else:
+        code = {v: i for i, v in enumerate(distinct)}
+        raw = np.fromiter(map(code.__getitem__, customer_id), dtype=np.int64, count=n)
+    customers = _Customers(ids=np.array(ids, dtype=object), rank=by_code[raw], raw=raw)
+    ts = np.fromiter(((t - _EPOCH) // _ONE_US for t in timestamp), dtype=np.int64, count=n)
+    return _Rows(customers=customers, ts=ts, ts_missing=0,
+                 amount=np.array(amount, dtype=np.float64), amount_valid=None,
+                 optional=optional, tz_aware=False,
+                 groups=_Groups(table, {"customer_id": raw}))
 
 
 def _array(values, kind: pa.DataType | None = None) -> pa.Array:

@@ -170,8 +170,6 @@ class LoadedModel:
         A customer is a dict (customer_id, transactions, attributes; a transaction's missing
         optional field is None) or the request's pydantic :class:`~.schemas.Customer` (read
         as it is: /v1/score skips a dict copy of every transaction)."""
-        import pyarrow as pa
-
         from ltvkit.data import build_dataset
         from ltvkit.data.small_log import log_from_records
 
@@ -183,12 +181,11 @@ class LoadedModel:
         ts = columns.pop("timestamp")
         optional = self._optional_columns(columns, len(ts))
         if ts and min(ts) < history_end:
-            # The Arrow engine: the DuckDB engine's rules and numbers, without its statements.
+            # The Arrow engine's rules: the DuckDB engine's rules and numbers, without its
+            # statements; the plain columns (text ids, naive UTC datetimes from _columns,
+            # floats) are coded without Arrow.
             try:
-                # Typed columns: Arrow need not infer the types (a third of the conversion);
-                # the timestamps are naive UTC (_columns).
-                log = log_from_records(pa.array(columns["customer_id"], pa.string()),
-                                       pa.array(ts, pa.timestamp("us")), columns["amount"],
+                log = log_from_records(columns["customer_id"], ts, columns["amount"],
                                        cleaning=self.cleaning(cutoff), con=_connection(),
                                        **optional)
             except DataValidationError as exc:
