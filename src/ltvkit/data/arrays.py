@@ -28,7 +28,10 @@ def kernel_array(a: np.ndarray | None, dtype: type) -> np.ndarray | None:
     """``a`` as the one array type the compiled kernels take (C-contiguous, writeable,
     ``dtype``): a read-only or strided array (zero-copy from a single Arrow chunk) would
     compile, and cache, a second version of every kernel."""
-    return None if a is None else np.require(a, dtype=dtype, requirements=["C", "W"])
+    if a is None or (type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous
+                     and a.flags.writeable):
+        return a  # already so (checked here: np.require's own checks cost more)
+    return np.require(a, dtype=dtype, requirements=["C", "W"])
 
 @dataclass
 class LogArrays:

@@ -443,7 +443,8 @@ def _sorted_kept(customers: _Customers, mapped: dict[str, pa.Array], ts: np.ndar
         rank, s_ts, s_amount = customers.rank[order], ts[order], amount[order]
     # The customers' row ranges and their ids (int64, or text in sorted order).
     first = _run_starts(rank)
-    starts = np.append(first, len(rank)).astype(np.int64)
+    starts = np.empty(len(first) + 1, dtype=np.int64)
+    starts[:-1], starts[-1] = first, len(rank)
     extra: dict = {}
     if any(flags.values()):
         index = pa.array(order)
@@ -526,8 +527,6 @@ def _plain_rows(customer_id, timestamp, amount, optional: dict[str, pa.Array],
             {type(v) for v in distinct} != {str} or set(map(type, timestamp)) != {dt.datetime} \
             or not set(map(type, amount)) <= {float, int}:
         return None
-    if any(t.tzinfo is not None for t in timestamp):
-        return None
     texts = [_id_text(v) for v in distinct]
     ids = sorted({t for t in texts if t is not None})
     position = {t: i for i, t in enumerate(ids)}
@@ -538,7 +537,10 @@ def _plain_rows(customer_id, timestamp, amount, optional: dict[str, pa.Array],
         code = {v: i for i, v in enumerate(distinct)}
         raw = np.fromiter(map(code.__getitem__, customer_id), dtype=np.int64, count=n)
     customers = _Customers(ids=np.array(ids, dtype=object), rank=by_code[raw], raw=raw)
-    ts = np.fromiter(((t - _EPOCH) // _ONE_US for t in timestamp), dtype=np.int64, count=n)
+    try:
+        ts = np.array([(t - _EPOCH) // _ONE_US for t in timestamp], dtype=np.int64)
+    except TypeError:  # a zone-aware datetime: Arrow converts it to UTC and notes it
+        return None
     return _Rows(customers=customers, ts=ts, ts_missing=0,
                  amount=np.array(amount, dtype=np.float64), amount_valid=None,
                  optional=optional, tz_aware=False,
