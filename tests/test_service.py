@@ -143,6 +143,13 @@ def test_scores_equal_ltv_predict_on_the_same_history(client, models, root, hist
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["cutoff"] == CUTOFF and body["model"]["name"] == "lgbm"
+    # The body is sent as the endpoint built it: exactly the response model's serialization
+    # (every field, in order, nulls included).
+    from ltvkit.service.schemas import ScoreResponse
+
+    assert body == ScoreResponse.model_validate(body).model_dump(mode="json")
+    assert list(body["customers"][0]["scores"][0]) == ["horizon", "value", "p_active",
+                                                       "quantiles", "segment"]
     got = {c["customer_id"]: c for c in body["customers"]}
     assert [c["customer_id"] for c in body["customers"]] == [c["customer_id"]
                                                             for c in customers]

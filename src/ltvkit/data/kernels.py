@@ -32,6 +32,7 @@ PASS_FEATURES = (
 )
 _EPOCH = dt.date(1970, 1, 1)
 _NONE = np.zeros(0, dtype=np.int64)  # "no such column" for the kernel's optional inputs
+_INT64_MIN = int(np.iinfo(np.int64).min)
 
 
 def day_number(day: dt.date) -> int:
@@ -53,7 +54,7 @@ class Window:
 
 def make_window(cutoff: dt.date, lookback_days: int | None) -> Window:
     end_day = day_number(cutoff) + 1
-    start = (end_day - lookback_days) * US_PER_DAY if lookback_days else np.iinfo(np.int64).min
+    start = (end_day - lookback_days) * US_PER_DAY if lookback_days else _INT64_MIN
     return Window(cutoff=cutoff, start_us=int(start), end_us=end_day * US_PER_DAY)
 
 

@@ -98,6 +98,8 @@ def _samples(arrays: LogArrays, task: LTVTask, windows: list[kernels.Window],
     if len(cust) == 0 and not allow_empty:
         raise TaskError(f"no customer is in the '{task.cohort}' cohort at the cutoff(s) "
                         f"{windows[0].cutoff}..{windows[-1].cutoff}")
+    if len(windows) == 1:  # one cutoff (a service request): the rows are the samples
+        return cust, cut, [np.arange(len(cust))]
     row_of = np.empty(len(cust), dtype=np.int64)
     row_of[order] = np.arange(len(cust))
     rows_per_cutoff = np.split(row_of, np.cumsum([len(m) for m in members])[:-1])

@@ -18,14 +18,12 @@ from ltvkit.errors import ModelError
 from ltvkit.nn.losses import (
     RegressionHead,
     ZILNHead,
-    ZILNParams,
     huber_loss,
     log1p_mse_loss,
     mae_loss,
     mse_loss,
     ziln_loss,
-    ziln_mean,
-    ziln_quantiles,
+    ziln_prediction,
 )
 from ltvkit.nn.spec import ModuleSpec
 from ltvkit.prediction import QUANTILE_LEVELS, PredictionParts
@@ -74,9 +72,8 @@ def head_prediction(kind: str, outputs: Any) -> PredictionParts:
     """
     if kind == "ziln":
         # float64: exp(mu + s^2/2) of an extreme sample must not overflow float32's 3e38.
-        params: ZILNParams = outputs.double()
-        return PredictionParts(value=ziln_mean(params), p_active=params.p,
-                               quantiles=ziln_quantiles(params, QUANTILE_LEVELS))
+        value, p, quantiles = ziln_prediction(outputs, QUANTILE_LEVELS)
+        return PredictionParts(value=value, p_active=p, quantiles=quantiles)
     if kind == "log1p_mse":
         return PredictionParts(value=torch.expm1(outputs).clamp_min(0.0))
     return PredictionParts(value=outputs)

@@ -23,7 +23,6 @@ References
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ltvkit.nn.blocks import MLP
+from ltvkit.nn.ziln_rule import ziln_rule
 
 SIGMA_FLOOR = math.sqrt(1e-7)  # the published code's clamp on s (zero_inflated_lognormal.py)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -161,16 +161,29 @@ def ziln_loss(logits_or_params: Tensor | ZILNParams, y: Tensor) -> Tensor:
     return ziln_nll(params, y).mean()
 
 
+def ziln_prediction(params: ZILNParams, levels: Sequence[float] = ()
+                    ) -> tuple[np.ndarray, np.ndarray, dict[float, np.ndarray]]:
+    """The prediction rule, float64 NumPy: (``E[Y] = p exp(mu + s^2 / 2)``, ``p = P(Y > 0)``,
+    the quantile of every level of ``levels``), each of the shape of the fields. One compiled
+    pass (:mod:`ltvkit.nn.ziln_rule`), the formulas of :class:`ZILNParams`."""
+    logits = params.logits.detach().to("cpu", torch.float64).numpy()
+    mean, p, quantiles = ziln_rule(logits, params.monotone, tuple(levels), SIGMA_FLOOR)
+    return mean, p, dict(zip(levels, quantiles, strict=True))
+
+
+def _as_fields(values: np.ndarray, params: ZILNParams) -> Tensor:
+    """A rule's output as a tensor of the logits' dtype and device."""
+    return torch.from_numpy(values).to(params.logits.device, params.logits.dtype)
+
+
 def ziln_mean(params: ZILNParams) -> Tensor:
     """Expected value ``E[Y] = p * exp(mu + s^2 / 2)`` [b, H] (the published point prediction)."""
-    if params.log_mean is not None:
-        return torch.exp(params.log_mean)
-    return torch.exp(params.log_p + params.mu + 0.5 * params.sigma ** 2)
+    return _as_fields(ziln_prediction(params)[0], params)
 
 
 def ziln_p_active(params: ZILNParams) -> Tensor:
     """Probability of any spend ``P(Y > 0) = p`` [b, H]."""
-    return params.p
+    return _as_fields(ziln_prediction(params)[1], params)
 
 
 def ziln_quantile(params: ZILNParams, q: float) -> Tensor:
@@ -179,22 +192,8 @@ def ziln_quantile(params: ZILNParams, q: float) -> Tensor:
 
 
 def ziln_quantiles(params: ZILNParams, levels: Sequence[float]) -> dict[float, Tensor]:
-    """:func:`ziln_quantile` at every level of ``levels``, computed at once on a stacked
-    ``[len(levels), b, H]`` tensor (one pass of element-wise ops instead of one per level: a
-    one-customer prediction is dominated by the ops' fixed cost)."""
-    qs = _levels(tuple(levels), params.mu.dtype, params.mu.device, params.mu.dim())
-    level = 1.0 - (1.0 - qs) / params.p  # (q - (1 - p)) / p; -inf when p = 0
-    z = torch.special.ndtri(level.clamp(1e-7, 1.0 - 1e-7))
-    values = torch.where(level > 0, torch.exp(torch.addcmul(params.mu, params.sigma, z)), 0.0)
-    return dict(zip(levels, values.unbind(0), strict=True))
-
-
-@functools.lru_cache(maxsize=64)
-def _levels(levels: tuple[float, ...], dtype: torch.dtype, device: torch.device,
-            dim: int) -> Tensor:
-    """The quantile levels as a ``[L, 1, ...]`` tensor, made once per kind (``torch.tensor``
-    of a list costs a third of a one-row quantile pass); read only."""
-    return torch.tensor(list(levels), dtype=dtype, device=device).reshape(-1, *([1] * dim))
+    """:func:`ziln_quantile` at every level of ``levels``, computed at once."""
+    return {q: _as_fields(v, params) for q, v in ziln_prediction(params, levels)[2].items()}
 
 
 # --------------------------------------------------------------------------------- heads

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -88,11 +89,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if isinstance(device, torch.device):
         return device
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return _auto_device()
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ModelError(f"device '{device}' was requested but CUDA is not available")
     return dev
+
+
+@functools.lru_cache(maxsize=1)
+def _auto_device() -> torch.device:
+    # Asked once per process: CUDA does not come or go while it runs, and the check is a
+    # tenth of a one-row prediction.
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @contextlib.contextmanager

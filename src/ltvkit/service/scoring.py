@@ -319,13 +319,14 @@ def _horizon_scores(pred, r: int) -> list[dict[str, Any]]:
     if pred.bucket_probs is not None:
         segment = int(np.argmax(np.asarray(pred.bucket_probs)[r]))
     for j, h in enumerate(pred.horizons):
-        item: dict[str, Any] = {"horizon": h, "value": float(pred.value[r, j])}
+        # Every field of schemas.HorizonScore, in its order: /v1/score sends this as it is.
+        item: dict[str, Any] = {"horizon": h, "value": float(pred.value[r, j]),
+                                "p_active": None, "quantiles": None, "segment": segment}
         if pred.p_active is not None:
             item["p_active"] = float(pred.p_active[r, j])
         if pred.quantiles:
             item["quantiles"] = {quantile_column(q): float(a[r, j])
                                  for q, a in pred.quantiles.items()}
-        item["segment"] = segment
         out.append(item)
     return out
 
