@@ -945,3 +945,21 @@ def test_logs_before_1970_agree_with_the_reference():
     ds = build_dataset(read_transactions(df, MAPPING), monthly)
     assert_matches_reference(ds, reference(df, monthly, has_order=True, has_quantity=True,
                                            has_category=True))
+
+
+@settings(max_examples=200, deadline=None)
+@given(cutoff=st.dates(dt.date(1800, 1, 1), dt.date(2300, 1, 1)),
+       span=st.integers(0, 4000))
+def test_periods_back_in_months_equal_numpy_calendar_months(cutoff, span):
+    """The month table behind _periods_back gives NumPy's calendar months, inside its range
+    (1900-2200) and outside it."""
+    from ltvkit.data import kernels
+
+    window = kernels.make_window(cutoff, None)
+    lo = window.end_day - span
+    days = np.arange(lo, window.end_day + 1).astype("datetime64[D]")
+    expected = (np.datetime64(cutoff, "M").astype(np.int64)
+                - days.astype("datetime64[M]").astype(np.int64))
+    got = kernels._periods_back(window, ("month", 1), lo, window.end_day)
+    assert got.dtype == np.int64 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, expected)

@@ -166,7 +166,9 @@ def ziln_prediction(params: ZILNParams, levels: Sequence[float] = ()
     """The prediction rule, float64 NumPy: (``E[Y] = p exp(mu + s^2 / 2)``, ``p = P(Y > 0)``,
     the quantile of every level of ``levels``), each of the shape of the fields. One compiled
     pass (:mod:`ltvkit.nn.ziln_rule`), the formulas of :class:`ZILNParams`."""
-    logits = params.logits.detach().to("cpu", torch.float64).numpy()
+    logits = params.logits.detach()
+    logits = (logits if logits.device.type == "cpu" and logits.dtype in (torch.float32, torch.float64)
+              else logits.to("cpu", torch.float64)).numpy()
     mean, p, quantiles = ziln_rule(logits, params.monotone, tuple(levels), SIGMA_FLOOR)
     return mean, p, dict(zip(levels, quantiles, strict=True))
 

@@ -10,6 +10,7 @@ the monotone reading of the logits, the sigma floor), in float64; ``Phi^-1`` is 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -26,15 +27,25 @@ def ziln_rule(logits: np.ndarray, monotone: bool, levels: tuple[float, ...],
     """(mean, p, quantiles) of ZILN logits ``[..., 3] = (z_p, z_mu, z_s)``: mean and p of
     shape ``[...]``, quantiles ``[len(levels), ...]``, all float64. With ``monotone`` the last
     axis of ``[...]`` is the horizons' (read cumulatively, as ZILNParams does)."""
-    logits = np.asarray(logits, dtype=np.float64)
+    logits = np.asarray(logits)
+    if logits.dtype not in (np.float32, np.float64):
+        logits = logits.astype(np.float64)
     shape = logits.shape[:-1]
+    # float32 logits are read as they are (each value widened exactly to float64 inside).
     grid = np.ascontiguousarray(logits.reshape(-1, shape[-1] if shape else 1, 3))
-    mean, p, mu, sigma, level = _fields(grid, monotone, np.asarray(levels, dtype=np.float64),
+    mean, p, mu, sigma, level = _fields(grid, monotone, _levels(tuple(levels)),
                                         float(sigma_floor))
     # Phi^-1 by scipy's ufunc (compiled code cannot call it and still be cached); a level at
     # or below 0 (q <= 1 - p: the point mass at 0) is NaN here and its quantile 0.
     quantiles = _quantiles(mu, sigma, ndtri(level))
     return mean.reshape(shape), p.reshape(shape), quantiles.reshape((len(levels), *shape))
+
+
+@functools.lru_cache(maxsize=16)
+def _levels(levels: tuple[float, ...]) -> np.ndarray:
+    out = np.asarray(levels, dtype=np.float64)
+    out.flags.writeable = False
+    return out
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -52,7 +63,8 @@ def _fields(logits, monotone, levels, sigma_floor):
         log_1mp_sum = 0.0
         log_mean_sum = 0.0
         for h in range(n_h):
-            z_p, z_m, z_s = logits[i, h, 0], logits[i, h, 1], logits[i, h, 2]
+            z_p, z_m = np.float64(logits[i, h, 0]), np.float64(logits[i, h, 1])
+            z_s = np.float64(logits[i, h, 2])
             s = max(_softplus(z_s), sigma_floor)
             if monotone:
                 # 1 - p_h = prod_{j<=h}(1 - sigmoid(z_p_j)); log E_h = z_m_1 + sum softplus.
