@@ -360,6 +360,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 "current": {"name": new.name, "version": new.version}}
 
     _with_body_schemas(app, (s.ScoreRequest, s.EventsRequest))
+    # The router tries the routes in order (the documentation pages come first): the
+    # scoring route is tried first, as the one called most (the paths do not overlap).
+    routes = app.router.routes
+    routes.insert(0, routes.pop(next(i for i, r in enumerate(routes)
+                                     if getattr(r, "path", None) == "/v1/score")))
     return app
 
 

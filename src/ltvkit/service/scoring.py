@@ -211,7 +211,9 @@ class LoadedModel:
         one, and the model's trained roles (a missing value is missing, as in training); a
         field the model was not trained with, or a domain it does not know, is refused."""
         out = {}
-        given = n - values["order_id"].count(None)
+        # A column _columns left out has no value in any transaction.
+        none = None if "quantity" in values else [None] * n
+        given = n - values["order_id"].count(None) if "order_id" in values else 0
         if 0 < given < n:
             raise RequestError(f"transactions.order_id: given for {given} of {n} "
                                "transactions (rule: all or none)",
@@ -220,9 +222,10 @@ class LoadedModel:
             out["order_id"] = values["order_id"]
         roles = self.roles
         for role in ("quantity", "category", "domain"):
-            given = n - values[role].count(None)
+            column = values.get(role, none)
+            given = n - column.count(None)
             if role in roles:
-                out[role] = values[role]
+                out[role] = column
             elif given:
                 raise RequestError(
                     f"transactions.{role}: given for {given} transactions, but the model was "
@@ -230,7 +233,7 @@ class LoadedModel:
                     field=f"customers.transactions.{role}", rule="only the model's columns")
         if "domain" in roles:
             known = set(self.domains)
-            bad = [d for d in values["domain"] if d not in known]
+            bad = [d for d in out["domain"] if d not in known]
             if bad:
                 raise RequestError(
                     f"transactions.domain: {len(bad)} transactions have no domain or one the "
@@ -291,20 +294,31 @@ def _values(transactions: list, key: str) -> list:
 def _columns(customers: list) -> dict[str, list]:
     """The request's transactions as columns, in request order: customer_id and every field
     of :data:`_FIELDS` (None where a transaction has no value), timestamps naive UTC. Built a
-    column at a time (a comprehension per field and customer), not a dict per row."""
-    out: dict[str, list] = {"customer_id": [], **{key: [] for key in _FIELDS}}
+    column at a time (a comprehension per field and customer), not a dict per row. When no
+    transaction dict has more than the two required keys (a request without optional
+    fields), the optional columns are left out."""
+    every = any(not _required_only(_get(c, "transactions")) for c in customers)
+    keys = _FIELDS if every else _FIELDS[:2]
+    out: dict[str, list] = {"customer_id": [], **{key: [] for key in keys}}
     for c in customers:
         transactions = _get(c, "transactions")
         if not transactions:
             continue
         out["customer_id"] += [_get(c, "customer_id")] * len(transactions)
-        for key in _FIELDS:
+        for key in keys:
             out[key] += _values(transactions, key)
     ts = out["timestamp"]
     zones = list(map(attrgetter("tzinfo"), ts))
     if zones.count(None) != len(zones):
         out["timestamp"] = [_naive_utc(value) for value in ts]
     return out
+
+
+def _required_only(transactions: list) -> bool:
+    """Whether every transaction is a dict of two keys at most (so no optional field: a dict
+    without a required key is refused by the read whatever else it holds)."""
+    return not transactions or (isinstance(transactions[0], dict)
+                                and max(map(len, transactions)) <= 2)
 
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:
