@@ -133,3 +133,16 @@ def test_cross_domain_olist_model_scores_equal_ltv_predict(tmp_path, shared_data
         loaded.score([{**one, "transactions": [{**one["transactions"][0], "domain": "ads"}]}],
                      cutoff)
     assert info.value.rule == "a domain of the model"
+
+
+def test_columns_leave_out_the_optional_fields_only_when_no_transaction_has_one():
+    from ltvkit.service.scoring import _columns
+
+    day = dt.datetime(2021, 5, 1)
+    plain = {"customer_id": "a", "transactions": [{"timestamp": day, "amount": 1.0}] * 2}
+    with_order = {"customer_id": "b", "transactions": [
+        {"timestamp": day, "amount": 2.0, "order_id": "o1"}]}
+    assert sorted(_columns([plain])) == ["amount", "customer_id", "timestamp"]
+    both = _columns([plain, with_order])
+    assert both["order_id"] == [None, None, "o1"] and both["quantity"] == [None] * 3
+    assert both["customer_id"] == ["a", "a", "b"] and both["amount"] == [1.0, 1.0, 2.0]
