@@ -119,6 +119,30 @@ def test_ziln_mean_and_quantiles_match_monte_carlo(z_p, mu, z_s):
             assert got == pytest.approx(expected, rel=0.02)
 
 
+@pytest.mark.parametrize("monotone", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_ziln_rule_equals_the_torch_fields(monotone, dtype):
+    """The prediction rule (ltvkit.nn.ziln_rule, Numba) reads the logits as ZILNParams' torch
+    fields do: the same mean, p and quantiles, extreme logits included."""
+    from ltvkit.nn.losses import ZILNParams, ziln_prediction
+
+    logits = torch.randn(400, 3, 3, generator=torch.Generator().manual_seed(3)) * 4
+    logits[::9] *= 15  # past softplus's threshold and the level clip
+    params = ZILNParams(logits.to(dtype), monotone)
+    fields = ZILNParams(logits.to(dtype).double(), monotone)
+    log_mean = fields.log_mean if monotone else fields.log_p + fields.mu + 0.5 * fields.sigma ** 2
+    levels = (0.1, 0.5, 0.9)
+    mean, p, quantiles = ziln_prediction(params, levels)
+    np.testing.assert_allclose(mean, torch.exp(log_mean).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(p, fields.p.numpy(), rtol=1e-12)
+    for q in levels:
+        level = 1.0 - (1.0 - q) / fields.p
+        z = torch.special.ndtri(level.clamp(1e-7, 1.0 - 1e-7))
+        expected = torch.where(level > 0, torch.exp(fields.mu + fields.sigma * z), 0.0)
+        np.testing.assert_allclose(quantiles[q], expected.numpy(), rtol=1e-11)
+    assert (quantiles[0.1] == 0).any() and (quantiles[0.9] > 0).any()
+
+
 def test_ziln_quantiles_are_ordered_and_zero_below_the_point_mass():
     logits = torch.randn(500, 1, 3, generator=torch.Generator().manual_seed(0)) * 3
     params = ziln_params(logits)

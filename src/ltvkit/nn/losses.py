@@ -68,8 +68,9 @@ class ZILNParams:
 
     The derived fields ``log_p``, ``log_1mp`` (``log p`` and ``log(1 - p)``, kept separately for
     stability), ``mu``, ``sigma`` and ``log_mean`` (each [b, H]) are computed on first access.
-    Keeping only the logits lets prediction concatenate one tensor per batch and derive the
-    distribution once, vectorised, in float64.
+    Keeping only the logits lets prediction concatenate one tensor per batch. These torch
+    fields are what the loss differentiates; the prediction rule (:func:`ziln_prediction`)
+    reads the same formulas from the logits in one compiled pass (:mod:`ltvkit.nn.ziln_rule`).
 
     Plain parametrization (Wang et al. 2019): ``p = sigmoid(z_p)``, ``mu = z_mu``,
     ``s = max(softplus(z_s), sqrt(1e-7))``. ``monotone=True`` (:class:`ZILNHead`) reads the
@@ -125,7 +126,6 @@ class ZILNParams:
 
     @cached_property
     def p(self) -> Tensor:
-        # Cached: the mean, p_active and every quantile read it.
         return self.log_p.exp()
 
     def double(self) -> ZILNParams:
@@ -167,9 +167,9 @@ def ziln_prediction(params: ZILNParams, levels: Sequence[float] = ()
     the quantile of every level of ``levels``), each of the shape of the fields. One compiled
     pass (:mod:`ltvkit.nn.ziln_rule`), the formulas of :class:`ZILNParams`."""
     logits = params.logits.detach()
-    logits = (logits if logits.device.type == "cpu" and logits.dtype in (torch.float32, torch.float64)
-              else logits.to("cpu", torch.float64)).numpy()
-    mean, p, quantiles = ziln_rule(logits, params.monotone, tuple(levels), SIGMA_FLOOR)
+    if logits.device.type != "cpu" or logits.dtype not in (torch.float32, torch.float64):
+        logits = logits.to("cpu", torch.float64)
+    mean, p, quantiles = ziln_rule(logits.numpy(), params.monotone, tuple(levels), SIGMA_FLOOR)
     return mean, p, dict(zip(levels, quantiles, strict=True))
 
 

@@ -212,8 +212,8 @@ class LoadedModel:
         field the model was not trained with, or a domain it does not know, is refused."""
         out = {}
         # A column _columns left out has no value in any transaction.
-        none = None if "quantity" in values else [None] * n
-        given = n - values["order_id"].count(None) if "order_id" in values else 0
+        values = {role: values.get(role) or [None] * n for role in _FIELDS[2:]}
+        given = n - values["order_id"].count(None)
         if 0 < given < n:
             raise RequestError(f"transactions.order_id: given for {given} of {n} "
                                "transactions (rule: all or none)",
@@ -222,10 +222,9 @@ class LoadedModel:
             out["order_id"] = values["order_id"]
         roles = self.roles
         for role in ("quantity", "category", "domain"):
-            column = values.get(role, none)
-            given = n - column.count(None)
+            given = n - values[role].count(None)
             if role in roles:
-                out[role] = column
+                out[role] = values[role]
             elif given:
                 raise RequestError(
                     f"transactions.{role}: given for {given} transactions, but the model was "
@@ -233,7 +232,7 @@ class LoadedModel:
                     field=f"customers.transactions.{role}", rule="only the model's columns")
         if "domain" in roles:
             known = set(self.domains)
-            bad = [d for d in out["domain"] if d not in known]
+            bad = [d for d in values["domain"] if d not in known]
             if bad:
                 raise RequestError(
                     f"transactions.domain: {len(bad)} transactions have no domain or one the "
